@@ -1,0 +1,30 @@
+"""`regiozicht`: the analyst's, CA operator's and coordinator operator's CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+
+from coordinator.cli import catalog, pki, query, serve
+from regiozicht.cli_support import EXIT_CODES
+
+app = typer.Typer(help=f"Regiozicht: federated, differentially-private regional figures.\n\n{EXIT_CODES}",
+                  no_args_is_help=True, add_completion=False)
+app.add_typer(pki.app, name="pki")
+app.add_typer(serve.app, name="coordinator")
+app.add_typer(query.app, name="query")
+app.command("catalog")(catalog.catalog)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def demo(ctx: typer.Context) -> None:
+    """Run a whole synthetic region on this machine (options: `regiozicht demo --help-demo`)."""
+    # the demo is its own package, run as a child so no library code imports it
+    args = ["--help" if a == "--help-demo" else a for a in ctx.args]
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "demo", *args]))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,86 @@
+"""`regiozicht query`: ask the region a question, get verified DP answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from coordinator.cli.common import ProfileOption, analyst
+from coordinator.client import CountResult, expected_half_width
+from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
+from regiozicht.query import build_count
+
+app = typer.Typer(help="Ask aggregate questions; answers are differentially private and signed by each node.",
+                  no_args_is_help=True)
+
+FILTER_HELP = (
+    "Filter on the dataset's dimensions, e.g. \"gemeente in (GM0001, GM0002) and not sex = M\". "
+    "Grammar: and / or / not, = != < <= > >=, NAME in (v1, v2), brackets, quoted values."
+)
+
+
+@app.command()
+def count(
+    dataset: Annotated[str, typer.Argument(help="Dataset name, see `regiozicht catalog`.")],
+    epsilon: Annotated[str, typer.Option("--epsilon", "-e", help="Privacy cost ε each node spends, e.g. 0.5.")],
+    purpose: Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")],
+    where: Annotated[Optional[str], typer.Option(help=FILTER_HELP)] = None,
+    by: Annotated[Optional[list[str]], typer.Option("--by", help="Dimension to group by (repeatable).")] = None,
+    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+                                                       help="Reference date (peildatum); default 1 October.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Recompute a stored release on changed data (charged).")] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    profile: ProfileOption = None,
+) -> None:
+    """Count persons in a dataset, optionally grouped, summed over every node publishing it."""
+    with exit_on_error(), analyst(profile) as client:
+        nodes = client.catalog()
+        peildatum = client.resolve_peildatum(dataset, at.date() if at else None, nodes)
+        query = build_count(dataset, epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=by or [], where=where)
+        publishers = client.publishers(dataset, nodes)
+        if dry_run:
+            online = [n for n in publishers if n.online]
+            rows = [{"node": n.org, "kind": n.kind, "online": n.online, "epsilon": query.epsilon if n.online else "0"}
+                    for n in publishers]
+            width = expected_half_width(query.epsilon_value, max(1, len(online)))
+            extra = {"dry_run": True, "peildatum": peildatum.isoformat(), "expected_ci95_half_width": width}
+            if fmt is OutputFormat.table:
+                Console().print(f"dry run: nothing is spent. Peildatum {peildatum}; expected 95% half-width "
+                                f"±{width} per cell (sum over {len(online)} online node(s)).")
+            emit(rows, ["node", "kind", "online", "epsilon"], fmt, title="ε each node would spend", extra=extra)
+            return
+        with err_console.status(f"asking {len(publishers)} node(s)…"):
+            result = client.count(query, refresh=refresh)
+        _print(result, fmt)
+
+
+def result_rows(result: CountResult) -> list[dict[str, Any]]:
+    rows = []
+    for cell in result.cells:
+        row: dict[str, Any] = dict(zip(result.query.by, cell.group))
+        row.update(value=cell.value, ci95=[cell.ci_low, cell.ci_high])
+        rows.append(row)
+    return rows
+
+
+def _print(result: CountResult, fmt: OutputFormat) -> None:
+    rows = result_rows(result)
+    nodes = [{"org": n.org, "kind": n.kind, "epsilon": n.epsilon, "from_store": n.from_store,
+              "error": n.error} for n in result.nodes]
+    extra = {"dataset": result.query.dataset, "peildatum": result.query.peildatum.isoformat(),
+             "epsilon": result.query.epsilon, "query_id": result.query_id, "nodes": nodes}
+    emit(rows, [*result.query.by, "value", "ci95"], fmt,
+         title=f"{result.query.dataset} on {result.query.peildatum} (ε {result.query.epsilon} per node)", extra=extra)
+    if fmt is OutputFormat.table:
+        for node in result.nodes:
+            if node.error:
+                err_console.print(f"[yellow]missing:[/] {node.org} ({node.kind}): {node.error}")
+            else:
+                cost = "stored release, no cost" if node.from_store else f"spent ε {node.epsilon}"
+                err_console.print(f"{node.org} ({node.kind}): {cost}")
+    if result.failures:
+        raise typer.Exit(6)

@@ -1,0 +1,49 @@
+"""`regiozicht coordinator`: run the region's hub."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from coordinator import config as coordinator_config
+from regiozicht.cli_support import exit_on_error
+
+app = typer.Typer(help="Run the region's coordinator (hub).", no_args_is_help=True)
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="coordinator.toml")]
+
+
+@app.command()
+def check(config: ConfigOption) -> None:
+    """Validate the config, certificate, key and revocation list."""
+    from regiozicht.pki import TrustStore, load_certificate
+
+    with exit_on_error():
+        cfg = coordinator_config.load(config)
+        trust = TrustStore.from_files(cfg.tls.ca, cfg.tls.revocation_list, require_crl=True)
+        identity = trust.verify(load_certificate(cfg.tls.certificate.read_bytes()), roles=("coordinator",))
+        Console().print(f"[green]ok[/]: {identity}, listening on {cfg.server.listen}")
+
+
+@app.command()
+def serve(config: ConfigOption, log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO") -> None:
+    """Accept node connections and analyst queries until stopped."""
+    from coordinator.server import CoordinatorServer
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s coordinator %(name)s: %(message)s")
+    with exit_on_error():
+        server = CoordinatorServer(coordinator_config.load(config))
+        server.start()
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        signal.signal(signal.SIGINT, lambda *_: done.set())
+        while not done.wait(0.5):
+            pass
+        server.stop()

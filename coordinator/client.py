@@ -1,0 +1,193 @@
+"""The analyst's side: sign queries, submit them, verify every answer.
+
+Nothing the coordinator says is taken on trust: each node's answer is
+checked against the regional CA, the signed query id and body hash, and the
+sum is recomputed here and compared with the coordinator's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from coordinator.combine import sum_cells
+from regiozicht import dp, rpc
+from regiozicht.errors import AuthenticationFailed, BadQuery, ConfigError
+from regiozicht.pki import TrustStore, load_certificate, load_private_key
+from regiozicht.query import MAX_EXPIRY_SECONDS, CountQuery, body_hash, default_peildatum, new_query_id
+from regiozicht.signed import Signer, open_signed
+from regiozicht.tomlconfig import describe_validation_error, load_toml
+from regiozicht.v1 import regiozicht_pb2 as pb
+from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
+
+DEFAULT_PROFILE = Path("~/.config/regiozicht/profile.toml").expanduser()
+EXPIRY_SECONDS = 10 * 60
+
+
+class Profile(BaseModel):
+    """`profile.toml`: where the coordinator is and who the analyst is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    coordinator: str = Field(description="host:port of the region's coordinator.")
+    server_name: str | None = Field(None, description="Name to check in the coordinator's certificate, if not the host.")
+    ca: Path = Field(description="The regional CA certificate (PEM).")
+    certificate: Path = Field(description="The analyst's certificate (PEM).")
+    key: Path = Field(description="The analyst's private key (PEM, 0600).")
+
+    @classmethod
+    def load(cls, path: Path | None) -> Profile:
+        path = path or DEFAULT_PROFILE
+        raw = load_toml(path, "analyst profile")
+        for key in ("ca", "certificate", "key"):
+            if isinstance(raw.get(key), str):
+                raw[key] = str((path.parent / str(raw[key])).expanduser().resolve())
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(path, exc, "regiozicht catalog")) from None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    org: str
+    kind: str
+    online: bool
+    describe: pb.Describe
+
+    @property
+    def data_as_of(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.describe.data_as_of)
+
+    def dataset(self, name: str) -> pb.Dataset | None:
+        return next((d for d in self.describe.datasets if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class CellResult:
+    group: tuple[str, ...]
+    value: int
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    org: str
+    kind: str
+    epsilon: str = ""
+    from_store: bool = False
+    error_kind: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CountResult:
+    query: CountQuery
+    query_id: str
+    cells: list[CellResult]
+    nodes: list[NodeOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[NodeOutcome]:
+        return [n for n in self.nodes if n.error]
+
+
+class AnalystClient:
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        ca = rpc.read(profile.ca, "CA certificate")
+        certificate = rpc.read(profile.certificate, "analyst certificate")
+        self.trust = TrustStore(load_certificate(ca))
+        self.signer = Signer(load_private_key(profile.key), load_certificate(certificate))
+        options = list(rpc.CHANNEL_OPTIONS)
+        if profile.server_name:
+            options.append(("grpc.ssl_target_name_override", profile.server_name))
+        self.channel = grpc.secure_channel(
+            profile.coordinator,
+            rpc.channel_credentials(ca, certificate, rpc.read(profile.key, "analyst key")),
+            options=options,
+        )
+        self.stub = pb_grpc.CoordinatorStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, method: str, request: object, timeout: float) -> object:
+        try:
+            return getattr(self.stub, method)(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise rpc.error_from_rpc(exc) from None
+
+    def catalog(self) -> list[NodeInfo]:
+        """Every node the coordinator knows, each Describe verified against the CA."""
+        response = self._call("Catalog", pb.CatalogRequest(), 30)
+        assert isinstance(response, pb.CatalogResponse)
+        nodes = []
+        for entry in response.nodes:
+            payload, signer = open_signed(entry.describe, self.trust, ("node",))
+            describe = pb.Describe()
+            describe.ParseFromString(payload)
+            if signer.org != describe.org or signer.org != entry.org:
+                raise AuthenticationFailed(f"The catalog entry for {entry.org} is signed by {signer}; the coordinator is misbehaving.")
+            nodes.append(NodeInfo(entry.org, signer.kind or "", entry.online, describe))
+        return nodes
+
+    def publishers(self, dataset: str, nodes: list[NodeInfo] | None = None) -> list[NodeInfo]:
+        nodes = self.catalog() if nodes is None else nodes
+        found = [n for n in nodes if n.dataset(dataset) is not None]
+        if not found:
+            raise BadQuery(f"No node publishes dataset {dataset!r}; `regiozicht catalog` lists the datasets.")
+        return found
+
+    def resolve_peildatum(self, dataset: str, at: dt.date | None, nodes: list[NodeInfo] | None = None) -> dt.date:
+        """The given date, or the latest 1 October on or before every publisher's data-as-of."""
+        if at is not None:
+            return at
+        return default_peildatum(min(n.data_as_of.date() for n in self.publishers(dataset, nodes)))
+
+    def count(self, query: CountQuery, *, refresh: bool = False, timeout: float = 120) -> CountResult:
+        query_id = new_query_id()
+        body = query.canonical()
+        now = int(time.time())
+        envelope = pb.QueryEnvelope(body=body, query_id=query_id, issued_at_unix=now,
+                                    expires_at_unix=now + min(EXPIRY_SECONDS, MAX_EXPIRY_SECONDS), refresh=refresh)
+        signed = self.signer.sign(envelope.SerializeToString())
+        response = self._call("Submit", pb.SubmitRequest(envelope=signed), timeout)
+        assert isinstance(response, pb.SubmitResponse)
+        return self._verify(query, query_id, body, response)
+
+    def _verify(self, query: CountQuery, query_id: str, body: bytes, response: pb.SubmitResponse) -> CountResult:
+        answers: list[pb.Answer] = []
+        outcomes = []
+        for result in response.results:
+            if not result.HasField("answer"):
+                outcomes.append(NodeOutcome(result.org, result.kind, error_kind=result.error.kind, error=result.error.message))
+                continue
+            payload, signer = open_signed(result.answer, self.trust, ("node",))
+            answer = pb.Answer()
+            answer.ParseFromString(payload)
+            if answer.query_id != query_id or answer.body_sha256 != body_hash(body) or answer.org != signer.org:
+                raise AuthenticationFailed(
+                    f"The answer signed by {signer} is for another query; the coordinator is misbehaving."
+                )
+            answers.append(answer)
+            outcomes.append(NodeOutcome(signer.org, signer.kind or "", epsilon=answer.epsilon, from_store=answer.from_store))
+        cells = sum_cells(answers)
+        ours = [(tuple(c.group), c.value) for c in cells]
+        theirs = [(tuple(c.group), c.value) for c in response.combined]
+        if answers and ours != theirs:
+            raise AuthenticationFailed("The coordinator's sum differs from the nodes' signed answers; report this to the region.")
+        return CountResult(
+            query=query, query_id=query_id, nodes=outcomes,
+            cells=[CellResult(tuple(c.group), c.value, c.ci_low, c.ci_high) for c in cells],
+        )
+
+
+def expected_half_width(epsilon: float, nodes: int) -> int:
+    """The 95% half-width a count would get from `nodes` publishers at ε each."""
+    return dp.sum_half_width([dp.count_scale(epsilon)] * nodes)

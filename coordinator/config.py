@@ -1,0 +1,45 @@
+"""`coordinator.toml`: the hub's configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from regiozicht.errors import ConfigError
+from regiozicht.tomlconfig import describe_validation_error, load_toml
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSection(_Frozen):
+    listen: str = Field("127.0.0.1:7443", description="host:port nodes and analysts connect to.")
+    query_timeout_seconds: float = Field(60.0, gt=0, description="How long a node may take to answer.")
+    workers: int = Field(128, ge=8, description="Server threads; each connected node holds one.")
+
+
+class TlsSection(_Frozen):
+    ca: Path = Field(description="The regional CA certificate (PEM).")
+    certificate: Path = Field(description="The coordinator's certificate (PEM), with the names nodes dial.")
+    key: Path = Field(description="The coordinator's private key (PEM, mode 0600).")
+    revocation_list: Path = Field(description="The CA's signed revocation list (PEM); reloaded when it changes.")
+
+
+class CoordinatorConfig(_Frozen):
+    server: ServerSection = ServerSection()
+    tls: TlsSection
+
+
+def load(path: Path) -> CoordinatorConfig:
+    raw = load_toml(path, "coordinator config")
+    tls = raw.get("tls")
+    if isinstance(tls, dict):
+        for key, value in list(tls.items()):
+            if isinstance(value, str):
+                tls[key] = str((path.parent / value).resolve())
+    try:
+        return CoordinatorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(path, exc, "regiozicht coordinator check")) from None

@@ -1,0 +1,174 @@
+"""The coordinator's view of the region: which nodes are connected, what
+they publish, and the fan-out of one signed query to them.
+
+The hub never sees a record: it relays signed envelopes and signed answers.
+It plans from the nodes' signed Describes, sends to every online publisher
+concurrently with a deadline, and names every node that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import Future, wait
+from dataclasses import dataclass, field
+
+from regiozicht.errors import Unavailable
+from regiozicht.identity import Identity
+from regiozicht.v1 import regiozicht_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+CLOSED = object()
+
+
+@dataclass
+class NodeSession:
+    """One connected node: its identity, latest Describe and outgoing queue."""
+
+    identity: Identity
+    describe_signed: pb.Signed
+    describe: pb.Describe
+    outbox: queue.Queue[object] = field(default_factory=queue.Queue)
+    pending: dict[str, Future[pb.QueryReply]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def request(self, envelope: pb.Signed) -> Future[pb.QueryReply]:
+        future: Future[pb.QueryReply] = Future()
+        request_id = uuid.uuid4().hex
+        with self.lock:
+            if self.closed:
+                future.set_exception(Unavailable(f"Node {self.identity.org} went offline; try again when it is back."))
+                return future
+            self.pending[request_id] = future
+        self.outbox.put(pb.CoordinatorMessage(query=pb.QueryRequest(request_id=request_id, envelope=envelope)))
+        return future
+
+    def resolve(self, reply: pb.QueryReply) -> None:
+        with self.lock:
+            future = self.pending.pop(reply.request_id, None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(Unavailable(f"Node {self.identity.org} disconnected while answering; try again."))
+        self.outbox.put(CLOSED)
+
+    def publishes(self, dataset: str) -> bool:
+        return any(d.name == dataset for d in self.describe.datasets)
+
+
+@dataclass
+class KnownNode:
+    identity: Identity
+    describe_signed: pb.Signed
+    describe: pb.Describe
+    last_seen: float
+
+
+class Hub:
+    def __init__(self, query_timeout: float = 60.0) -> None:
+        self.query_timeout = query_timeout
+        self._sessions: dict[str, NodeSession] = {}
+        self._known: dict[str, KnownNode] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def attach(self, session: NodeSession) -> None:
+        """Registers a node; a second connection of the same org replaces the first."""
+        with self._lock:
+            old = self._sessions.get(session.identity.org)
+            self._sessions[session.identity.org] = session
+            self._known[session.identity.org] = KnownNode(
+                session.identity, session.describe_signed, session.describe, time.time()
+            )
+            self._changed.notify_all()
+        if old is not None:
+            old.close()
+        log.info("node %s connected", session.identity)
+
+    def update_describe(self, session: NodeSession, signed: pb.Signed, describe: pb.Describe) -> None:
+        with self._lock:
+            session.describe_signed, session.describe = signed, describe
+            self._known[session.identity.org] = KnownNode(session.identity, signed, describe, time.time())
+
+    def detach(self, session: NodeSession) -> None:
+        session.close()
+        with self._lock:
+            if self._sessions.get(session.identity.org) is session:
+                del self._sessions[session.identity.org]
+                self._known[session.identity.org].last_seen = time.time()
+            self._changed.notify_all()
+        log.info("node %s disconnected", session.identity)
+
+    def sessions(self) -> list[NodeSession]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def catalog(self) -> list[pb.CatalogEntry]:
+        with self._lock:
+            online = set(self._sessions)
+            return [
+                pb.CatalogEntry(
+                    org=org, kind=known.identity.kind or "", online=org in online,
+                    describe=known.describe_signed,
+                    last_seen_unix=int(time.time() if org in online else known.last_seen),
+                )
+                for org, known in sorted(self._known.items())
+            ]
+
+    def wait_for(self, orgs: set[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not orgs <= set(self._sessions):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def dispatch(self, envelope: pb.Signed, dataset: str) -> list[pb.NodeResult]:
+        """Sends the envelope to every node publishing `dataset`, concurrently;
+        offline and failing publishers are named in the results."""
+        with self._lock:
+            online = [s for s in self._sessions.values() if s.publishes(dataset)]
+            offline = [
+                k for org, k in self._known.items()
+                if org not in self._sessions and any(d.name == dataset for d in k.describe.datasets)
+            ]
+        futures = {session.identity.org: (session, session.request(envelope)) for session in online}
+        wait([f for _, f in futures.values()], timeout=self.query_timeout)
+        results = []
+        for org, (session, future) in sorted(futures.items()):
+            result = pb.NodeResult(org=org, kind=session.identity.kind or "")
+            if not future.done():
+                future.cancel()
+                result.error.CopyFrom(pb.Error(
+                    kind="Unavailable",
+                    message=f"Node {org} did not answer within {self.query_timeout:.0f} s; try again later.",
+                ))
+            elif future.exception() is not None:
+                error = future.exception()
+                result.error.CopyFrom(pb.Error(kind=type(error).__name__, message=str(error)))
+            else:
+                reply = future.result()
+                if reply.HasField("answer"):
+                    result.answer.CopyFrom(reply.answer)
+                else:
+                    result.error.CopyFrom(reply.error)
+            results.append(result)
+        for known in sorted(offline, key=lambda k: k.identity.org):
+            results.append(pb.NodeResult(
+                org=known.identity.org, kind=known.identity.kind or "",
+                error=pb.Error(kind="Unavailable", message=f"Node {known.identity.org} is offline; its result is missing."),
+            ))
+        return results

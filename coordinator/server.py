@@ -1,0 +1,184 @@
+"""The coordinator's gRPC service: thin servicers over the hub.
+
+Every call is mutually authenticated; the peer's certificate is checked
+against the CA and the current revocation list, and its role against the
+method. The coordinator verifies signatures early to refuse junk, but nodes
+and the analyst's CLI verify again themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+
+from coordinator.combine import combine
+from coordinator.config import CoordinatorConfig
+from coordinator.hub import CLOSED, Hub, NodeSession
+from regiozicht import rpc
+from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError
+from regiozicht.identity import Identity
+from regiozicht.pki import TrustStore
+from regiozicht.query import check_expiry, parse_body
+from regiozicht.signed import open_signed
+from regiozicht.v1 import regiozicht_pb2 as pb
+from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+QUERY_ROLES = ("analyst", "service")
+
+
+class RevocationWatcher:
+    """Reloads the CA's revocation list when its file changes and pushes it to nodes."""
+
+    def __init__(self, path: Path, trust: TrustStore, hub: Hub) -> None:
+        self.path, self.trust, self.hub = path, trust, hub
+        self.mtime = 0.0
+        self.der = b""
+        self.stopping = threading.Event()
+
+    def load(self) -> bool:
+        try:
+            mtime = self.path.stat().st_mtime
+            if mtime == self.mtime:
+                return False
+            data = self.path.read_bytes()
+        except OSError as exc:
+            log.error("cannot read the revocation list %s: %s", self.path, exc.strerror)
+            return False
+        self.trust.update_crl(data)
+        self.mtime = mtime
+        crl = self.trust.crl
+        assert crl is not None
+        from cryptography.hazmat.primitives import serialization
+
+        self.der = crl.public_bytes(serialization.Encoding.DER)
+        return True
+
+    def message(self) -> pb.CoordinatorMessage:
+        return pb.CoordinatorMessage(revocation_list=pb.RevocationList(crl_der=self.der))
+
+    def run(self) -> None:
+        while not self.stopping.wait(1.0):
+            try:
+                if self.load():
+                    log.info("revocation list reloaded; forwarding to %d nodes", len(self.hub.sessions()))
+                    for session in self.hub.sessions():
+                        session.outbox.put(self.message())
+            except RegiozichtError as exc:
+                log.error("revocation list refused: %s", exc.message)
+
+
+class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
+    def __init__(self, hub: Hub, trust: TrustStore, revocations: RevocationWatcher) -> None:
+        self.hub, self.trust, self.revocations = hub, trust, revocations
+
+    def _peer(self, context: grpc.ServicerContext, roles: tuple[str, ...]) -> Identity:
+        return self.trust.verify(rpc.peer_certificate(context), roles=roles)
+
+    def Connect(self, requests: Iterator[pb.NodeMessage], context: grpc.ServicerContext) -> Iterator[pb.CoordinatorMessage]:
+        peer = self._peer(context, ("node",))
+        first = next(requests, None)
+        if first is None or first.WhichOneof("message") != "describe":
+            raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
+        session = NodeSession(peer, *self._open_describe(first.describe, peer))
+        self.hub.attach(session)
+        context.add_callback(lambda: self.hub.detach(session))
+        reader = threading.Thread(target=self._read_replies, args=(requests, session), daemon=True,
+                                  name=f"replies-{peer.org}")
+        reader.start()
+        yield self.revocations.message()
+        while True:
+            item = session.outbox.get()
+            if item is CLOSED:
+                return
+            assert isinstance(item, pb.CoordinatorMessage)
+            yield item
+
+    def _open_describe(self, signed: pb.Signed, peer: Identity) -> tuple[pb.Signed, pb.Describe]:
+        _, signer = open_signed(signed, self.trust, ("node",))
+        if signer != peer:
+            raise AuthenticationFailed(f"The Describe is signed by {signer}, not by the connected {peer}; use one node key.")
+        describe = pb.Describe()
+        describe.ParseFromString(signed.payload)
+        if (describe.org, describe.kind) != (peer.org, peer.kind):
+            raise AuthenticationFailed(f"The Describe claims {describe.org} ({describe.kind}) but the certificate is {peer}.")
+        return signed, describe
+
+    def _read_replies(self, requests: Iterator[pb.NodeMessage], session: NodeSession) -> None:
+        try:
+            for message in requests:
+                which = message.WhichOneof("message")
+                if which == "reply":
+                    session.resolve(message.reply)
+                elif which == "describe":
+                    self.hub.update_describe(session, *self._open_describe(message.describe, session.identity))
+        except (grpc.RpcError, RegiozichtError) as exc:
+            log.info("stream from %s ended: %s", session.identity, exc)
+        finally:
+            self.hub.detach(session)
+
+    def Submit(self, request: pb.SubmitRequest, context: grpc.ServicerContext) -> pb.SubmitResponse:
+        peer = self._peer(context, QUERY_ROLES)
+        payload, signer = open_signed(request.envelope, self.trust, QUERY_ROLES)
+        if signer != peer:
+            raise AuthenticationFailed(f"The query is signed by {signer}, not by the connected {peer}; sign with your own key.")
+        envelope = pb.QueryEnvelope()
+        envelope.ParseFromString(payload)
+        check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, time.time())
+        query = parse_body(envelope.body)
+        results = self.hub.dispatch(request.envelope, query.dataset)
+        if not results:
+            raise BadQuery(f"No node publishes dataset {query.dataset!r}; `regiozicht catalog` lists the datasets.")
+        log.info("query %s on %s by %s: %d nodes", envelope.query_id, query.dataset, signer, len(results))
+        return pb.SubmitResponse(results=results, by=list(query.by), combined=combine(results, self.trust))
+
+    def Catalog(self, request: pb.CatalogRequest, context: grpc.ServicerContext) -> pb.CatalogResponse:
+        self._peer(context, QUERY_ROLES)
+        return pb.CatalogResponse(nodes=self.hub.catalog())
+
+
+class CoordinatorServer:
+    """The running hub: gRPC server, revocation watcher, hub state."""
+
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = config
+        self.trust = TrustStore.from_files(config.tls.ca, require_crl=True)
+        self.hub = Hub(config.server.query_timeout_seconds)
+        self.revocations = RevocationWatcher(config.tls.revocation_list, self.trust, self.hub)
+        self.revocations.load()
+        self.server = grpc.server(
+            ThreadPoolExecutor(max_workers=config.server.workers, thread_name_prefix="rpc"),
+            interceptors=[rpc.ErrorInterceptor()],
+            options=rpc.SERVER_OPTIONS,
+        )
+        pb_grpc.add_CoordinatorServicer_to_server(
+            CoordinatorServicer(self.hub, self.trust, self.revocations), self.server
+        )
+        credentials = rpc.server_credentials(
+            rpc.read(config.tls.ca, "CA certificate"),
+            rpc.read(config.tls.certificate, "coordinator certificate"),
+            rpc.read(config.tls.key, "coordinator key"),
+        )
+        self.port = self.server.add_secure_port(config.server.listen, credentials)
+        if self.port == 0:
+            from regiozicht.errors import ConfigError
+
+            raise ConfigError(f"Cannot listen on {config.server.listen}; choose a free address in [server] listen.")
+
+    def start(self) -> None:
+        self.server.start()
+        threading.Thread(target=self.revocations.run, daemon=True, name="crl-watch").start()
+        log.info("coordinator listening on port %d", self.port)
+
+    def stop(self, grace: float = 1.0) -> None:
+        self.revocations.stopping.set()
+        for session in self.hub.sessions():
+            session.close()
+        self.server.stop(grace).wait()

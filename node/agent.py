@@ -1,0 +1,120 @@
+"""The node's connection to the coordinator: dial out, keep one mutual-TLS
+stream open, answer queries concurrently, reconnect with backoff.
+
+Partners open no inbound port. The first message on every stream is the
+node's signed Describe.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from node.service import NodeService
+from regiozicht import rpc
+from regiozicht.errors import Internal, RegiozichtError
+from regiozicht.v1 import regiozicht_pb2 as pb
+from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class NodeAgent:
+    def __init__(self, service: NodeService) -> None:
+        self.service = service
+        config = service.config
+        self.credentials = rpc.channel_credentials(
+            rpc.read(config.tls.ca, "CA certificate"),
+            rpc.read(config.tls.certificate, "node certificate"),
+            rpc.read(config.tls.key, "node key"),
+        )
+        self.options = list(rpc.CHANNEL_OPTIONS)
+        if config.coordinator.server_name:
+            self.options.append(("grpc.ssl_target_name_override", config.coordinator.server_name))
+        self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="query")
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self._channel: grpc.Channel | None = None
+
+    def run(self) -> None:
+        """Serves until `stop()`; reconnects with jittered exponential backoff."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                self._serve_once()
+                delay = 0.5
+            except grpc.RpcError as exc:
+                log.warning("connection to coordinator %s lost: %s", self.service.config.coordinator.address,
+                            exc.details() if hasattr(exc, "details") else exc)
+            except RegiozichtError as exc:
+                log.error("%s", exc.message)
+            self.connected.clear()
+            if self.stopping.wait(delay * (0.5 + random.random())):
+                break
+            delay = min(delay * 2, 30.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._channel is not None:
+            self._channel.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _serve_once(self) -> None:
+        address = self.service.config.coordinator.address
+        outbox: queue.Queue[object] = queue.Queue()
+        outbox.put(pb.NodeMessage(describe=self.service.describe()))
+        with grpc.secure_channel(address, self.credentials, options=self.options) as channel:
+            self._channel = channel
+            stub = pb_grpc.CoordinatorStub(channel)
+            responses = stub.Connect(_drain(outbox, self.stopping))
+            try:
+                for message in responses:
+                    self.connected.set()
+                    self._handle(message, outbox)
+            finally:
+                outbox.put(_STOP)
+                self._channel = None
+
+    def _handle(self, message: pb.CoordinatorMessage, outbox: queue.Queue[object]) -> None:
+        which = message.WhichOneof("message")
+        if which == "revocation_list":
+            try:
+                self.service.trust.update_crl(message.revocation_list.crl_der)
+                log.info("revocation list updated")
+            except RegiozichtError as exc:
+                log.error("revocation list refused: %s", exc.message)
+        elif which == "query":
+            self.pool.submit(self._answer, message.query, outbox)
+
+    def _answer(self, request: pb.QueryRequest, outbox: queue.Queue[object]) -> None:
+        reply = pb.QueryReply(request_id=request.request_id)
+        try:
+            reply.answer.CopyFrom(self.service.answer(request.envelope))
+        except RegiozichtError as exc:
+            log.info("query %s refused: %s", request.request_id, exc.message)
+            reply.error.CopyFrom(pb.Error(kind=exc.kind, message=exc.message))
+        except Exception:  # noqa: BLE001 - never let one query take the node down
+            log.exception("query %s failed", request.request_id)
+            error = Internal(f"Node {self.service.config.node.org} hit an internal error; its IT staff can see it in the log.")
+            reply.error.CopyFrom(pb.Error(kind=error.kind, message=error.message))
+        outbox.put(pb.NodeMessage(reply=reply))
+
+
+def _drain(outbox: queue.Queue[object], stopping: threading.Event) -> Iterator[pb.NodeMessage]:
+    while not stopping.is_set():
+        try:
+            item = outbox.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if item is _STOP:
+            return
+        assert isinstance(item, pb.NodeMessage)
+        yield item

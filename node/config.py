@@ -1,0 +1,160 @@
+"""The node's configuration: `node.toml`, written by the partner's IT staff.
+
+Frozen pydantic models with ``extra="forbid"``; relative paths are resolved
+against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from regiozicht.errors import ConfigError
+from regiozicht.identity import KINDS
+from regiozicht.tomlconfig import describe_validation_error, load_toml
+
+ONBEKEND = "onbekend"
+_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+_SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Dimension(_Frozen):
+    domain: tuple[str, ...] = Field(description="Public values of this dimension; anything else counts as `onbekend`.")
+    info_class: Literal["DAT", "WAT"] = Field("DAT", description="DAT: that someone is known; WAT: what the issue is.")
+    description: str = Field("", description="One line shown in the catalog.")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_is_public_list(cls, domain: tuple[str, ...]) -> tuple[str, ...]:
+        if not domain:
+            raise ValueError("a dimension needs a non-empty public domain")
+        if len(set(domain)) != len(domain):
+            raise ValueError("the domain lists a value twice")
+        if ONBEKEND in domain:
+            raise ValueError("`onbekend` is implied; leave it out of the domain")
+        return domain
+
+
+class Dataset(_Frozen):
+    name: str = Field(pattern=_NAME, description="Name analysts use, e.g. `vsv`.")
+    description: str = Field("", description="One line shown in the catalog.")
+    sql: str = Field(description="One SELECT binding :peildatum; columns person, link, the dimensions and order_by.")
+    person_column: str = Field("person", description="Column identifying the person (one row per person is kept).")
+    link_column: str = Field("link", description="Column holding the BSN for linked counts; never leaves the node.")
+    order_by: tuple[str, ...] = Field((), description="Columns of the tie-break: latest first, per person.")
+    dimensions: dict[str, Dimension] = Field(description="Dimensions analysts may group and filter on.")
+    measures: dict[str, tuple[float, float]] = Field({}, description="Numeric measures with clamping bounds.")
+
+    @field_validator("sql")
+    @classmethod
+    def _binds_peildatum(cls, sql: str) -> str:
+        if ":peildatum" not in sql:
+            raise ValueError("the SQL template must bind :peildatum")
+        if re.search(r":(?!peildatum\b)[A-Za-z_]\w*", re.sub(r"'[^']*'|::", "", sql)):
+            raise ValueError("the SQL template may bind only :peildatum")
+        return sql
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimension_names(cls, dims: dict[str, Dimension]) -> dict[str, Dimension]:
+        for name in dims:
+            if not re.match(_NAME, name):
+                raise ValueError(f"dimension name {name!r} must be lower-case letters, digits and _")
+        return dims
+
+    @property
+    def definition_hash(self) -> str:
+        """Hash of everything that decides what a release means."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class NodeSection(_Frozen):
+    org: str = Field(pattern=_SLUG, description="Organisation slug, as in the node's certificate.")
+    kind: str = Field(description="Partner kind: rmc, wi, school, jeugdhulp, leerplicht or brp.")
+    data_as_of: dt.datetime = Field(description="Extract time of the partner data; later reference dates are refused.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(sorted(KINDS))}")
+        return kind
+
+
+class CoordinatorSection(_Frozen):
+    address: str = Field(description="host:port of the region's coordinator; the node dials out to it.")
+    server_name: str | None = Field(None, description="Name to check in the coordinator's certificate, if not the host.")
+
+
+class TlsSection(_Frozen):
+    ca: Path = Field(description="The regional CA certificate (PEM).")
+    certificate: Path = Field(description="This node's certificate (PEM).")
+    key: Path = Field(description="This node's private key (PEM, mode 0600).")
+
+
+class DatabaseSection(_Frozen):
+    url: str = Field(description="SQLAlchemy URL of the partner database (read-only access suffices).")
+
+
+class StateSection(_Frozen):
+    url: str = Field(description="SQLAlchemy URL of the node's own store: releases, ledger, audit trail.")
+
+
+class NodeConfig(_Frozen):
+    node: NodeSection
+    coordinator: CoordinatorSection
+    tls: TlsSection
+    database: DatabaseSection
+    state: StateSection
+    datasets: tuple[Dataset, ...] = Field(description="What this node publishes.")
+    workers: int = Field(4, ge=1, le=64, description="Queries answered at the same time.")
+
+    @model_validator(mode="after")
+    def _unique_datasets(self) -> NodeConfig:
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError("two datasets have the same name")
+        return self
+
+    def dataset(self, name: str) -> Dataset | None:
+        return next((d for d in self.datasets if d.name == name), None)
+
+
+def _resolve(base: Path, raw: dict[str, object]) -> None:
+    tls = raw.get("tls")
+    if isinstance(tls, dict):
+        for key in ("ca", "certificate", "key"):
+            if isinstance(tls.get(key), str):
+                tls[key] = str((base / tls[key]).resolve())
+    for section in ("database", "state"):
+        block = raw.get(section)
+        if isinstance(block, dict) and isinstance(block.get("url"), str):
+            block["url"] = _resolve_sqlite(base, block["url"])
+
+
+def _resolve_sqlite(base: Path, url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+def load(path: Path) -> NodeConfig:
+    """Reads and validates `node.toml`; raises ConfigError naming the field."""
+    raw = load_toml(path, "node config")
+    _resolve(path.parent, raw)
+    try:
+        return NodeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(path, exc, "regiozicht-node check")) from None

@@ -1,0 +1,41 @@
+"""Signed wire messages: sign exact bytes, verify them, then parse them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from regiozicht import signing
+from regiozicht.errors import AuthenticationFailed
+from regiozicht.identity import Identity
+from regiozicht.pki import TrustStore
+from regiozicht.v1 import regiozicht_pb2 as pb
+
+
+class Signer:
+    """A private key with its certificate: signs payloads into `Signed` messages."""
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
+        self.key = key
+        self.certificate = certificate
+        self.certificate_der = certificate.public_bytes(serialization.Encoding.DER)
+
+    def sign(self, payload: bytes) -> pb.Signed:
+        return pb.Signed(payload=payload, signature=signing.sign(self.key, payload), certificate=self.certificate_der)
+
+
+def open_signed(signed: pb.Signed, trust: TrustStore, roles: Collection[str]) -> tuple[bytes, Identity]:
+    """Verifies the signer's certificate (chain, validity, revocation, role) and
+    the signature; returns the exact signed bytes and the signer's identity."""
+    if not signed.certificate or not signed.signature:
+        raise AuthenticationFailed("The message is not signed; sign it with a certificate of the regional CA.")
+    try:
+        certificate = x509.load_der_x509_certificate(signed.certificate)
+    except ValueError:
+        raise AuthenticationFailed("The signer's certificate cannot be read; sign with a certificate of the regional CA.") from None
+    identity = trust.verify(certificate, roles=roles)
+    signing.verify(certificate, signed.payload, signed.signature)
+    return signed.payload, identity

@@ -1,0 +1,251 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Signed(_message.Message):
+    __slots__ = ("payload", "signature", "certificate")
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    payload: bytes
+    signature: bytes
+    certificate: bytes
+    def __init__(self, payload: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., certificate: _Optional[bytes] = ...) -> None: ...
+
+class Dimension(_message.Message):
+    __slots__ = ("name", "domain", "info_class", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    INFO_CLASS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    domain: _containers.RepeatedScalarFieldContainer[str]
+    info_class: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[_Iterable[str]] = ..., info_class: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class Dataset(_message.Message):
+    __slots__ = ("name", "description", "dimensions", "measures", "definition_hash")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    dimensions: _containers.RepeatedCompositeFieldContainer[Dimension]
+    measures: _containers.RepeatedScalarFieldContainer[str]
+    definition_hash: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., measures: _Optional[_Iterable[str]] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+
+class Purpose(_message.Message):
+    __slots__ = ("id", "description", "legal_basis", "datasets", "wat_allowed")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    WAT_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    description: str
+    legal_basis: str
+    datasets: _containers.RepeatedScalarFieldContainer[str]
+    wat_allowed: bool
+    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., legal_basis: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., wat_allowed: _Optional[bool] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("period", "epsilon_total", "epsilon_remaining")
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    period: str
+    epsilon_total: str
+    epsilon_remaining: str
+    def __init__(self, period: _Optional[str] = ..., epsilon_total: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ...) -> None: ...
+
+class Describe(_message.Message):
+    __slots__ = ("protocol_version", "capabilities", "org", "kind", "datasets", "purposes", "budget", "data_as_of", "issued_at_unix", "software_version")
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    protocol_version: int
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    org: str
+    kind: str
+    datasets: _containers.RepeatedCompositeFieldContainer[Dataset]
+    purposes: _containers.RepeatedCompositeFieldContainer[Purpose]
+    budget: Budget
+    data_as_of: str
+    issued_at_unix: int
+    software_version: str
+    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., data_as_of: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., software_version: _Optional[str] = ...) -> None: ...
+
+class QueryEnvelope(_message.Message):
+    __slots__ = ("body", "query_id", "issued_at_unix", "expires_at_unix", "refresh")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    query_id: str
+    issued_at_unix: int
+    expires_at_unix: int
+    refresh: bool
+    def __init__(self, body: _Optional[bytes] = ..., query_id: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., expires_at_unix: _Optional[int] = ..., refresh: _Optional[bool] = ...) -> None: ...
+
+class Cell(_message.Message):
+    __slots__ = ("group", "value", "ci_low", "ci_high")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    group: _containers.RepeatedScalarFieldContainer[str]
+    value: int
+    ci_low: float
+    ci_high: float
+    def __init__(self, group: _Optional[_Iterable[str]] = ..., value: _Optional[int] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+
+class Answer(_message.Message):
+    __slots__ = ("query_id", "body_sha256", "org", "kind", "dataset", "by", "cells", "epsilon", "noise_scale", "ci_level", "peildatum", "data_as_of", "audit_head", "from_store", "answered_at_unix")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    NOISE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    CI_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    PEILDATUM_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
+    FROM_STORE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    body_sha256: bytes
+    org: str
+    kind: str
+    dataset: str
+    by: _containers.RepeatedScalarFieldContainer[str]
+    cells: _containers.RepeatedCompositeFieldContainer[Cell]
+    epsilon: str
+    noise_scale: float
+    ci_level: float
+    peildatum: str
+    data_as_of: str
+    audit_head: bytes
+    from_store: bool
+    answered_at_unix: int
+    def __init__(self, query_id: _Optional[str] = ..., body_sha256: _Optional[bytes] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., dataset: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ..., epsilon: _Optional[str] = ..., noise_scale: _Optional[float] = ..., ci_level: _Optional[float] = ..., peildatum: _Optional[str] = ..., data_as_of: _Optional[str] = ..., audit_head: _Optional[bytes] = ..., from_store: _Optional[bool] = ..., answered_at_unix: _Optional[int] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("kind", "message")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    message: str
+    def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class QueryRequest(_message.Message):
+    __slots__ = ("request_id", "envelope")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    envelope: Signed
+    def __init__(self, request_id: _Optional[str] = ..., envelope: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+
+class QueryReply(_message.Message):
+    __slots__ = ("request_id", "answer", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    answer: Signed
+    error: Error
+    def __init__(self, request_id: _Optional[str] = ..., answer: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class RevocationList(_message.Message):
+    __slots__ = ("crl_der",)
+    CRL_DER_FIELD_NUMBER: _ClassVar[int]
+    crl_der: bytes
+    def __init__(self, crl_der: _Optional[bytes] = ...) -> None: ...
+
+class NodeMessage(_message.Message):
+    __slots__ = ("describe", "reply")
+    DESCRIBE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    describe: Signed
+    reply: QueryReply
+    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ...) -> None: ...
+
+class CoordinatorMessage(_message.Message):
+    __slots__ = ("query", "revocation_list")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_LIST_FIELD_NUMBER: _ClassVar[int]
+    query: QueryRequest
+    revocation_list: RevocationList
+    def __init__(self, query: _Optional[_Union[QueryRequest, _Mapping]] = ..., revocation_list: _Optional[_Union[RevocationList, _Mapping]] = ...) -> None: ...
+
+class SubmitRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: Signed
+    def __init__(self, envelope: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+
+class NodeResult(_message.Message):
+    __slots__ = ("org", "kind", "answer", "error")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    kind: str
+    answer: Signed
+    error: Error
+    def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., answer: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class SubmitResponse(_message.Message):
+    __slots__ = ("results", "by", "combined")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    COMBINED_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[NodeResult]
+    by: _containers.RepeatedScalarFieldContainer[str]
+    combined: _containers.RepeatedCompositeFieldContainer[Cell]
+    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., by: _Optional[_Iterable[str]] = ..., combined: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
+
+class CatalogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CatalogEntry(_message.Message):
+    __slots__ = ("org", "kind", "online", "describe", "last_seen_unix")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIBE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_UNIX_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    kind: str
+    online: bool
+    describe: Signed
+    last_seen_unix: int
+    def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., online: _Optional[bool] = ..., describe: _Optional[_Union[Signed, _Mapping]] = ..., last_seen_unix: _Optional[int] = ...) -> None: ...
+
+class CatalogResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[CatalogEntry]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[CatalogEntry, _Mapping]]] = ...) -> None: ...
