@@ -19,7 +19,14 @@ from coordinator.combine import sum_cells
 from regiozicht import dp, rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, ConfigError
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
-from regiozicht.query import MAX_EXPIRY_SECONDS, CountQuery, body_hash, default_peildatum, new_query_id
+from regiozicht.query import (
+    MAX_EXPIRY_SECONDS,
+    CountQuery,
+    body_hash,
+    check_against_domains,
+    default_peildatum,
+    new_query_id,
+)
 from regiozicht.signed import Signer, open_signed
 from regiozicht.tomlconfig import describe_validation_error, load_toml
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -104,6 +111,8 @@ class AnalystClient:
         certificate = rpc.read(profile.certificate, "analyst certificate")
         self.trust = TrustStore(load_certificate(ca))
         self.signer = Signer(load_private_key(profile.key), load_certificate(certificate))
+        # refuse early, with a clear reason, what the coordinator's TLS would refuse silently
+        self.identity = self.trust.verify(self.signer.certificate)
         options = list(rpc.CHANNEL_OPTIONS)
         if profile.server_name:
             options.append(("grpc.ssl_target_name_override", profile.server_name))
@@ -149,6 +158,18 @@ class AnalystClient:
         if at is not None:
             return at
         return default_peildatum(min(n.data_as_of.date() for n in self.publishers(dataset, nodes)))
+
+    def check(self, query: CountQuery, publishers: list[NodeInfo]) -> None:
+        """Refuses, before signing, what every publisher's Describe rules out."""
+        for node in publishers:
+            dataset = node.dataset(query.dataset)
+            assert dataset is not None
+            check_against_domains(query.dataset, {d.name: list(d.domain) for d in dataset.dimensions}, query)
+            if query.peildatum > node.data_as_of.date():
+                raise BadQuery(
+                    f"Reference date {query.peildatum} is after {node.org}'s data-as-of date "
+                    f"{node.data_as_of.date()}; choose an earlier --at."
+                )
 
     def count(self, query: CountQuery, *, refresh: bool = False, timeout: float = 120) -> CountResult:
         query_id = new_query_id()

@@ -20,45 +20,12 @@ from sqlalchemy.sql.selectable import Select
 
 from node.config import ONBEKEND, Dataset
 from regiozicht import filters
-from regiozicht.errors import BadQuery
-from regiozicht.query import CountQuery
+from regiozicht.query import CountQuery, check_against_domains
 
 
 def check_query(dataset: Dataset, query: CountQuery) -> None:
     """Refuses dimensions and filter values the dataset does not declare."""
-    for name in query.by:
-        if name not in dataset.dimensions:
-            raise BadQuery(
-                f"Dataset {dataset.name!r} has no dimension {name!r}; choose from "
-                f"{', '.join(sorted(dataset.dimensions))}."
-            )
-    if query.where is not None:
-        _check_filter(dataset, query.where)
-
-
-def _check_filter(dataset: Dataset, tree: filters.Tree) -> None:
-    (key, arg), = tree.items()
-    if key in ("and", "or"):
-        for part in arg:
-            _check_filter(dataset, part)
-        return
-    if key == "not":
-        _check_filter(dataset, arg)
-        return
-    name = arg[0]
-    values = arg[1] if key == "in" else [arg[2]]
-    dimension = dataset.dimensions.get(name)
-    if dimension is None:
-        raise BadQuery(
-            f"Dataset {dataset.name!r} cannot be filtered on {name!r}; use one of "
-            f"{', '.join(sorted(dataset.dimensions))}."
-        )
-    allowed = set(dimension.domain) | {ONBEKEND}
-    for value in values:
-        if value not in allowed:
-            raise BadQuery(
-                f"{value!r} is not in the domain of {name!r}; use one of {', '.join(dimension.domain)} or {ONBEKEND}."
-            )
+    check_against_domains(dataset.name, {name: dim.domain for name, dim in dataset.dimensions.items()}, query)
 
 
 def cells(dataset: Dataset, by: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS
+from regiozicht.query import ONBEKEND
 from regiozicht.tomlconfig import describe_validation_error, load_toml
 
-ONBEKEND = "onbekend"
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 

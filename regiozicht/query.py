@@ -16,6 +16,7 @@ import json
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import rfc8785
@@ -166,3 +167,38 @@ def default_peildatum(data_as_of: dt.date) -> dt.date:
     """The latest 1 October on or before the data-as-of date."""
     year = data_as_of.year if data_as_of >= dt.date(data_as_of.year, 10, 1) else data_as_of.year - 1
     return dt.date(year, 10, 1)
+
+
+ONBEKEND = "onbekend"
+
+
+def check_against_domains(dataset: str, domains: Mapping[str, Sequence[str]], query: CountQuery) -> None:
+    """Refuses group-bys and filter values outside a dataset's declared dimensions.
+
+    Nodes run this on their own config; the CLI runs it on the catalog so a
+    bad question is refused before it is signed.
+    """
+    for name in query.by:
+        if name not in domains:
+            raise BadQuery(f"Dataset {dataset!r} has no dimension {name!r}; choose from {', '.join(sorted(domains))}.")
+    if query.where is not None:
+        _check_filter(dataset, domains, query.where)
+
+
+def _check_filter(dataset: str, domains: Mapping[str, Sequence[str]], tree: filters.Tree) -> None:
+    (key, arg), = tree.items()
+    if key in ("and", "or"):
+        for part in arg:
+            _check_filter(dataset, domains, part)
+        return
+    if key == "not":
+        _check_filter(dataset, domains, arg)
+        return
+    name = arg[0]
+    if name not in domains:
+        raise BadQuery(f"Dataset {dataset!r} cannot be filtered on {name!r}; use one of {', '.join(sorted(domains))}.")
+    for value in arg[1] if key == "in" else [arg[2]]:
+        if value != ONBEKEND and value not in domains[name]:
+            raise BadQuery(
+                f"{value!r} is not in the domain of {name!r}; use one of {', '.join(domains[name])} or {ONBEKEND}."
+            )

@@ -85,8 +85,11 @@ def error_from_rpc(exc: grpc.RpcError) -> RegiozichtError:
         return error_from_kind(kind, message or "")
     code = exc.code() if hasattr(exc, "code") else None
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        # a refused client certificate looks the same as a dead server here:
+        # BoringSSL just closes the socket during the handshake
         return Unavailable(
-            f"The coordinator cannot be reached ({message}); check its address in the profile and that it is running."
+            f"The coordinator cannot be reached or refused the TLS handshake ({message}); check that it runs, "
+            "its address, and that your certificate is from the regional CA and not expired."
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return AuthenticationFailed(f"The coordinator refused the connection ({message}); check the certificate in the profile.")

@@ -116,7 +116,7 @@ def _wijk(rng: random.Random) -> str:
 
 # Secondary tracks by ability quantile (ability falls with risk).
 _TRACKS = ((0.031, "VSO"), (0.063, "PRO"), (0.153, "VMBO_BB"), (0.39, "VMBO_KGT"), (0.67, "HAVO"), (1.0, "VWO"))
-_MBO_DROPOUT = {1: 0.30, 2: 0.16, 3: 0.075, 4: 0.06}
+_MBO_DROPOUT = {1: 0.45, 2: 0.31, 3: 0.16, 4: 0.12}
 _MBO_YEARS = {1: 1, 2: 2, 3: 3, 4: 4}
 
 
@@ -145,7 +145,7 @@ def _leave_day(rng: random.Random, school_year: int) -> int:
 
 
 def _special(life: Life, rng: random.Random, start: int, kind: str) -> tuple[tuple[str, int] | None, int]:
-    lo, hi = (15.5, 18.5) if kind == "PRO" else (16.0, 20.0)
+    lo, hi = (15.0, 17.5) if kind == "PRO" else (15.5, 19.0)
     exit_age = rng.uniform(lo, hi)
     year = dt.date.fromordinal(start).year
     while life.age_at(jul31(year + 1)) < exit_age:
@@ -166,8 +166,11 @@ def _vso(life: Life, rng: random.Random, start: int, level: int) -> tuple[tuple[
     return _special(life, rng, start, "VSO")
 
 
-def _dropout_p(life: Life, base: float) -> float:
-    return min(0.9, base * math.exp(0.6 * life.risk - 0.18))
+def _dropout_p(life: Life, base: float, day: int) -> float:
+    """Drop-out chance in a school year; most leave after 18, boys twice as often."""
+    sex = 1.45 if life.sex == "M" else 0.65
+    adult = 1.9 if life.age_at(day) >= 18 else 0.12
+    return min(0.9, base * sex * adult * math.exp(0.6 * life.risk - 0.18))
 
 
 def _secondary(life: Life, rng: random.Random, start: int, kind: str, years: int,
@@ -175,7 +178,7 @@ def _secondary(life: Life, rng: random.Random, start: int, kind: str, years: int
     """Years in a secondary track; returns (school year after leaving, completed)."""
     year = dt.date.fromordinal(start).year
     for k in range(years):
-        if rng.random() < _dropout_p(life, dropout / years):
+        if rng.random() < _dropout_p(life, dropout / years, aug1(year + k)):
             _add(life, kind, start, _leave_day(rng, year + k), "VOORTIJDIG", sk=False)
             return year + k + 1, False
     return year + years, True
@@ -222,7 +225,7 @@ def _mbo(life: Life, rng: random.Random, start: int, level: int) -> tuple[tuple[
     year = dt.date.fromordinal(start).year
     years = _MBO_YEARS[level] - (1 if level == 4 and rng.random() < 0.5 else 0)
     for k in range(years):
-        if rng.random() < _dropout_p(life, _MBO_DROPOUT[level]):
+        if rng.random() < _dropout_p(life, _MBO_DROPOUT[level], aug1(year + k)):
             _add(life, "MBO", start, _leave_day(rng, year + k), "VOORTIJDIG", level=level, sk=False)
             return _after_dropout(life, rng, level), year + k + 1
     year += years
@@ -235,7 +238,7 @@ def _mbo(life: Life, rng: random.Random, start: int, level: int) -> tuple[tuple[
 
 def _after_dropout(life: Life, rng: random.Random, level: int) -> tuple[str, int] | None:
     """About a third of the drop-outs are back in mbo by the next school year."""
-    if rng.random() < 0.34 * math.exp(-0.2 * life.risk):
+    if rng.random() < 0.45 * math.exp(-0.2 * life.risk):
         return ("MBO", max(1, level - (rng.random() < 0.4)))
     return None
 

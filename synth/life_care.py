@@ -17,13 +17,13 @@ PARTNER_SCHOOLS = ("PRO", "VSO", "VMBO_BB", "MBO")
 
 def simulate_care(life: Life, rng: random.Random) -> None:
     """Yearly chance of a jeugdhulp spell, higher with risk; few after 18."""
-    propensity = 0.6 * life.risk + 0.8 * rng.gauss(0, 1)
+    propensity = 0.8 * life.risk + 0.6 * rng.gauss(0, 1)
     lift = math.exp(0.8 * propensity - 0.32)
     for age in range(11, 23):
         year_start = life.birthday(age)
         if life.care and (life.care[-1].end or 0) >= year_start:
             continue
-        base = 0.085 if age < 18 else 0.045
+        base = 0.14 if age < 18 else 0.06
         if rng.random() < base * lift:
             _care_spell(life, rng, year_start + rng.randrange(365))
         if age < 18 and rng.random() < 0.003 * math.exp(1.2 * propensity - 0.72):

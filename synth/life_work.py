@@ -6,7 +6,7 @@ import random
 
 from synth.life import Life, Spell, pick
 
-_JOB_AT_LEAVING = {"VOORTIJDIG": 0.52, "ARBEIDSMARKT_PRO": 0.66, "ARBEIDSMARKT_VSO": 0.5,
+_JOB_AT_LEAVING = {"VOORTIJDIG": 1.0, "ARBEIDSMARKT_PRO": 0.9, "ARBEIDSMARKT_VSO": 0.5,
                    "DAGBESTEDING": 0.03, "SK": 0.85, "NO_SK": 0.55}
 _CONTRACTS = {"TIJDELIJK": 0.55, "VAST": 0.15, "OPROEP": 0.2, "UITZEND": 0.1}
 
@@ -39,10 +39,10 @@ def simulate_work(life: Life, rng: random.Random) -> None:
     for first_day, last_day, left in out_of_school_periods(life):
         first_day = max(first_day, life.birthday(16))
         kind = _leaver_kind(left)
-        p_job = _JOB_AT_LEAVING[kind] * math.exp(-0.25 * life.risk) * 1.05
+        p_job = _JOB_AT_LEAVING[kind] * math.exp(-0.15 * life.risk)
         t, first = first_day, True
         while t <= last_day:
-            if rng.random() < (p_job if first else 0.72 * math.exp(-0.2 * life.risk)):
+            if rng.random() < (p_job if first else 0.8 * math.exp(-0.2 * life.risk)):
                 t = _job(life, rng, t + rng.randrange(45 if first else 30), last_day)
             else:
                 t = _jobless(life, rng, t, last_day, kind)
@@ -52,7 +52,7 @@ def simulate_work(life: Life, rng: random.Random) -> None:
 
 
 def _job(life: Life, rng: random.Random, start: int, last_day: int) -> int:
-    length = max(30, int(rng.expovariate(1 / (560 * math.exp(-0.3 * life.risk)))))
+    length = max(30, int(rng.expovariate(1 / (800 * math.exp(-0.3 * life.risk)))))
     end = min(start + length, last_day)
     if start <= end:
         life.jobs.append(Spell("baan", start, end, {
@@ -65,7 +65,7 @@ def _job(life: Life, rng: random.Random, start: int, last_day: int) -> int:
 def _jobless(life: Life, rng: random.Random, start: int, last_day: int, kind: str) -> int:
     length = max(20, int(rng.expovariate(1 / (170 * math.exp(0.45 * life.risk)))))
     end = min(start + length, last_day)
-    p_bijstand = 0.11 * math.exp(0.55 * life.risk) * (0.4 if kind == "DAGBESTEDING" else 1.0)
+    p_bijstand = 0.12 * math.exp(0.55 * life.risk) * (0.4 if kind == "DAGBESTEDING" else 1.0)
     begin = max(start + 28, life.birthday(18))  # under 27: four weeks of searching first
     if begin < end and rng.random() < p_bijstand:
         regeling = "PW_ALGEMEEN" if rng.random() < 0.97 else "IOAW"
@@ -77,8 +77,9 @@ def _register(life: Life, rng: random.Random, left: Spell, first_day: int, kind:
     """Pro/vso leavers: Wajong, the doelgroepregister and support at work."""
     if left.kind not in ("PRO", "VSO") or kind not in ("DAGBESTEDING", "ARBEIDSMARKT_PRO", "ARBEIDSMARKT_VSO"):
         return
-    if kind == "DAGBESTEDING" and rng.random() < 0.4:
-        life.benefits.append(Spell("WAJONG", max(first_day, life.birthday(18)), None))
+    working = any(first_day <= j.start <= first_day + 60 for j in life.jobs)
+    if not working and rng.random() < (0.4 if kind == "DAGBESTEDING" else 0.3):
+        life.benefits.append(Spell("WAJONG", first_day + 30, None))
     if rng.random() < (0.55 if left.kind == "PRO" else 0.6):
         grondslag = "PRO_VSO" if rng.random() < 0.8 else "INDICATIE_BANENAFSPRAAK"
         life.dgr.append(Spell("dgr", first_day + rng.randrange(180), None, {"grondslag": grondslag}))

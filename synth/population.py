@@ -52,8 +52,6 @@ def simulate_life(index: int, bsn: str, birth: dt.date, rng: random.Random,
     life = Life(index, bsn, birth, "M" if rng.random() < 0.51 else "V", rng.gauss(0, 1))
     life.last_day = ORD(last_day)
     life.horizon = min(life.last_day, life.birthday(27) - 1)
-    if life.sex == "M":
-        life.risk += 0.25  # boys leave school early more often (69% of vsv'ers)
     simulate_residence(life, rng, gemeenten)
     simulate_school(life, rng)
     _clip_enrolments(life)

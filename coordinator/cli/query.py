@@ -42,6 +42,7 @@ def count(
         peildatum = client.resolve_peildatum(dataset, at.date() if at else None, nodes)
         query = build_count(dataset, epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=by or [], where=where)
         publishers = client.publishers(dataset, nodes)
+        client.check(query, publishers)
         if dry_run:
             online = [n for n in publishers if n.online]
             rows = [{"node": n.org, "kind": n.kind, "online": n.online, "epsilon": query.epsilon if n.online else "0"}
