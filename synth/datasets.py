@@ -82,7 +82,8 @@ def _active(start: str, end: str) -> tuple[str, Callable[[Row, Kal], bool]]:
 
 def _in_year(col: str) -> tuple[str, Callable[[Row, Kal], bool]]:
     sql = f"t.{col} > k.min_1j AND t.{col} <= k.peildatum"
-    return sql, lambda r, k: k["min_1j"] < r[col] <= k["peildatum"]
+    # SQL: a comparison with NULL is never true
+    return sql, lambda r, k: r[col] is not None and k["min_1j"] < r[col] <= k["peildatum"]
 
 
 def _overlaps(start: str, end: str, years: int) -> tuple[str, Callable[[Row, Kal], bool]]:
@@ -160,6 +161,11 @@ def _school() -> list[Definition]:
             "reden": _col("exit_reason", ("DIPLOMA", "VOORTIJDIG", "UITSTROOM"), "WAT", "why the pupil left"),
             "startkwalificatie": _flag("startkwalificatie", "left with a startkwalificatie")},
            ("end_date", "id")),
+        _d("startkwalificatie", "enrolment", "Left this school with a startkwalificatie on or before the peildatum.",
+           ("t.startkwalificatie AND t.end_date <= k.peildatum",
+            lambda r, k: bool(r["startkwalificatie"]) and r["end_date"] is not None
+            and r["end_date"] <= k["peildatum"]),
+           {"schoolsoort": SCHOOLSOORT}, ("end_date", "id")),
         _d("verzuim", "absence", "Absence hours of the school year that ended in the 12 months up to the peildatum.",
            _in_year("eind"), {"schoolsoort": SCHOOLSOORT}, ("eind", "id"),
            unauthorised_hours=HOURS, authorised_hours=HOURS),
@@ -245,7 +251,7 @@ def _jeugdhulp() -> list[Definition]:
 
 def _brp() -> list[Definition]:
     age_window = ("t.birth_date <= k.min_12j AND t.birth_date > k.min_27j",
-                  lambda r, k: k["min_27j"] < r["birth_date"] <= k["min_12j"])
+                  lambda r, k: r["birth_date"] is not None and k["min_27j"] < r["birth_date"] <= k["min_12j"])
     wijk = _col("wijk", tuple(f"wk{i:02d}" for i in range(1, 7)), "DAT", "district")
     return [_d("inwoner", "inwoner", "Residents aged 12 up to their 27th birthday on the peildatum.",
                _and(_active("vestiging", "vertrek"), age_window), {**PERSON, "wijk": wijk}, ("vestiging", "id"))]

@@ -1,0 +1,127 @@
+"""DOMAIN.md's dashboard indicators, computed from the truth in both layers."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from synth.region import shift_years
+
+if TYPE_CHECKING:
+    from synth.manifest import Manifest
+    from synth.truth import Source, Truth
+
+PERSON_DIMS = ("gemeente", "leeftijd", "geslacht")
+SCHOOLS = ("school-provso", "school-mbo")
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100.0 * part / whole, 2)
+
+
+def linked_split(t: Truth, anchor: Source, others: Sequence[Source], peildatum: dt.date, dims: Sequence[str],
+                 layer: str, where: Callable[[dict[str, str]], bool] | None = None) -> dict[str, Any]:
+    """Anchor count, linked count and percentage: in total and per single dimension."""
+    def entry(hit: int, miss: int) -> dict[str, Any]:
+        return {"n": hit + miss, "linked": hit, "pct": _pct(hit, hit + miss)}
+
+    total = t.linked(anchor, others, peildatum, where=where, layer=layer)[()]
+    out: dict[str, Any] = {"total": entry(*total), "by": {}}
+    for dim in dims:
+        cells = t.linked(anchor, others, peildatum, by=(dim,), where=where, layer=layer)
+        out["by"][dim] = {c[0]: entry(*v) for c, v in cells.items()}
+    return out
+
+
+def count_split(t: Truth, sources: Sequence[tuple[str, str]], peildatum: dt.date, dims: Sequence[str],
+                layer: str, where: Callable[[dict[str, str]], bool] | None = None) -> dict[str, Any]:
+    """Persons in total and per single dimension, summed over `sources`."""
+    out: dict[str, Any] = {"total": 0, "by": {d: {} for d in dims}}
+    for partner, dataset in sources:
+        out["total"] += t.count(partner, dataset, peildatum, where=where, layer=layer)[()]
+        for dim in dims:
+            for cell, n in t.count(partner, dataset, peildatum, by=(dim,), where=where, layer=layer).items():
+                out["by"][dim][cell[0]] = out["by"][dim].get(cell[0], 0) + n
+    return out
+
+
+def _both(fn: Callable[[str], Any]) -> dict[str, Any]:
+    return {layer: fn(layer) for layer in ("reality", "recorded")}
+
+
+def indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
+    """All indicators at `peildatum`; 'one year later' ones follow the cohort of a year earlier."""
+    p, p0 = peildatum, shift_years(peildatum, -1)
+    wi = [x.id for x in t.manifest.partners if x.kind == "wi"]
+    brp = [x.id for x in t.manifest.partners if x.kind == "brp"]
+    vsv_now: Source = ("rmc", "vsv", p)
+    vsv_cohort: Source = ("rmc", "vsv", p0)
+    provso_cohort: Source = ("school-provso", "school_leaver", p0)
+
+    def on(dataset: str, partners: Sequence[str], day: dt.date = p) -> list[Source]:
+        return [(x, dataset, day) for x in partners]
+
+    vsv_dims = (*PERSON_DIMS, "opleiding")
+    positions = {"onderwijs": on("enrolled", SCHOOLS), "werk": on("baan", wi), "uitkering": on("uitkering", wi),
+                 "zorg": [("jeugdhulp", "jeugdhulp", p)]}
+    anywhere = [s for group in positions.values() for s in group]
+    young = ("16-17", "18-22", "23-26")
+    out: dict[str, Any] = {
+        "1_new_vsv": _both(lambda L: {
+            "vsv": count_split(t, [("rmc", "vsv")], p, vsv_dims, L),
+            "enrolled_at_start_of_year": count_split(t, [(s, "enrolled") for s in SCHOOLS], p0, PERSON_DIMS, L)}),
+        "2_rmc_stock": _both(lambda L: {
+            "stock": count_split(t, [("rmc", "rmc_stock")], p, (*PERSON_DIMS, "doelgroep"), L),
+            "in_traject": linked_split(t, ("rmc", "rmc_stock", p), [("rmc", "rmc_traject", p)], p,
+                                       (*PERSON_DIMS, "doelgroep"), L),
+            "reached_12m": linked_split(t, ("rmc", "rmc_stock", p), [("rmc", "rmc_contact", p)], p,
+                                        (*PERSON_DIMS, "doelgroep"), L)}),
+        "3_vsv_position_one_year_later": _both(lambda L: {
+            **{name: linked_split(t, vsv_cohort, srcs, p, vsv_dims, L) for name, srcs in positions.items()},
+            "any_known": linked_split(t, vsv_cohort, anywhere, p, vsv_dims, L)}),
+        "4_vsv_paid_work": _both(lambda L: linked_split(t, vsv_now, on("baan", wi), p, vsv_dims, L)),
+        "5_vsv_bijstand_within_12m": _both(
+            lambda L: linked_split(t, vsv_cohort, on("bijstand_12m", wi), p, vsv_dims, L)),
+        "6_vsv_reenrolled_within_12m": _both(
+            lambda L: linked_split(t, vsv_cohort, on("enrolled_12m", SCHOOLS), p, vsv_dims, L)),
+        "7_provso_outflow": _both(lambda L: {
+            name: linked_split(t, provso_cohort, srcs, p, ("schoolsoort", "profiel", *PERSON_DIMS), L)
+            for name, srcs in (("onderwijs", on("enrolled", SCHOOLS)), ("werk", on("baan", wi)),
+                               ("uitkering", on("uitkering", wi)))}),
+        "8_jeugdhulp_prior_24m": _both(lambda L: {
+            "vsv": linked_split(t, vsv_now, [("jeugdhulp", "jeugdhulp_24m", p)], p, vsv_dims, L),
+            "provso_leavers": linked_split(t, ("school-provso", "school_leaver", p),
+                                           [("jeugdhulp", "jeugdhulp_24m", p)], p, ("schoolsoort", "profiel"), L),
+            "all_residents": {b: linked_split(t, (b, "inwoner", p), [("jeugdhulp", "jeugdhulp_24m", p)], p,
+                                              PERSON_DIMS, L) for b in brp}}),
+        "9_absence": _both(lambda L: {
+            name: count_split(t, [("leerplicht", name)], p, PERSON_DIMS, L)
+            for name in ("zestien_uur", "langdurig_verzuim", "absoluut_verzuim")}
+            | {"residents_12_17": count_split(t, [(b, "inwoner") for b in brp], p, PERSON_DIMS, L,
+                                              where=lambda v: v["leeftijd"] in ("12-15", "16-17"))}),
+        "10_bijstand_under_27": _both(lambda L: {
+            partner: linked_split(t, (partner, "bijstand", p), on("startkwalificatie", SCHOOLS), p, PERSON_DIMS, L)
+            for partner in wi}),
+        "11_not_in_view": _both(lambda L: {
+            b: linked_split(t, (b, "inwoner", p), anywhere, p, PERSON_DIMS, L, where=lambda v: v["leeftijd"] in young)
+            for b in brp}),
+        "12_provso_doelgroepregister": _both(
+            lambda L: linked_split(t, provso_cohort, on("doelgroepregister", wi), p, ("schoolsoort", "profiel"), L)),
+    }
+    return out
+
+
+def truth_document(t: Truth, manifest: Manifest) -> dict[str, Any]:
+    """What truth.json holds: the indicators at the default reference date."""
+    extract = manifest.extract_datetime.date()
+    peildatum = dt.date(extract.year, 10, 1)
+    if peildatum > extract:
+        peildatum = dt.date(extract.year - 1, 10, 1)
+    return {
+        "peildatum": peildatum.isoformat(),
+        "cohort_peildatum": shift_years(peildatum, -1).isoformat(),
+        "seed": manifest.seed, "scale": manifest.scale,
+        "notes": "Layers: 'recorded' = what the partner databases hold (DP answers estimate this); "
+                 "'reality' = what they would hold if recorded perfectly. 'linked' counts use valid BSNs only.",
+        "indicators": indicators(t, peildatum),
+    }
