@@ -98,6 +98,7 @@ class CountResult:
     query_id: str
     cells: list[CellResult]
     nodes: list[NodeOutcome] = field(default_factory=list)
+    noise_scales: list[float] = field(default_factory=list)
 
     @property
     def failures(self) -> list[NodeOutcome]:
@@ -204,9 +205,42 @@ class AnalystClient:
         if answers and ours != theirs:
             raise AuthenticationFailed("The coordinator's sum differs from the nodes' signed answers; report this to the region.")
         return CountResult(
-            query=query, query_id=query_id, nodes=outcomes,
+            query=query, query_id=query_id, nodes=outcomes, noise_scales=[a.noise_scale for a in answers],
             cells=[CellResult(tuple(c.group), c.value, c.ci_low, c.ci_high) for c in cells],
         )
+
+
+@dataclass(frozen=True)
+class ShareCell:
+    group: tuple[str, ...]
+    numerator: int
+    denominator: int
+    share: float | None
+    ci_low: float
+    ci_high: float
+
+
+def share_cells(numerator: CountResult, denominator: CountResult, level: float = dp.CI_LEVEL) -> list[ShareCell]:
+    """Ratios of two DP counts with an interval from both noises.
+
+    Each count gets a (1 − α/2) interval from its own noise (exact
+    convolution over its nodes); the ratio's interval is the ratio of the
+    extremes, clipped to [0, 1]. Both intervals hold together with
+    probability ≥ 1 − α (Bonferroni), so the share's interval covers at ≥ level.
+    """
+    alpha = 1 - level
+    widths = [dp.sum_half_width(result.noise_scales, 1 - alpha / 2) for result in (numerator, denominator)]
+    cells = []
+    for num, den in zip(numerator.cells, denominator.cells):
+        if num.group != den.group:
+            raise BadQuery("The numerator and denominator have different cells; group both by the same dimensions.")
+        n_low, n_high = max(0, num.value - widths[0]), max(0, num.value + widths[0])
+        d_low, d_high = max(0, den.value - widths[1]), max(0, den.value + widths[1])
+        share = num.value / den.value if den.value > 0 else None
+        low = min(1.0, n_low / d_high) if d_high > 0 else 0.0
+        high = min(1.0, n_high / d_low) if d_low > 0 else 1.0
+        cells.append(ShareCell(num.group, num.value, den.value, share, low, high))
+    return cells
 
 
 def expected_half_width(epsilon: float, nodes: int) -> int:

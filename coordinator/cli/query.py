@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from coordinator.cli.common import ProfileOption, analyst
-from coordinator.client import CountResult, expected_half_width
+from coordinator.client import CountResult, expected_half_width, share_cells
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.query import build_count
 
@@ -57,6 +57,71 @@ def count(
         with err_console.status(f"asking {len(publishers)} node(s)…"):
             result = client.count(query, refresh=refresh)
         _print(result, fmt)
+
+
+@app.command()
+def share(
+    numerator: Annotated[str, typer.Argument(help="Dataset counted in the numerator.")],
+    of: Annotated[str, typer.Option("--of", help="Dataset counted in the denominator.")],
+    epsilon: Annotated[str, typer.Option("--epsilon", "-e", help="ε each node spends per count.")],
+    purpose: Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")],
+    where: Annotated[Optional[str], typer.Option(help="Filter of the numerator. " + FILTER_HELP)] = None,
+    of_where: Annotated[Optional[str], typer.Option("--of-where", help="Filter of the denominator.")] = None,
+    by: Annotated[Optional[list[str]], typer.Option("--by", help="Dimension to group by (repeatable).")] = None,
+    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+                                                       help="Reference date (peildatum); default 1 October.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show expected cost; spend nothing.")] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    profile: ProfileOption = None,
+) -> None:
+    """A percentage: NUMERATOR as a share of --of, with a 95% interval from both noises.
+
+    Costs ε for each count at each publishing node (2ε where one node publishes
+    both); a denominator asked before with the same ε, reference date and
+    grouping is a stored release and costs nothing again.
+    """
+    with exit_on_error(), analyst(profile) as client:
+        nodes = client.catalog()
+        peildatum = client.resolve_peildatum(of, at.date() if at else None, nodes)
+        queries = [
+            build_count(name, epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=by or [], where=filt)
+            for name, filt in ((numerator, where), (of, of_where))
+        ]
+        for query in queries:
+            client.check(query, client.publishers(query.dataset, nodes))
+        if dry_run:
+            rows = [{"count": role, "dataset": q.dataset, "node": n.org, "online": n.online, "epsilon": q.epsilon}
+                    for role, q in zip(("numerator", "denominator"), queries)
+                    for n in client.publishers(q.dataset, nodes)]
+            if fmt is OutputFormat.table:
+                Console().print("dry run: nothing is spent. The denominator costs nothing if it was released "
+                                "before with the same ε, reference date and grouping (the nodes return it from "
+                                "their store).")
+            emit(rows, ["count", "dataset", "node", "online", "epsilon"], fmt, title="ε each node would spend",
+                 extra={"dry_run": True, "peildatum": peildatum.isoformat()})
+            return
+        with err_console.status("asking for the numerator and the denominator…"):
+            results = [client.count(query) for query in queries]
+        cells = share_cells(*results)
+        rows = []
+        for cell in cells:
+            row: dict[str, Any] = dict(zip(queries[0].by, cell.group))
+            row.update(numerator=cell.numerator, denominator=cell.denominator,
+                       share=None if cell.share is None else round(cell.share, 4),
+                       ci95=[round(cell.ci_low, 4), round(cell.ci_high, 4)])
+            rows.append(row)
+        extra = {"numerator": numerator, "denominator": of, "peildatum": peildatum.isoformat(), "epsilon": epsilon,
+                 "costs": [{"dataset": r.query.dataset, "org": n.org, "epsilon": "0" if n.from_store else n.epsilon,
+                            "from_store": n.from_store, "error": n.error} for r in results for n in r.nodes]}
+        emit(rows, [*queries[0].by, "numerator", "denominator", "share", "ci95"], fmt,
+             title=f"{numerator} as a share of {of} on {peildatum}", extra=extra)
+        if fmt is OutputFormat.table:
+            for result in results:
+                for node in result.nodes:
+                    cost = "stored release, no cost" if node.from_store else f"spent ε {node.epsilon}"
+                    err_console.print(f"{result.query.dataset} at {node.org}: {node.error or cost}")
+        if any(r.failures for r in results):
+            raise typer.Exit(6)
 
 
 def result_rows(result: CountResult) -> list[dict[str, Any]]:
