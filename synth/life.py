@@ -170,7 +170,7 @@ def _dropout_p(life: Life, base: float, day: int) -> float:
     """Drop-out chance in a school year; most leave after 18, boys twice as often."""
     sex = 1.45 if life.sex == "M" else 0.65
     adult = 1.9 if life.age_at(day) >= 18 else 0.12
-    return min(0.9, base * sex * adult * math.exp(0.6 * life.risk - 0.18))
+    return min(0.5, base * sex * adult * math.exp(0.6 * life.risk - 0.18))
 
 
 def _secondary(life: Life, rng: random.Random, start: int, kind: str, years: int,
@@ -238,7 +238,7 @@ def _mbo(life: Life, rng: random.Random, start: int, level: int) -> tuple[tuple[
 
 def _after_dropout(life: Life, rng: random.Random, level: int) -> tuple[str, int] | None:
     """About a third of the drop-outs are back in mbo by the next school year."""
-    if rng.random() < 0.45 * math.exp(-0.2 * life.risk):
+    if rng.random() < 0.38 * math.exp(-0.2 * life.risk):
         return ("MBO", max(1, level - (rng.random() < 0.4)))
     return None
 

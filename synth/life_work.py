@@ -39,7 +39,7 @@ def simulate_work(life: Life, rng: random.Random) -> None:
     for first_day, last_day, left in out_of_school_periods(life):
         first_day = max(first_day, life.birthday(16))
         kind = _leaver_kind(left)
-        p_job = _JOB_AT_LEAVING[kind] * math.exp(-0.15 * life.risk)
+        p_job = _JOB_AT_LEAVING[kind] * math.exp(-0.05 * life.risk)
         t, first = first_day, True
         while t <= last_day:
             if rng.random() < (p_job if first else 0.8 * math.exp(-0.2 * life.risk)):
@@ -65,7 +65,7 @@ def _job(life: Life, rng: random.Random, start: int, last_day: int) -> int:
 def _jobless(life: Life, rng: random.Random, start: int, last_day: int, kind: str) -> int:
     length = max(20, int(rng.expovariate(1 / (170 * math.exp(0.45 * life.risk)))))
     end = min(start + length, last_day)
-    p_bijstand = 0.12 * math.exp(0.55 * life.risk) * (0.4 if kind == "DAGBESTEDING" else 1.0)
+    p_bijstand = 0.17 * math.exp(0.55 * life.risk) * (0.4 if kind == "DAGBESTEDING" else 1.0)
     begin = max(start + 28, life.birthday(18))  # under 27: four weeks of searching first
     if begin < end and rng.random() < p_bijstand:
         regeling = "PW_ALGEMEEN" if rng.random() < 0.97 else "IOAW"
@@ -78,7 +78,7 @@ def _register(life: Life, rng: random.Random, left: Spell, first_day: int, kind:
     if left.kind not in ("PRO", "VSO") or kind not in ("DAGBESTEDING", "ARBEIDSMARKT_PRO", "ARBEIDSMARKT_VSO"):
         return
     working = any(first_day <= j.start <= first_day + 60 for j in life.jobs)
-    if not working and rng.random() < (0.4 if kind == "DAGBESTEDING" else 0.3):
+    if not working and rng.random() < (0.45 if kind == "DAGBESTEDING" else 0.4):
         life.benefits.append(Spell("WAJONG", first_day + 30, None))
     if rng.random() < (0.55 if left.kind == "PRO" else 0.6):
         grondslag = "PRO_VSO" if rng.random() < 0.8 else "INDICATIE_BANENAFSPRAAK"

@@ -70,28 +70,39 @@ def _json_default(value: Any) -> str:
 
 
 class TruthSink:
-    """The simulation's own record of what each partner holds, in both layers."""
+    """The simulation's own record of what each partner holds, in both layers.
+
+    A row both layers agree on (no imperfection) is stored once, as layer
+    "both"; values are stored as JSON arrays, column names once per table.
+    """
 
     def __init__(self, path: Path) -> None:
         path.unlink(missing_ok=True)
         self.db = sqlite3.connect(path)
         self.db.executescript("""
-            CREATE TABLE record(layer TEXT, partner TEXT, tbl TEXT, id INTEGER, bsn TEXT, data TEXT);
+            CREATE TABLE record(layer TEXT, partner TEXT, tbl TEXT, id INTEGER, data TEXT);
+            CREATE TABLE record_columns(tbl TEXT PRIMARY KEY, columns TEXT);
             CREATE TABLE projection_log(partner TEXT, tbl TEXT, recorded_id INTEGER, reality_id INTEGER,
                                         issue TEXT, true_bsn TEXT, recorded_bsn TEXT);
             CREATE TABLE person(person_index INTEGER PRIMARY KEY, bsn TEXT, birth_date TEXT, sex TEXT);
         """)
-        self.reality_ids: dict[tuple[str, str], int] = defaultdict(int)
+        self.columns: dict[str, list[str]] = {}
+        self.missed = 0
 
     def person(self, index: int, bsn: str, birth: dt.date, sex: str) -> None:
         self.db.execute("INSERT INTO person VALUES (?,?,?,?)", (index, bsn, birth.isoformat(), sex))
 
     def add(self, rec: Record, recorded_ids: list[int], true_bsn: str) -> None:
-        reality_id = None
+        if not rec.issues:
+            self._row("both", rec.partner, rec.table, recorded_ids[0], rec.recorded[0])
+            return
+        # reality rows reuse the recorded id; rows the partner missed get negative ids
+        if recorded_ids:
+            reality_id = recorded_ids[0]
+        else:
+            self.missed += 1
+            reality_id = -self.missed
         if rec.reality is not None:
-            key = (rec.partner, rec.table)
-            self.reality_ids[key] += 1
-            reality_id = self.reality_ids[key]
             self._row("reality", rec.partner, rec.table, reality_id, rec.reality)
         for rid, row in zip(recorded_ids, rec.recorded):
             self._row("recorded", rec.partner, rec.table, rid, row)
@@ -102,11 +113,14 @@ class TruthSink:
                              reality_id, issue, true_bsn, shown))
 
     def _row(self, layer: str, partner: str, table: str, rid: int, row: Row) -> None:
-        data = json.dumps(row, default=_json_default, separators=(",", ":"))
-        self.db.execute("INSERT INTO record VALUES (?,?,?,?,?,?)", (layer, partner, table, rid, row["bsn"], data))
+        if table not in self.columns:
+            self.columns[table] = list(row)
+            self.db.execute("INSERT INTO record_columns VALUES (?,?)", (table, json.dumps(list(row))))
+        data = json.dumps([row[c] for c in self.columns[table]], default=_json_default, separators=(",", ":"))
+        self.db.execute("INSERT INTO record VALUES (?,?,?,?,?)", (layer, partner, table, rid, data))
 
     def close(self) -> None:
-        self.db.execute("CREATE INDEX record_by_table ON record(partner, tbl, layer)")
+        self.db.execute("CREATE INDEX record_by_table ON record(partner, tbl)")
         self.db.commit()
         self.db.close()
 

@@ -12,7 +12,7 @@ import datetime as dt
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class Truth:
         self.db = sqlite3.connect(f"file:{self.out_dir / 'truth.sqlite'}?mode=ro", uri=True)
         self._kinds = {p.id: p.kind for p in manifest.partners}
         self._domains = region_domains(manifest)
-        self._rows: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._members: dict[tuple[str, str, dt.date, str], Members] = {}
 
     @classmethod
@@ -57,13 +56,14 @@ class Truth:
         d = self.definition(partner_id, dataset).dims[dim].domain
         return self._domains[d] if isinstance(d, str) else d
 
-    def rows(self, layer: str, partner_id: str, table: str) -> list[dict[str, Any]]:
-        key = (layer, partner_id, table)
-        if key not in self._rows:
-            cur = self.db.execute("SELECT id, data FROM record WHERE partner=? AND tbl=? AND layer=? ORDER BY id",
-                                  (partner_id, table, layer))
-            self._rows[key] = [{**json.loads(data), "id": rid} for rid, data in cur]
-        return self._rows[key]
+    def rows(self, layer: str, partner_id: str, table: str) -> Iterator[dict[str, Any]]:
+        """A partner table's rows in one layer, streamed (memory stays bounded at large scales)."""
+        found = self.db.execute("SELECT columns FROM record_columns WHERE tbl=?", (table,)).fetchone()
+        names = json.loads(found[0]) if found else []
+        cur = self.db.execute("SELECT id, data FROM record WHERE partner=? AND tbl=? AND layer IN (?, 'both') "
+                              "ORDER BY id", (partner_id, table, layer))
+        for rid, data in cur:
+            yield {**dict(zip(names, json.loads(data))), "id": rid}
 
     def members(self, partner_id: str, dataset: str, peildatum: dt.date, layer: str = "recorded") -> Members:
         """Person key -> dimension values of the one row kept per person."""
