@@ -9,7 +9,6 @@ each DP answer beside the truth. Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import sys
@@ -23,7 +22,8 @@ from rich.table import Table
 
 from coordinator.client import AnalystClient, CountResult, Profile
 from demo.questions import QUESTIONS, Question
-from demo.region import PartnerSetup, RunningRegion, build
+from demo import synthregion
+from demo.region import RunningRegion, build
 from regiozicht.errors import RegiozichtError
 from regiozicht.query import build_count
 
@@ -39,27 +39,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--keep-running", action="store_true", help="leave the region up and print how to query it")
     return parser.parse_args()
-
-
-def _partners(data: Path, manifest: Any) -> list[PartnerSetup]:
-    from synth.datasets import for_region
-
-    specs = for_region(manifest)
-    as_of = dt.datetime.fromisoformat(manifest.extract_time)
-    return [
-        PartnerSetup(p.id, p.org, p.kind, f"sqlite:///{data / p.database}", as_of,
-                     [_dataset_config(spec) for spec in specs[p.id]])
-        for p in manifest.partners
-    ]
-
-
-def _dataset_config(spec: Any) -> dict[str, Any]:
-    return {
-        "name": spec.name, "description": spec.description, "sql": spec.sql, "order_by": list(spec.order_by),
-        "dimensions": {name: {"domain": list(d.domain), "info_class": d.info_class, "description": d.description}
-                       for name, d in spec.dimensions.items()},
-        "measures": {name: list(bounds) for name, bounds in spec.measures.items()},
-    }
 
 
 def _truth(truth: Any, manifest: Any, result: CountResult, layer: str) -> dict[tuple[str, ...], int]:
@@ -126,7 +105,7 @@ def main() -> int:
     with err.status("generating the synthetic region…"):
         manifest = generate(data, scale=args.scale, seed=args.seed, gemeenten=args.gemeenten)
     err.print(f"synthetic region: {manifest.persons} persons, {len(manifest.partners)} partner databases")
-    partners = _partners(data, manifest)
+    partners = synthregion.partners(data, manifest)
     with err.status("creating the regional CA; each party makes its key and the CA signs its request…"):
         files = build(workdir / "region", partners)
     region = RunningRegion(files)
