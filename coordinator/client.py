@@ -80,6 +80,7 @@ class CellResult:
     value: int
     ci_low: float
     ci_high: float
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,13 +201,13 @@ class AnalystClient:
             answers.append(answer)
             outcomes.append(NodeOutcome(signer.org, signer.kind or "", epsilon=answer.epsilon, from_store=answer.from_store))
         cells = sum_cells(answers)
-        ours = [(tuple(c.group), c.value) for c in cells]
-        theirs = [(tuple(c.group), c.value) for c in response.combined]
+        ours = [(tuple(c.group), c.value, c.suppressed) for c in cells]
+        theirs = [(tuple(c.group), c.value, c.suppressed) for c in response.combined]
         if answers and ours != theirs:
             raise AuthenticationFailed("The coordinator's sum differs from the nodes' signed answers; report this to the region.")
         return CountResult(
             query=query, query_id=query_id, nodes=outcomes, noise_scales=[a.noise_scale for a in answers],
-            cells=[CellResult(tuple(c.group), c.value, c.ci_low, c.ci_high) for c in cells],
+            cells=[CellResult(tuple(c.group), c.value, c.ci_low, c.ci_high, c.suppressed) for c in cells],
         )
 
 

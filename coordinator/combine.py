@@ -46,13 +46,18 @@ def sum_cells(answers: Sequence[pb.Answer]) -> list[pb.Cell]:
     width = dp.sum_half_width([a.noise_scale for a in answers])
     combined = []
     for index, group in enumerate(groups):
+        if any(a.cells[index].suppressed for a in answers):
+            # a part withheld by one node's covenant withholds the sum
+            combined.append(pb.Cell(group=list(group), suppressed=True))
+            continue
         value = sum(a.cells[index].value for a in answers)
         combined.append(pb.Cell(group=list(group), value=value, ci_low=value - width, ci_high=value + width))
     return combined
 
 
-def combine(results: Sequence[pb.NodeResult], trust: TrustStore) -> list[pb.Cell]:
+def sum_or_nothing(answers: Sequence[pb.Answer]) -> list[pb.Cell]:
+    """The coordinator's convenience sum; none where the nodes' cells disagree (the CLI says why)."""
     try:
-        return sum_cells(answers_of(results, trust))
+        return sum_cells(answers)
     except RegiozichtError:
         return []

@@ -27,9 +27,15 @@ class TlsSection(_Frozen):
     revocation_list: Path = Field(description="The CA's signed revocation list (PEM); reloaded when it changes.")
 
 
+class StoreSection(_Frozen):
+    url: str = Field("sqlite:///coordinator.sqlite",
+                     description="SQLAlchemy URL of the results history and the nodes' signed audit heads.")
+
+
 class CoordinatorConfig(_Frozen):
     server: ServerSection = ServerSection()
     tls: TlsSection
+    store: StoreSection = StoreSection()
 
 
 def load(path: Path) -> CoordinatorConfig:
@@ -39,6 +45,13 @@ def load(path: Path) -> CoordinatorConfig:
         for key, value in list(tls.items()):
             if isinstance(value, str):
                 tls[key] = str((path.parent / value).resolve())
+    store = raw.setdefault("store", {})
+    if isinstance(store, dict):
+        url = str(store.get("url", "sqlite:///coordinator.sqlite"))
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            url = prefix + str((path.parent / url[len(prefix):]).resolve())
+        store["url"] = url
     try:
         return CoordinatorConfig.model_validate(raw)
     except ValidationError as exc:

@@ -14,9 +14,10 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from regiozicht.errors import Unavailable
+from regiozicht.errors import RegiozichtError, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.v1 import regiozicht_pb2 as pb
 
@@ -136,11 +137,24 @@ class Hub:
                 self._changed.wait(remaining)
         return True
 
-    def dispatch(self, envelope: pb.Signed, dataset: str) -> list[pb.NodeResult]:
+    def dispatch(
+        self, envelope: pb.Signed, dataset: str,
+        refusal: Callable[[pb.Describe], RegiozichtError | None] = lambda _: None,
+    ) -> list[pb.NodeResult]:
         """Sends the envelope to every node publishing `dataset`, concurrently;
-        offline and failing publishers are named in the results."""
+        offline, refusing and failing publishers are named in the results."""
+        refused: list[pb.NodeResult] = []
         with self._lock:
-            online = [s for s in self._sessions.values() if s.publishes(dataset)]
+            online = []
+            for session in self._sessions.values():
+                if not session.publishes(dataset):
+                    continue
+                error = refusal(session.describe)
+                if error is None:
+                    online.append(session)
+                else:
+                    refused.append(pb.NodeResult(org=session.identity.org, kind=session.identity.kind or "",
+                                                 error=pb.Error(kind=error.kind, message=error.message)))
             offline = [
                 k for org, k in self._known.items()
                 if org not in self._sessions and any(d.name == dataset for d in k.describe.datasets)
@@ -166,6 +180,7 @@ class Hub:
                 else:
                     result.error.CopyFrom(reply.error)
             results.append(result)
+        results.extend(refused)
         for known in sorted(offline, key=lambda k: k.identity.org):
             results.append(pb.NodeResult(
                 org=known.identity.org, kind=known.identity.kind or "",

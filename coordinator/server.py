@@ -17,11 +17,13 @@ from pathlib import Path
 
 import grpc
 
-from coordinator.combine import combine
+from coordinator.combine import answers_of, sum_or_nothing
 from coordinator.config import CoordinatorConfig
+from coordinator.history import History
 from coordinator.hub import CLOSED, Hub, NodeSession
+from coordinator.planning import predicted_refusal
 from regiozicht import rpc
-from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError
+from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
 from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore
 from regiozicht.query import check_expiry, parse_body
@@ -76,8 +78,8 @@ class RevocationWatcher:
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
-    def __init__(self, hub: Hub, trust: TrustStore, revocations: RevocationWatcher) -> None:
-        self.hub, self.trust, self.revocations = hub, trust, revocations
+    def __init__(self, hub: Hub, trust: TrustStore, revocations: RevocationWatcher, history: History) -> None:
+        self.hub, self.trust, self.revocations, self.history = hub, trust, revocations, history
 
     def _peer(self, context: grpc.ServicerContext, roles: tuple[str, ...]) -> Identity:
         return self.trust.verify(rpc.peer_certificate(context), roles=roles)
@@ -88,6 +90,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         if first is None or first.WhichOneof("message") != "describe":
             raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
         session = NodeSession(peer, *self._open_describe(first.describe, peer))
+        self.history.record_head(peer.org, session.describe.audit_seq, session.describe.audit_head, "describe")
         self.hub.attach(session)
         context.add_callback(lambda: self.hub.detach(session))
         reader = threading.Thread(target=self._read_replies, args=(requests, session), daemon=True,
@@ -118,7 +121,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
                 if which == "reply":
                     session.resolve(message.reply)
                 elif which == "describe":
-                    self.hub.update_describe(session, *self._open_describe(message.describe, session.identity))
+                    signed, describe = self._open_describe(message.describe, session.identity)
+                    self.hub.update_describe(session, signed, describe)
+                    self.history.record_head(describe.org, describe.audit_seq, describe.audit_head, "describe")
         except (grpc.RpcError, RegiozichtError) as exc:
             log.info("stream from %s ended: %s", session.identity, exc)
         finally:
@@ -133,11 +138,21 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         envelope.ParseFromString(payload)
         check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, time.time())
         query = parse_body(envelope.body)
-        results = self.hub.dispatch(request.envelope, query.dataset)
+        free = set() if envelope.refresh else self.history.answered_before(envelope.body)
+        results = self.hub.dispatch(
+            request.envelope, query.dataset,
+            refusal=lambda describe: predicted_refusal(describe, query, describe.org in free),
+        )
         if not results:
             raise BadQuery(f"No node publishes dataset {query.dataset!r}; `regiozicht catalog` lists the datasets.")
+        if all(r.HasField("error") for r in results) and len({r.error.kind for r in results}) == 1 \
+                and results[0].error.kind in ("PermissionDenied", "BudgetExhausted"):
+            raise error_from_kind(results[0].error.kind, results[0].error.message)
+        answers = answers_of(results, self.trust)
+        response = pb.SubmitResponse(results=results, by=list(query.by), combined=sum_or_nothing(answers))
+        self.history.record(envelope.query_id, signer.uri, query.dataset, envelope.body, response, answers)
         log.info("query %s on %s by %s: %d nodes", envelope.query_id, query.dataset, signer, len(results))
-        return pb.SubmitResponse(results=results, by=list(query.by), combined=combine(results, self.trust))
+        return response
 
     def Catalog(self, request: pb.CatalogRequest, context: grpc.ServicerContext) -> pb.CatalogResponse:
         self._peer(context, QUERY_ROLES)
@@ -159,7 +174,7 @@ class CoordinatorServer:
             options=rpc.SERVER_OPTIONS,
         )
         pb_grpc.add_CoordinatorServicer_to_server(
-            CoordinatorServicer(self.hub, self.trust, self.revocations), self.server
+            CoordinatorServicer(self.hub, self.trust, self.revocations, History(config.store.url)), self.server
         )
         credentials = rpc.server_credentials(
             rpc.read(config.tls.ca, "CA certificate"),

@@ -128,7 +128,10 @@ def result_rows(result: CountResult) -> list[dict[str, Any]]:
     rows = []
     for cell in result.cells:
         row: dict[str, Any] = dict(zip(result.query.by, cell.group))
-        row.update(value=cell.value, ci95=[cell.ci_low, cell.ci_high])
+        if cell.suppressed:
+            row.update(value=None, ci95=None, suppressed=True)
+        else:
+            row.update(value=cell.value, ci95=[cell.ci_low, cell.ci_high])
         rows.append(row)
     return rows
 

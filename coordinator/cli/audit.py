@@ -1,0 +1,58 @@
+"""`regiozicht audit`: hold a node's exported audit trail against the heads it signed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from coordinator import config as coordinator_config
+from coordinator.history import History
+from regiozicht.audit_chain import verify_against_heads, verify_chain
+from regiozicht.cli_support import exit_on_error
+from regiozicht.errors import ConfigError
+
+app = typer.Typer(help="Check nodes' audit trails against the chain heads they signed.", no_args_is_help=True)
+
+
+def read_export(path: Path) -> list[dict[str, Any]]:
+    """Entries of a `regiozicht-node audit export` file (jsonl or csv), in stored order."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the export {path} ({exc.strerror}); give the file the node exported.") from None
+    try:
+        if path.suffix == ".csv":
+            rows: list[dict[str, Any]] = list(csv.DictReader(text.splitlines()))
+            for row in rows:
+                row["seq"] = int(row["seq"])
+            return rows
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{path} is not an audit export ({exc}); export with `regiozicht-node audit export`.") from None
+
+
+@app.command()
+def compare(
+    node: Annotated[str, typer.Argument(help="The node's organisation slug.")],
+    export: Annotated[Path, typer.Argument(help="The node's `regiozicht-node audit export` file (jsonl or csv).")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="coordinator.toml (for its store).")],
+) -> None:
+    """Name every entry that is missing, edited or rewritten relative to the signed heads."""
+    with exit_on_error():
+        cfg = coordinator_config.load(config)
+        entries = read_export(export)
+        heads = History(cfg.store.url).heads(node)
+        problems = verify_chain(entries) + verify_against_heads(entries, heads)
+        console = Console()
+        if not heads:
+            console.print(f"warning: the coordinator holds no signed heads of {node}; only the chain itself is checked")
+        if problems:
+            for problem in problems:
+                console.print(f"[red]problem:[/] {problem}", highlight=False)
+            raise typer.Exit(8)
+        console.print(f"[green]ok[/]: {len(entries)} entries of {node} intact; {len(heads)} signed heads match")

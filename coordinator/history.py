@@ -1,0 +1,106 @@
+"""The coordinator's own store: results history and the nodes' signed audit heads.
+
+Holds no records and no exact counts: only what nodes signed and released.
+Keeping every audit head a node signed lets anyone later check that node's
+exported audit trail against it (`regiozicht audit compare`), so a node
+cannot silently truncate or rewrite its trail.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from regiozicht.errors import ConfigError
+from regiozicht.v1 import regiozicht_pb2 as pb
+
+metadata = MetaData()
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("org", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("head", String(64), nullable=False),
+    Column("query_id", String(64), nullable=False),
+    Column("received_at", Integer, nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("query_id", String(64), nullable=False, index=True),
+    Column("requester", String(200), nullable=False),
+    Column("dataset", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("results", LargeBinary, nullable=False),  # serialized SubmitResponse: signed answers as received
+    Column("summary", String, nullable=False),  # JSON: nodes answered / failed
+    Column("received_at", Integer, nullable=False),
+)
+
+
+class History:
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self._lock = threading.Lock()
+        try:
+            metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise ConfigError(f"The coordinator's store cannot be opened ({exc.orig}); check [store] url.") from None
+
+    def record(self, query_id: str, requester: str, dataset: str, body: bytes, response: pb.SubmitResponse,
+               answers: Iterable[pb.Answer]) -> None:
+        now = int(time.time())
+        summary = {"answered": [r.org for r in response.results if r.HasField("answer")],
+                   "failed": {r.org: r.error.kind for r in response.results if r.HasField("error")}}
+        with self._lock, self.engine.begin() as tx:
+            tx.execute(insert(releases).values(
+                query_id=query_id, requester=requester, dataset=dataset, body=body,
+                results=response.SerializeToString(), summary=json.dumps(summary), received_at=now))
+            for answer in answers:
+                self._head(tx, answer.org, answer.audit_seq, answer.audit_head, answer.query_id, now)
+
+    def record_head(self, org: str, seq: int, head: bytes, source: str) -> None:
+        with self._lock, self.engine.begin() as tx:
+            self._head(tx, org, seq, head, source, int(time.time()))
+
+    @staticmethod
+    def _head(tx, org: str, seq: int, head: bytes, source: str, now: int) -> None:  # type: ignore[no-untyped-def]
+        if not seq or not head:
+            return
+        existing = tx.execute(select(audit_heads.c.head).where(
+            audit_heads.c.org == org, audit_heads.c.seq == seq)).scalar()
+        if existing is None:
+            try:
+                with tx.begin_nested():
+                    tx.execute(insert(audit_heads).values(org=org, seq=seq, head=head.hex(), query_id=source,
+                                                          received_at=now))
+            except IntegrityError:
+                pass
+        elif existing != head.hex():
+            # two different signed heads for one position: keep both in the log; compare reports it
+            import logging
+
+            logging.getLogger(__name__).error("node %s signed two different audit heads for entry %d", org, seq)
+
+    def heads(self, org: str) -> list[tuple[int, str]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(audit_heads.c.seq, audit_heads.c.head).where(audit_heads.c.org == org)
+                .order_by(audit_heads.c.seq)).all()
+        return [(int(seq), str(head)) for seq, head in rows]
+
+    def answered_before(self, body: bytes) -> set[str]:
+        """Orgs that already released an answer to exactly this body (free to ask again)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(releases.c.summary).where(releases.c.body == body)).all()
+        orgs: set[str] = set()
+        for (summary,) in rows:
+            orgs.update(json.loads(summary)["answered"])
+        return orgs
