@@ -33,6 +33,7 @@ class PartnerSetup:
     database_url: str
     data_as_of: dt.datetime
     datasets: list[dict[str, Any]]
+    covenant: dict[str, Any] | None = None  # covenant.toml content; default: demo_covenant()
 
 
 @dataclass
@@ -66,6 +67,26 @@ def _issue(files: RegionFiles, directory: Path, identity: Identity, **names: Any
     (directory / "ca.crt").write_bytes((files.ca_dir / pki.CA_CERT_FILE).read_bytes())
 
 
+def demo_covenant(org: str, datasets: list[dict[str, Any]], *, purpose: str = "rmc-monitor",
+                  analysts: tuple[str, ...] = ("regio-analist",), epsilon: str = "100",
+                  max_epsilon: str = "10") -> dict[str, Any]:
+    """A covenant letting the region's analysts ask about every dataset and column (WAT included)."""
+    return {
+        "organisation": org,
+        "budget": {"period": "calendar-year", "epsilon": epsilon, "delta": "0.000001"},
+        "limits": {"max_epsilon": max_epsilon, "max_delta": "0.000000001", "typical_epsilon": "0.5"},
+        "parties": [{"role": "analyst", "org": analyst, "purposes": [purpose]} for analyst in analysts],
+        "purposes": [{
+            "id": purpose,
+            "description": "Regional monitoring of young people between school and work (RMC-functie).",
+            "legal_basis": "publieke taak",
+            "law": "Wet op het voortgezet onderwijs, art. 8a en 8b (RMC-functie); Leerplichtwet 1969",
+            "wat_allowed": True,
+            "datasets": {d["name"]: sorted(d["dimensions"]) for d in datasets},
+        }],
+    }
+
+
 def _write_toml(path: Path, document: dict[str, Any]) -> None:
     path.write_text(tomli_w.dumps(document))
 
@@ -97,12 +118,14 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
         directory = root / "nodes" / partner.node_id
         _issue(files, directory, Identity("node", partner.org, partner.kind))
         config = directory / "node.toml"
+        _write_toml(directory / "covenant.toml", partner.covenant or demo_covenant(partner.org, partner.datasets))
         _write_toml(config, {
             "node": {"org": partner.org, "kind": partner.kind, "data_as_of": partner.data_as_of},
             "coordinator": {"address": f"localhost:{files.port}"},
             "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem"},
             "database": {"url": partner.database_url},
             "state": {"url": "sqlite:///state.sqlite"},
+            "covenant": "covenant.toml",
             "datasets": partner.datasets,
         })
         files.node_configs[partner.node_id] = config

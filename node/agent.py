@@ -25,6 +25,7 @@ from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_DESCRIBE = object()  # placeholder: build a fresh Describe when it is sent
 
 
 class NodeAgent:
@@ -43,6 +44,7 @@ class NodeAgent:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self._channel: grpc.Channel | None = None
+        self._describe_queued = threading.Event()
 
     def run(self) -> None:
         """Serves until `stop()`; reconnects with jittered exponential backoff."""
@@ -74,7 +76,7 @@ class NodeAgent:
         with grpc.secure_channel(address, self.credentials, options=self.options) as channel:
             self._channel = channel
             stub = pb_grpc.CoordinatorStub(channel)
-            responses = stub.Connect(_drain(outbox, self.stopping))
+            responses = stub.Connect(self._drain(outbox))
             try:
                 for message in responses:
                     self.connected.set()
@@ -96,8 +98,10 @@ class NodeAgent:
 
     def _answer(self, request: pb.QueryRequest, outbox: queue.Queue[object]) -> None:
         reply = pb.QueryReply(request_id=request.request_id)
+        spent = False
         try:
             reply.answer.CopyFrom(self.service.answer(request.envelope))
+            spent = not pb.Answer.FromString(reply.answer.payload).from_store
         except RegiozichtError as exc:
             log.info("query %s refused: %s", request.request_id, exc.message)
             reply.error.CopyFrom(pb.Error(kind=exc.kind, message=exc.message))
@@ -106,15 +110,28 @@ class NodeAgent:
             error = Internal(f"Node {self.service.config.node.org} hit an internal error; its IT staff can see it in the log.")
             reply.error.CopyFrom(pb.Error(kind=error.kind, message=error.message))
         outbox.put(pb.NodeMessage(reply=reply))
+        if spent and not self._describe_queued.is_set():
+            # the catalog shows remaining budget: after a spend a fresh Describe
+            # follows; spends while one is queued are covered by it, since it is
+            # built when sent
+            self._describe_queued.set()
+            outbox.put(_DESCRIBE)
 
 
-def _drain(outbox: queue.Queue[object], stopping: threading.Event) -> Iterator[pb.NodeMessage]:
-    while not stopping.is_set():
-        try:
-            item = outbox.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if item is _STOP:
-            return
-        assert isinstance(item, pb.NodeMessage)
-        yield item
+    def _drain(self, outbox: queue.Queue[object]) -> Iterator[pb.NodeMessage]:
+        while not self.stopping.is_set():
+            try:
+                item = outbox.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                return
+            if item is _DESCRIBE:
+                self._describe_queued.clear()
+                try:
+                    item = pb.NodeMessage(describe=self.service.describe())
+                except Exception:  # noqa: BLE001 - a stale catalog must not take the node down
+                    log.exception("could not refresh the Describe")
+                    continue
+            assert isinstance(item, pb.NodeMessage)
+            yield item

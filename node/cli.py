@@ -25,6 +25,12 @@ app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EX
                   add_completion=False)
 console = Console()
 
+from node.cli_governance import audit_app, budget_app, covenant_app  # noqa: E402 - after `app` on purpose
+
+app.add_typer(covenant_app, name="covenant")
+app.add_typer(budget_app, name="budget")
+app.add_typer(audit_app, name="audit")
+
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml.")]
 
 
@@ -68,15 +74,23 @@ def check(config: ConfigOption) -> None:
                 "request a certificate for this node."
             )
         console.print(f"certificate: {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
+        from node import covenant as covenant_file
+
+        covenant = covenant_file.load(cfg.covenant, cfg)
+        console.print(f"covenant: {cfg.covenant} is valid ({len(covenant.purposes)} purposes); "
+                      "`regiozicht-node covenant check` shows what it allows")
         _check_databases(cfg)
         console.print("[green]ok[/]: this node can serve")
 
 
 def _check_databases(cfg: node_config.NodeConfig) -> None:
     from node.compile import compile_count
-    from node.store import ReleaseStore, make_partner_engine
+    from node.state import StateDB
+    from node.store import make_partner_engine
+    from node.watermark import Watermark
 
-    ReleaseStore(cfg.state.url)
+    StateDB(cfg.state.url)
+    Watermark(cfg.state.watermark_path())
     engine = make_partner_engine(cfg.database.url)
     peildatum = cfg.node.data_as_of.date()
     try:
@@ -130,6 +144,7 @@ def serve(
         runner.start()
         while not done.wait(0.5):
             pass
+        logging.getLogger("node").info("%s", service.stats.summary())
 
 
 def main() -> None:

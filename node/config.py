@@ -109,6 +109,18 @@ class DatabaseSection(_Frozen):
 
 class StateSection(_Frozen):
     url: str = Field(description="SQLAlchemy URL of the node's own store: releases, ledger, audit trail.")
+    high_water_mark: Path | None = Field(
+        None, description="The ledger's high-water mark file; default beside a SQLite state DB. Keep it out of backups.")
+
+    def watermark_path(self) -> Path:
+        """Where the high-water mark lives; required for a state DB that is not a SQLite file."""
+        if self.high_water_mark is not None:
+            return self.high_water_mark
+        prefix = "sqlite:///"
+        if self.url.startswith(prefix) and self.url != "sqlite://" and ":memory:" not in self.url:
+            return Path(self.url[len(prefix):] + ".high-water-mark.json")
+        raise ConfigError("[state] high_water_mark must name a file when the state database is not a SQLite file; "
+                          "add it to node.toml.")
 
 
 class NodeConfig(_Frozen):
@@ -118,6 +130,7 @@ class NodeConfig(_Frozen):
     database: DatabaseSection
     state: StateSection
     datasets: tuple[Dataset, ...] = Field(description="What this node publishes.")
+    covenant: Path = Field(description="The covenant file (covenant.toml) the privacy officer owns.")
     workers: int = Field(4, ge=1, le=64, description="Queries answered at the same time.")
 
     @model_validator(mode="after")
@@ -141,6 +154,11 @@ def _resolve(base: Path, raw: dict[str, object]) -> None:
         block = raw.get(section)
         if isinstance(block, dict) and isinstance(block.get("url"), str):
             block["url"] = _resolve_sqlite(base, block["url"])
+    state = raw.get("state")
+    if isinstance(state, dict) and isinstance(state.get("high_water_mark"), str):
+        state["high_water_mark"] = str((base / state["high_water_mark"]).resolve())
+    if isinstance(raw.get("covenant"), str):
+        raw["covenant"] = str((base / str(raw["covenant"])).resolve())
 
 
 def _resolve_sqlite(base: Path, url: str) -> str:

@@ -1,8 +1,10 @@
-"""What a node does with one signed query: verify, check, look up or reserve,
-run one pushed-down statement, add noise, commit, sign the answer.
+"""What a node does with one signed query: verify the envelope, check the
+covenant, look up a stored release or reserve budget, run one pushed-down
+statement, add noise, commit release + ledger + audit entry, sign.
 
-Knows nothing about gRPC: the agent hands in `Signed` envelopes and sends
-back what this returns.
+Authorisation runs before the stored-release lookup, so a stored release is
+never a way around the covenant. Every request whose requester is known is
+audited, granted or refused. Knows nothing about gRPC.
 """
 
 from __future__ import annotations
@@ -11,121 +13,224 @@ import hashlib
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
+from cryptography import x509
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from node import audit, covenant as covenant_file, describe as describe_builder, store
 from node.compile import cells, check_query, compile_count
-from node.config import NodeConfig
+from node.config import Dataset, NodeConfig
+from node.covenant import Purpose
+from node.ledger import Ledger
+from node.policy import authorise
+from node.state import StateDB
+from node.stats import Stats
 from node.store import ReleaseStore, make_partner_engine
-from regiozicht import dp
-from regiozicht.errors import BadQuery, Unavailable
+from node.watermark import Watermark
+from regiozicht import dp, signing
+from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
 from regiozicht.query import CountQuery, body_hash, check_expiry, parse_body
-from regiozicht.signed import Signer, open_signed
+from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-CAPABILITIES = ("count",)
 QUERY_ROLES = ("analyst", "service")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A verified, authorised query and what the audit trail records about it."""
+
+    envelope: pb.QueryEnvelope
+    query: CountQuery
+    dataset: Dataset
+    purpose: Purpose
+    requester: Identity
+    release_key: str
+
+    def audit_fields(self) -> dict[str, Any]:
+        return dict(query_id=self.envelope.query_id, role=self.requester.role, org=self.requester.org,
+                    requester=self.requester.uri, purpose=self.purpose.id, legal_basis=self.purpose.legal_basis,
+                    law=self.purpose.law, dataset=self.query.dataset, query=self.envelope.body.decode(),
+                    epsilon=self.query.epsilon, delta="0")
 
 
 class NodeService:
     def __init__(self, config: NodeConfig, *, trust: TrustStore | None = None) -> None:
         self.config = config
+        self.covenant = covenant_file.load(config.covenant, config)  # fails closed: no covenant, no node
         self.trust = trust or TrustStore.from_files(config.tls.ca, require_crl=True)
         self.signer = Signer(load_private_key(config.tls.key), load_certificate(config.tls.certificate.read_bytes()))
         self.partner: Engine = make_partner_engine(config.database.url)
-        self.store = ReleaseStore(config.state.url)
+        self.state = StateDB(config.state.url)
+        self.store = ReleaseStore(self.state)
+        self.ledger = Ledger(self.state, self.covenant, Watermark(config.state.watermark_path()), config.node.org)
+        self.stats = Stats()
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._sweep_abandoned()
 
-    # -- describe ---------------------------------------------------------
-
-    def describe(self) -> pb.Signed:
-        """The signed self-description; nothing in it is computed from partner data."""
-        message = pb.Describe(
-            protocol_version=PROTOCOL_VERSION,
-            capabilities=list(CAPABILITIES),
-            org=self.config.node.org,
-            kind=self.config.node.kind,
-            data_as_of=self.config.node.data_as_of.isoformat(),
-            issued_at_unix=int(time.time()),
-            software_version=_version(),
-        )
-        for dataset in self.config.datasets:
-            message.datasets.append(
-                pb.Dataset(
-                    name=dataset.name,
-                    description=dataset.description,
-                    definition_hash=dataset.definition_hash,
-                    measures=sorted(dataset.measures),
-                    dimensions=[
-                        pb.Dimension(name=name, domain=list(dim.domain), info_class=dim.info_class,
-                                     description=dim.description)
-                        for name, dim in dataset.dimensions.items()
-                    ],
-                )
-            )
+    def describe(self, now: float | None = None) -> pb.Signed:
+        """The signed self-description, with purposes, remaining budget and audit head."""
+        moment = int(time.time() if now is None else now)
+        message = describe_builder.build(self.config, self.covenant, self.ledger, self.state, moment)
         return self.signer.sign(message.SerializeToString())
 
     # -- answering --------------------------------------------------------
 
     def answer(self, envelope: pb.Signed, *, now: float | None = None) -> pb.Signed:
-        """Answers one signed query or raises a typed error (nothing charged)."""
-        now = time.time() if now is None else now
-        payload, requester = open_signed(envelope, self.trust, QUERY_ROLES)
-        parsed = pb.QueryEnvelope()
+        """Answers one signed query or raises a typed error (a refusal costs nothing)."""
+        moment = time.time() if now is None else now
+        started = time.perf_counter()
+        requester = self._identify(envelope)
+        known: dict[str, Any] = dict(role=requester.role, org=requester.org, requester=requester.uri)
         try:
-            parsed.ParseFromString(payload)
+            request = self._verify(envelope, requester, moment, known)
+            with self._lock_for(request.release_key):
+                signed = self._release(request, int(moment))
+        except RegiozichtError as exc:
+            if not getattr(exc, "audited", False):
+                self._audit_refusal(known, exc, int(moment))
+            raise
+        self.stats.add_answer(time.perf_counter() - started)
+        return signed
+
+    def _identify(self, envelope: pb.Signed) -> Identity:
+        """Who signed: from a certificate of the regional CA (unaudited if there is none)."""
+        if not envelope.certificate or not envelope.signature:
+            raise AuthenticationFailed("The message is not signed; sign it with a certificate of the regional CA.")
+        try:
+            certificate = x509.load_der_x509_certificate(envelope.certificate)
+        except ValueError:
+            raise AuthenticationFailed("The signer's certificate cannot be read; sign with a certificate of the "
+                                       "regional CA.") from None
+        return self.trust.verify(certificate)
+
+    def _verify(self, signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> Request:
+        if requester.role not in QUERY_ROLES:
+            raise PermissionDenied(f"The certificate is for {requester}, but only the role(s) "
+                                   f"{', '.join(QUERY_ROLES)} may do this; use a certificate with one of those roles.")
+        signing.verify(x509.load_der_x509_certificate(signed.certificate), signed.payload, signed.signature)
+        envelope = pb.QueryEnvelope()
+        try:
+            envelope.ParseFromString(signed.payload)
         except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
             raise BadQuery("The signed envelope cannot be decoded; rebuild the query with the CLI.") from None
-        check_expiry(parsed.issued_at_unix, parsed.expires_at_unix, now)
-        query = parse_body(parsed.body)
+        known.update(query_id=envelope.query_id, query=envelope.body.decode(errors="replace"))
+        check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, now)
+        query = parse_body(envelope.body)
+        known.update(purpose=query.purpose, dataset=query.dataset, epsilon=query.epsilon)
+        dataset = self._dataset(query)
+        purpose = authorise(self.covenant, requester, query, hashlib.sha256(envelope.body).hexdigest(), dataset)
+        known.update(legal_basis=purpose.legal_basis, law=purpose.law)
+        release_key = hashlib.sha256(envelope.body + b"\0" + dataset.definition_hash.encode()).hexdigest()
+        return Request(envelope, query, dataset, purpose, requester, release_key)
+
+    def _dataset(self, query: CountQuery) -> Dataset:
         dataset = self.config.dataset(query.dataset)
         if dataset is None:
-            raise BadQuery(
-                f"Node {self.config.node.org} publishes no dataset {query.dataset!r}; "
-                "`regiozicht catalog` lists what each node publishes."
-            )
+            raise BadQuery(f"Node {self.config.node.org} publishes no dataset {query.dataset!r}; "
+                           "`regiozicht catalog` lists what each node publishes.")
         check_query(dataset, query)
         data_as_of = self.config.node.data_as_of.date()
         if query.peildatum > data_as_of:
-            raise BadQuery(
-                f"Reference date {query.peildatum} is after this node's data-as-of date {data_as_of}; "
-                "choose an earlier --at."
-            )
-        release_key = hashlib.sha256(parsed.body + b"\0" + dataset.definition_hash.encode()).hexdigest()
-        with self._lock_for(release_key):
-            return self._release(parsed, query, release_key, requester, dataset.definition_hash)
+            raise BadQuery(f"Reference date {query.peildatum} is after this node's data-as-of date {data_as_of}; "
+                           "choose an earlier --at.")
+        return dataset
 
-    def _release(
-        self, envelope: pb.QueryEnvelope, query: CountQuery, release_key: str, requester: Identity, definition_hash: str
-    ) -> pb.Signed:
-        reservation = self.store.reserve(
-            release_key=release_key, query_id=envelope.query_id, expires_at=envelope.expires_at_unix,
-            dataset=query.dataset, definition_hash=definition_hash, peildatum=query.peildatum,
-            epsilon=query.epsilon, purpose=query.purpose, requester=requester.uri, refresh=envelope.refresh,
-        )
-        if reservation.stored_answer is not None:
-            stored = pb.Answer()
-            stored.ParseFromString(reservation.stored_answer)
-            stored.query_id = envelope.query_id
-            stored.body_sha256 = body_hash(envelope.body)
-            stored.from_store = True
-            stored.answered_at_unix = int(time.time())
+    def _release(self, request: Request, now: int) -> pb.Signed:
+        release_id, stored = self._reserve(request, now)
+        if stored is not None:
             return self.signer.sign(stored.SerializeToString())
         try:
-            exact = self._exact_counts(query)
-        except BaseException:
-            self.store.cancel(reservation.release_id)  # no noise was drawn: nothing to charge
+            exact = self._exact_counts(request.query)
+        except RegiozichtError as exc:
+            self._refund(request, release_id, exc, now)  # no noise was drawn: nothing to charge
             raise
-        answer = self._noisy_answer(envelope, query, exact)
-        self.store.commit(reservation.release_id, answer.SerializeToString())
+        try:
+            answer = self._noisy_answer(request, exact, now)
+        except BaseException as exc:
+            self._fail(request, release_id, exc, now)  # noise may have been drawn: the charge stands
+            raise
+        self._commit(request, release_id, answer, now)
         return self.signer.sign(answer.SerializeToString())
+
+    def _reserve(self, request: Request, now: int) -> tuple[int, pb.Answer | None]:
+        """One transaction: mark the id used; return the stored release, or charge and reserve."""
+        started = time.perf_counter()
+        envelope, query = request.envelope, request.query
+        with self.state.transaction() as tx:
+            store.mark_used(tx, envelope.query_id, envelope.expires_at_unix, now)
+            stored = None if envelope.refresh else store.stored_answer(tx, request.release_key)
+            if stored is not None:
+                answer = pb.Answer.FromString(stored)
+                answer.query_id, answer.body_sha256 = envelope.query_id, body_hash(envelope.body)
+                answer.from_store, answer.answered_at_unix = True, now
+                fields = {**request.audit_fields(), "epsilon": "0", "values": _values(answer)}
+                answer.audit_seq, head = audit.append(tx, now=now, decision="stored",
+                                                      reason="stored release returned at no cost", **fields)
+                answer.audit_head = bytes.fromhex(head)
+                self.stats.add_ledger(time.perf_counter() - started)
+                return 0, answer
+            self.ledger.charge(tx, charge_id=envelope.query_id, kind="query", purpose=request.purpose,
+                               epsilon=Decimal(query.epsilon), delta=Decimal(0), now=now)
+            release_id = store.reserve(
+                tx, release_key=request.release_key, query_id=envelope.query_id, dataset=query.dataset,
+                definition_hash=request.dataset.definition_hash, peildatum=query.peildatum, epsilon=query.epsilon,
+                purpose=query.purpose, requester=request.requester.uri, now=now)
+        self.stats.add_ledger(time.perf_counter() - started)
+        return release_id, None
+
+    def _commit(self, request: Request, release_id: int, answer: pb.Answer, now: int) -> None:
+        started = time.perf_counter()
+        with self.state.transaction() as tx:
+            answer.audit_seq, head = audit.append(tx, now=now, decision="granted", reason="released",
+                                                  values=_values(answer), **request.audit_fields())
+            answer.audit_head = bytes.fromhex(head)
+            store.commit(tx, release_id, answer.SerializeToString(), now)
+        self.stats.add_ledger(time.perf_counter() - started)
+
+    def _refund(self, request: Request, release_id: int, exc: RegiozichtError, now: int) -> None:
+        with self.state.transaction() as tx:
+            self.ledger.refund(tx, request.envelope.query_id, now)
+            store.cancel(tx, release_id)
+            audit.append(tx, now=now, decision="refunded", reason=f"{exc.kind}: {exc.message}",
+                         **{**request.audit_fields(), "epsilon": "0"})
+        exc.audited = True  # type: ignore[attr-defined]
+
+    def _fail(self, request: Request, release_id: int, exc: BaseException, now: int) -> None:
+        with self.state.transaction() as tx:
+            store.set_status(tx, release_id, "failed")
+            audit.append(tx, now=now, decision="failed", reason=f"failed after the reservation ({type(exc).__name__}); "
+                         "charged, nothing released", **request.audit_fields())
+        if isinstance(exc, RegiozichtError):
+            exc.audited = True  # type: ignore[attr-defined]
+
+    def _audit_refusal(self, known: dict[str, Any], exc: RegiozichtError, now: int) -> None:
+        try:
+            with self.state.transaction() as tx:
+                audit.append(tx, now=now, decision="refused", reason=f"{exc.kind}: {exc.message}", **known)
+        except SQLAlchemyError:
+            log.exception("could not audit a refusal")  # the refusal itself still stands
+
+    def _sweep_abandoned(self) -> None:
+        """Reservations left by a crash stay charged (noise may have been drawn) and are audited once."""
+        now = int(time.time())
+        with self.state.transaction() as tx:
+            for release_id, query_id, purpose, epsilon in store.open_reservations(tx):
+                store.set_status(tx, release_id, "abandoned")
+                audit.append(tx, now=now, decision="abandoned", query_id=query_id, purpose=purpose, epsilon=epsilon,
+                             reason="reserved before a crash or stop; charged, nothing released")
+                log.warning("reservation for query %s was abandoned; its charge stands", query_id)
+
+    # -- computing --------------------------------------------------------
 
     def _exact_counts(self, query: CountQuery) -> list[int]:
         dataset = self.config.dataset(query.dataset)
@@ -136,41 +241,33 @@ class NodeService:
                 rows = connection.execute(statement, {"peildatum": query.peildatum}).all()
         except DBAPIError as exc:
             log.error("partner database failed: %s", exc)
-            raise Unavailable(
-                f"Node {self.config.node.org} cannot read its partner database; its IT staff should run "
-                "`regiozicht-node check`."
-            ) from None
+            raise Unavailable(f"Node {self.config.node.org} cannot read its partner database; its IT staff should "
+                              "run `regiozicht-node check`.") from None
         except SQLAlchemyError as exc:
             log.error("partner database failed: %s", exc)
-            raise Unavailable(
-                f"Node {self.config.node.org} cannot run the dataset {query.dataset!r}; its IT staff should run "
-                "`regiozicht-node check`."
-            ) from None
+            raise Unavailable(f"Node {self.config.node.org} cannot run the dataset {query.dataset!r}; its IT staff "
+                              "should run `regiozicht-node check`.") from None
         by_cell = {tuple(row[:-1]): int(row[-1]) for row in rows}
         return [by_cell.get(cell, 0) for cell in cells(dataset, query.by)]
 
-    def _noisy_answer(self, envelope: pb.QueryEnvelope, query: CountQuery, exact: list[int]) -> pb.Answer:
-        dataset = self.config.dataset(query.dataset)
-        assert dataset is not None
+    def _noisy_answer(self, request: Request, exact: list[int], now: int) -> pb.Answer:
+        query, envelope = request.query, request.envelope
         scale = dp.count_scale(query.epsilon_value)
         width = dp.half_width(scale)
         noisy = dp.noisy_counts(exact, query.epsilon_value)
+        threshold = self.covenant.suppression_for(query.purpose, query.dataset)
         answer = pb.Answer(
-            query_id=envelope.query_id,
-            body_sha256=body_hash(envelope.body),
-            org=self.config.node.org,
-            kind=self.config.node.kind,
-            dataset=query.dataset,
-            by=list(query.by),
-            epsilon=query.epsilon,
-            noise_scale=scale,
-            ci_level=dp.CI_LEVEL,
-            peildatum=query.peildatum.isoformat(),
-            data_as_of=self.config.node.data_as_of.isoformat(),
-            answered_at_unix=int(time.time()),
+            query_id=envelope.query_id, body_sha256=body_hash(envelope.body), org=self.config.node.org,
+            kind=self.config.node.kind, dataset=query.dataset, by=list(query.by), epsilon=query.epsilon,
+            noise_scale=scale, ci_level=dp.CI_LEVEL, peildatum=query.peildatum.isoformat(),
+            data_as_of=self.config.node.data_as_of.isoformat(), answered_at_unix=now,
         )
-        for cell, value in zip(cells(dataset, query.by), noisy):
-            answer.cells.append(pb.Cell(group=list(cell), value=value, ci_low=value - width, ci_high=value + width))
+        for cell, value in zip(cells(request.dataset, query.by), noisy):
+            if threshold is not None and value < threshold:  # acts on the noisy value only
+                answer.cells.append(pb.Cell(group=list(cell), suppressed=True))
+            else:
+                answer.cells.append(pb.Cell(group=list(cell), value=value, ci_low=value - width,
+                                            ci_high=value + width))
         return answer
 
     def _lock_for(self, key: str) -> threading.Lock:
@@ -179,12 +276,6 @@ class NodeService:
             return self._key_locks.setdefault(key, threading.Lock())
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("regiozicht")
-    except PackageNotFoundError:
-        return "dev"
-
-
+def _values(answer: pb.Answer) -> list[list[Any]]:
+    """The released values for the audit trail: [cell, value] (None when suppressed)."""
+    return [[list(c.group), None if c.suppressed else c.value] for c in answer.cells]

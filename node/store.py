@@ -1,86 +1,25 @@
-"""The node's own store: releases and used query ids.
+"""Releases and used query ids, inside the node's state database.
 
-Lives in a node-owned database (SQLite by default), separate from partner
-data. A release goes reserve → compute → commit: the reservation is written
-before any noise is drawn, the release is stored in the same transaction
-that marks it committed, and a stored release is returned at no cost
-forever. The ledger and audit trail join these transactions later.
+A release goes reserve → compute → commit: the reservation row is written
+(with its ledger charge) before any noise is drawn, and the release is
+stored in the same transaction as its audit entry. A committed release is
+returned at no cost forever. Every function here works inside a
+transaction the caller holds, so the service can join them with the ledger
+and the audit trail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, create_engine, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
+from node.state import StateDB, releases, used_queries
 from regiozicht.errors import ConfigError, Replayed
 from regiozicht.query import CLOCK_SKEW_SECONDS
-
-metadata = MetaData()
-
-releases = Table(
-    "releases",
-    metadata,
-    Column("release_id", Integer, primary_key=True, autoincrement=True),
-    Column("release_key", String(64), nullable=False, index=True),
-    Column("query_id", String(64), nullable=False),
-    Column("dataset", String(64), nullable=False),
-    Column("definition_hash", String(64), nullable=False),
-    Column("peildatum", String(10), nullable=False),
-    Column("epsilon", String(32), nullable=False),
-    Column("purpose", String(64), nullable=False),
-    Column("requester", String(200), nullable=False),
-    Column("status", String(16), nullable=False),  # reserved | committed
-    Column("answer", LargeBinary, nullable=True),  # serialized regiozicht.v1.Answer
-    Column("reserved_at", Integer, nullable=False),
-    Column("committed_at", Integer, nullable=True),
-)
-
-used_queries = Table(
-    "used_queries",
-    metadata,
-    Column("query_id", String(64), primary_key=True),
-    Column("expires_at", Integer, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class Reservation:
-    release_id: int
-    stored_answer: bytes | None  # set when an earlier release is returned
-
-
-def make_engine(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")  # a committed release survives a power cut
-            cursor.execute("PRAGMA busy_timeout=10000")
-            cursor.close()
-    return engine
 
 
 def make_partner_engine(url: str) -> Engine:
@@ -89,8 +28,6 @@ def make_partner_engine(url: str) -> Engine:
     A SQLite path that does not exist is refused instead of silently
     created empty.
     """
-    from pathlib import Path
-
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -102,80 +39,83 @@ def make_partner_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+_USED = select(used_queries.c.query_id).where(used_queries.c.query_id == bindparam("b_query_id"))
+_USE = insert(used_queries).values(query_id=bindparam("b_query_id"), expires_at=bindparam("b_expires_at"))
+_PURGE = delete(used_queries).where(used_queries.c.expires_at < bindparam("before"))
+_PURGE_EVERY_SECONDS = 60
+_last_purge = [0]
+
+
+def mark_used(tx: Connection, query_id: str, expires_at: int, now: int) -> None:
+    """Remembers a query id until expiry plus clock skew; a second use is refused."""
+    if now - _last_purge[0] >= _PURGE_EVERY_SECONDS:  # ids past expiry are refused anyway: purge now and then
+        tx.execute(_PURGE, {"before": now - CLOCK_SKEW_SECONDS})
+        _last_purge[0] = now
+    # the transaction holds the write lock, so no other writer slips in between these two
+    if tx.execute(_USED, {"b_query_id": query_id}).first() is not None:
+        raise Replayed(f"Query id {query_id} was already used; run the command again to sign a fresh query.")
+    try:
+        tx.execute(_USE, {"b_query_id": query_id, "b_expires_at": expires_at})
+    except IntegrityError:
+        raise Replayed(f"Query id {query_id} was already used; run the command again to sign a fresh query.") from None
+
+
+def stored_answer(tx: Connection, release_key: str) -> bytes | None:
+    answer: bytes | None = tx.execute(
+        select(releases.c.answer)
+        .where(releases.c.release_key == release_key, releases.c.status == "committed")
+        .order_by(releases.c.release_id.desc())
+        .limit(1)
+    ).scalar()
+    return answer
+
+
+def reserve(tx: Connection, *, release_key: str, query_id: str, dataset: str, definition_hash: str,
+            peildatum: dt.date, epsilon: str, purpose: str, requester: str, now: int) -> int:
+    release_id = tx.execute(
+        insert(releases).values(
+            release_key=release_key, query_id=query_id, dataset=dataset, definition_hash=definition_hash,
+            peildatum=peildatum.isoformat(), epsilon=epsilon, purpose=purpose, requester=requester,
+            status="reserved", reserved_at=now,
+        )
+    ).inserted_primary_key[0]
+    return int(release_id)
+
+
+def commit(tx: Connection, release_id: int, answer: bytes, now: int) -> None:
+    tx.execute(
+        update(releases)
+        .where(releases.c.release_id == release_id, releases.c.status == "reserved")
+        .values(status="committed", answer=answer, committed_at=now)
+    )
+
+
+def set_status(tx: Connection, release_id: int, status: str) -> None:
+    """Marks a reservation failed (charged, nothing released) or abandoned after a crash."""
+    tx.execute(update(releases).where(releases.c.release_id == release_id, releases.c.status == "reserved")
+               .values(status=status))
+
+
+def cancel(tx: Connection, release_id: int) -> None:
+    """Drops a reservation whose computation failed before any noise was drawn."""
+    tx.execute(delete(releases).where(releases.c.release_id == release_id, releases.c.status == "reserved"))
+
+
+def open_reservations(tx: Connection) -> list[tuple[int, str, str, str]]:
+    """(release id, query id, purpose, epsilon) of reservations never committed."""
+    rows = tx.execute(select(releases.c.release_id, releases.c.query_id, releases.c.purpose, releases.c.epsilon)
+                      .where(releases.c.status == "reserved")).all()
+    return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
 class ReleaseStore:
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
-        self._lock = threading.Lock()  # one writer at a time; SQLite would serialise anyway
-        try:
-            metadata.create_all(self.engine)
-        except OperationalError as exc:
-            raise ConfigError(
-                f"The node's state database cannot be opened ({exc.orig}); check [state] url in node.toml."
-            ) from None
+    """Read-only views of the releases, for the CLI and tests."""
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with self._lock, self.engine.begin() as connection:
-            yield connection
-
-    def reserve(
-        self,
-        *,
-        release_key: str,
-        query_id: str,
-        expires_at: int,
-        dataset: str,
-        definition_hash: str,
-        peildatum: dt.date,
-        epsilon: str,
-        purpose: str,
-        requester: str,
-        refresh: bool,
-    ) -> Reservation:
-        """Marks the query id used and either returns the stored release or
-        reserves a new one, in one transaction."""
-        now = int(time.time())
-        with self._transaction() as tx:
-            tx.execute(delete(used_queries).where(used_queries.c.expires_at < now - CLOCK_SKEW_SECONDS))
-            try:
-                with tx.begin_nested():
-                    tx.execute(insert(used_queries).values(query_id=query_id, expires_at=expires_at))
-            except IntegrityError:
-                raise Replayed(
-                    f"Query id {query_id} was already used; run the command again to sign a fresh query."
-                ) from None
-            if not refresh:
-                stored = tx.execute(
-                    select(releases.c.answer)
-                    .where(releases.c.release_key == release_key, releases.c.status == "committed")
-                    .order_by(releases.c.release_id.desc())
-                    .limit(1)
-                ).scalar()
-                if stored is not None:
-                    return Reservation(release_id=0, stored_answer=stored)
-            release_id = tx.execute(
-                insert(releases).values(
-                    release_key=release_key, query_id=query_id, dataset=dataset,
-                    definition_hash=definition_hash, peildatum=peildatum.isoformat(), epsilon=epsilon,
-                    purpose=purpose, requester=requester, status="reserved", reserved_at=now,
-                )
-            ).inserted_primary_key[0]
-        return Reservation(release_id=int(release_id), stored_answer=None)
-
-    def commit(self, release_id: int, answer: bytes) -> None:
-        with self._transaction() as tx:
-            tx.execute(
-                update(releases)
-                .where(releases.c.release_id == release_id, releases.c.status == "reserved")
-                .values(status="committed", answer=answer, committed_at=int(time.time()))
-            )
-
-    def cancel(self, release_id: int) -> None:
-        """Drops a reservation whose computation failed before any noise was drawn."""
-        with self._transaction() as tx:
-            tx.execute(delete(releases).where(releases.c.release_id == release_id, releases.c.status == "reserved"))
+    def __init__(self, state: StateDB) -> None:
+        self.state = state
+        self.engine = state.engine
 
     def count_committed(self) -> int:
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(releases.c.release_id).where(releases.c.status == "committed")).all()
-        return len(rows)
+        with self.state.reading() as connection:
+            return int(connection.execute(
+                select(func.count()).select_from(releases).where(releases.c.status == "committed")).scalar_one())

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+import copy
+import dataclasses
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from coordinator.client import AnalystClient, Profile
-from demo.region import PartnerSetup, RegionFiles, RunningRegion, build
+from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
+from node import config as node_config
+from node.service import NodeService
+from regiozicht import pki
+from regiozicht.identity import Identity
+from regiozicht.query import build_count
+from regiozicht.signed import Signer
+from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 
 pytest_plugins: list[str] = []  # tests.pg_fixture joins when it exists
@@ -37,8 +50,11 @@ def tiny_partners(root: Path, persons: int = 300) -> tuple[list[PartnerSetup], c
         database = root / f"school{index}.sqlite"
         truth += tiny.make(database, persons, seed=index)
         databases[f"school{index}"] = database
-        partners.append(PartnerSetup(f"school{index}", f"school-{index}", "school", f"sqlite:///{database}",
-                                     tiny.DATA_AS_OF, [tiny.DATASET]))
+        org = f"school-{index}"
+        # purpose `test` covers every column; ε 10000 a year is enough for the whole suite
+        covenant = demo_covenant(org, [tiny.DATASET], purpose="test", epsilon="10000")
+        partners.append(PartnerSetup(f"school{index}", org, "school", f"sqlite:///{database}",
+                                     tiny.DATA_AS_OF, [tiny.DATASET], covenant))
     return partners, truth, databases
 
 
@@ -54,3 +70,56 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
         yield TinyRegion(files, running, truth, databases)
     finally:
         running.stop()
+
+
+# -- one in-process node with a covenant of the test's choosing -----------------------------------
+
+
+@dataclass
+class NodeSetup:
+    files: RegionFiles
+    config: Path
+    analyst: Signer
+
+    def service(self) -> NodeService:
+        """A NodeService on this node's config and state (call again to 'restart')."""
+        node = NodeService(node_config.load(self.config))
+        node.trust.update_crl(self.files.crl.read_bytes())
+        return node
+
+    def issue(self, role: str, org: str) -> Signer:
+        """Another identity of the regional CA (a second analyst, a service)."""
+        directory = self.files.root / f"{role}-{org}"
+        directory.mkdir()
+        pki.make_request(directory / "key.pem", directory / "request.csr", Identity(role, org))
+        passphrase = self.files.passphrase_file.read_bytes().strip()
+        certificate = pki.sign_request(self.files.ca_dir, passphrase, (directory / "request.csr").read_bytes(),
+                                       role=role, org=org)
+        return Signer(pki.load_private_key(directory / "key.pem"), pki.load_certificate(certificate))
+
+
+def node_setup(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None,
+               persons: int = 50) -> NodeSetup:
+    """Builds one tiny node (school-1) whose covenant `change` may edit first."""
+    partners, _, _ = tiny_partners(tmp_path, persons=persons)
+    partner = partners[0]
+    covenant = copy.deepcopy(partner.covenant) or {}
+    if change is not None:
+        change(covenant)
+    files = build(tmp_path / "region", [dataclasses.replace(partner, covenant=covenant)])
+    analyst_dir = files.root / "analyst"
+    analyst = Signer(pki.load_private_key(analyst_dir / "key.pem"),
+                     pki.load_certificate((analyst_dir / "cert.pem").read_bytes()))
+    return NodeSetup(files, files.node_configs["school1"], analyst)
+
+
+def sign_query(signer: Signer, *, by: tuple[str, ...] = ("sex",), where: str | None = None, epsilon: str = "1",
+               purpose: str = "test", peildatum: dt.date = tiny.PEILDATUM, now: float | None = None,
+               query_id: str | None = None, refresh: bool = False) -> pb.Signed:
+    """A signed envelope of a count over the tiny dataset."""
+    body = build_count("registratie", epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=list(by),
+                       where=where).canonical()
+    issued = int(time.time() if now is None else now)
+    envelope = pb.QueryEnvelope(body=body, query_id=query_id or uuid.uuid4().hex, issued_at_unix=issued,
+                                expires_at_unix=issued + 300, refresh=refresh)
+    return signer.sign(envelope.SerializeToString())

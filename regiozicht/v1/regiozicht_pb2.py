@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eregiozicht/v1/regiozicht.proto\x12\rregiozicht.v1\"A\n\x06Signed\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\"R\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x03(\t\x12\x12\n\ninfo_class\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\x85\x01\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12,\n\ndimensions\x18\x03 \x03(\x0b\x32\x18.regiozicht.v1.Dimension\x12\x10\n\x08measures\x18\x04 \x03(\t\x12\x17\n\x0f\x64\x65\x66inition_hash\x18\x05 \x01(\t\"f\n\x07Purpose\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0blegal_basis\x18\x03 \x01(\t\x12\x10\n\x08\x64\x61tasets\x18\x04 \x03(\t\x12\x13\n\x0bwat_allowed\x18\x05 \x01(\x08\"J\n\x06\x42udget\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x15\n\repsilon_total\x18\x02 \x01(\t\x12\x19\n\x11\x65psilon_remaining\x18\x03 \x01(\t\"\x96\x02\n\x08\x44\x65scribe\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x02 \x03(\t\x12\x0b\n\x03org\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12(\n\x08\x64\x61tasets\x18\x05 \x03(\x0b\x32\x16.regiozicht.v1.Dataset\x12(\n\x08purposes\x18\x06 \x03(\x0b\x32\x16.regiozicht.v1.Purpose\x12%\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x15.regiozicht.v1.Budget\x12\x12\n\ndata_as_of\x18\x08 \x01(\t\x12\x16\n\x0eissued_at_unix\x18\t \x01(\x03\x12\x18\n\x10software_version\x18\n \x01(\t\"q\n\rQueryEnvelope\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x10\n\x08query_id\x18\x02 \x01(\t\x12\x16\n\x0eissued_at_unix\x18\x03 \x01(\x03\x12\x17\n\x0f\x65xpires_at_unix\x18\x04 \x01(\x03\x12\x0f\n\x07refresh\x18\x05 \x01(\x08\"E\n\x04\x43\x65ll\x12\r\n\x05group\x18\x01 \x03(\t\x12\r\n\x05value\x18\x02 \x01(\x03\x12\x0e\n\x06\x63i_low\x18\x03 \x01(\x01\x12\x0f\n\x07\x63i_high\x18\x04 \x01(\x01\"\xac\x02\n\x06\x41nswer\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62ody_sha256\x18\x02 \x01(\x0c\x12\x0b\n\x03org\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\t\x12\n\n\x02\x62y\x18\x06 \x03(\t\x12\"\n\x05\x63\x65lls\x18\x07 \x03(\x0b\x32\x13.regiozicht.v1.Cell\x12\x0f\n\x07\x65psilon\x18\x08 \x01(\t\x12\x13\n\x0bnoise_scale\x18\t \x01(\x01\x12\x10\n\x08\x63i_level\x18\n \x01(\x01\x12\x11\n\tpeildatum\x18\x0b \x01(\t\x12\x12\n\ndata_as_of\x18\x0c \x01(\t\x12\x12\n\naudit_head\x18\r \x01(\x0c\x12\x12\n\nfrom_store\x18\x0e \x01(\x08\x12\x18\n\x10\x61nswered_at_unix\x18\x0f \x01(\x03\"&\n\x05\x45rror\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x0cQueryRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x15.regiozicht.v1.Signed\"z\n\nQueryReply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x15.regiozicht.v1.SignedH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.regiozicht.v1.ErrorH\x00\x42\x08\n\x06result\"!\n\x0eRevocationList\x12\x0f\n\x07\x63rl_der\x18\x01 \x01(\x0c\"o\n\x0bNodeMessage\x12)\n\x08\x64\x65scribe\x18\x01 \x01(\x0b\x32\x15.regiozicht.v1.SignedH\x00\x12*\n\x05reply\x18\x02 \x01(\x0b\x32\x19.regiozicht.v1.QueryReplyH\x00\x42\t\n\x07message\"\x87\x01\n\x12\x43oordinatorMessage\x12,\n\x05query\x18\x01 \x01(\x0b\x32\x1b.regiozicht.v1.QueryRequestH\x00\x12\x38\n\x0frevocation_list\x18\x02 \x01(\x0b\x32\x1d.regiozicht.v1.RevocationListH\x00\x42\t\n\x07message\"8\n\rSubmitRequest\x12\'\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x15.regiozicht.v1.Signed\"\x81\x01\n\nNodeResult\x12\x0b\n\x03org\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x06\x61nswer\x18\x03 \x01(\x0b\x32\x15.regiozicht.v1.SignedH\x00\x12%\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x14.regiozicht.v1.ErrorH\x00\x42\x08\n\x06result\"o\n\x0eSubmitResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.regiozicht.v1.NodeResult\x12\n\n\x02\x62y\x18\x02 \x03(\t\x12%\n\x08\x63ombined\x18\x03 \x03(\x0b\x32\x13.regiozicht.v1.Cell\"\x10\n\x0e\x43\x61talogRequest\"z\n\x0c\x43\x61talogEntry\x12\x0b\n\x03org\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06online\x18\x03 \x01(\x08\x12\'\n\x08\x64\x65scribe\x18\x04 \x01(\x0b\x32\x15.regiozicht.v1.Signed\x12\x16\n\x0elast_seen_unix\x18\x05 \x01(\x03\"=\n\x0f\x43\x61talogResponse\x12*\n\x05nodes\x18\x01 \x03(\x0b\x32\x1b.regiozicht.v1.CatalogEntry2\xec\x01\n\x0b\x43oordinator\x12L\n\x07\x43onnect\x12\x1a.regiozicht.v1.NodeMessage\x1a!.regiozicht.v1.CoordinatorMessage(\x01\x30\x01\x12\x45\n\x06Submit\x12\x1c.regiozicht.v1.SubmitRequest\x1a\x1d.regiozicht.v1.SubmitResponse\x12H\n\x07\x43\x61talog\x12\x1d.regiozicht.v1.CatalogRequest\x1a\x1e.regiozicht.v1.CatalogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eregiozicht/v1/regiozicht.proto\x12\rregiozicht.v1\"A\n\x06Signed\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\"R\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x03(\t\x12\x12\n\ninfo_class\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\x85\x01\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12,\n\ndimensions\x18\x03 \x03(\x0b\x32\x18.regiozicht.v1.Dimension\x12\x10\n\x08measures\x18\x04 \x03(\t\x12\x17\n\x0f\x64\x65\x66inition_hash\x18\x05 \x01(\t\"2\n\x0ePurposeDataset\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x02 \x03(\t\"\xec\x01\n\x07Purpose\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0blegal_basis\x18\x03 \x01(\t\x12\x10\n\x08\x64\x61tasets\x18\x04 \x03(\t\x12\x13\n\x0bwat_allowed\x18\x05 \x01(\x08\x12\x0b\n\x03law\x18\x06 \x01(\t\x12.\n\x07\x61llowed\x18\x07 \x03(\x0b\x32\x1d.regiozicht.v1.PurposeDataset\x12\x13\n\x0b\x65psilon_cap\x18\x08 \x01(\t\x12\x19\n\x11\x65psilon_remaining\x18\t \x01(\t\x12\x17\n\x0f\x64\x65lta_remaining\x18\n \x01(\t\"\x8b\x02\n\x06\x42udget\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x15\n\repsilon_total\x18\x02 \x01(\t\x12\x19\n\x11\x65psilon_remaining\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65lta_total\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x65lta_remaining\x18\x05 \x01(\t\x12\x11\n\trenews_on\x18\x06 \x01(\t\x12!\n\x19\x65psilon_spent_all_periods\x18\x07 \x01(\t\x12\x1f\n\x17\x64\x65lta_spent_all_periods\x18\x08 \x01(\t\x12\x1d\n\x15max_epsilon_per_query\x18\t \x01(\t\x12\x1b\n\x13max_delta_per_query\x18\n \x01(\t\"@\n\x0bSuppression\x12\r\n\x05\x62\x65low\x18\x01 \x01(\r\x12\x10\n\x08purposes\x18\x02 \x03(\t\x12\x10\n\x08\x64\x61tasets\x18\x03 \x03(\t\"\xee\x02\n\x08\x44\x65scribe\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x02 \x03(\t\x12\x0b\n\x03org\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12(\n\x08\x64\x61tasets\x18\x05 \x03(\x0b\x32\x16.regiozicht.v1.Dataset\x12(\n\x08purposes\x18\x06 \x03(\x0b\x32\x16.regiozicht.v1.Purpose\x12%\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x15.regiozicht.v1.Budget\x12\x12\n\ndata_as_of\x18\x08 \x01(\t\x12\x16\n\x0eissued_at_unix\x18\t \x01(\x03\x12\x18\n\x10software_version\x18\n \x01(\t\x12/\n\x0bsuppression\x18\x0b \x03(\x0b\x32\x1a.regiozicht.v1.Suppression\x12\x11\n\taudit_seq\x18\x0c \x01(\x04\x12\x12\n\naudit_head\x18\r \x01(\x0c\"q\n\rQueryEnvelope\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x10\n\x08query_id\x18\x02 \x01(\t\x12\x16\n\x0eissued_at_unix\x18\x03 \x01(\x03\x12\x17\n\x0f\x65xpires_at_unix\x18\x04 \x01(\x03\x12\x0f\n\x07refresh\x18\x05 \x01(\x08\"Y\n\x04\x43\x65ll\x12\r\n\x05group\x18\x01 \x03(\t\x12\r\n\x05value\x18\x02 \x01(\x03\x12\x0e\n\x06\x63i_low\x18\x03 \x01(\x01\x12\x0f\n\x07\x63i_high\x18\x04 \x01(\x01\x12\x12\n\nsuppressed\x18\x05 \x01(\x08\"\xbf\x02\n\x06\x41nswer\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62ody_sha256\x18\x02 \x01(\x0c\x12\x0b\n\x03org\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\t\x12\n\n\x02\x62y\x18\x06 \x03(\t\x12\"\n\x05\x63\x65lls\x18\x07 \x03(\x0b\x32\x13.regiozicht.v1.Cell\x12\x0f\n\x07\x65psilon\x18\x08 \x01(\t\x12\x13\n\x0bnoise_scale\x18\t \x01(\x01\x12\x10\n\x08\x63i_level\x18\n \x01(\x01\x12\x11\n\tpeildatum\x18\x0b \x01(\t\x12\x12\n\ndata_as_of\x18\x0c \x01(\t\x12\x12\n\naudit_head\x18\r \x01(\x0c\x12\x12\n\nfrom_store\x18\x0e \x01(\x08\x12\x18\n\x10\x61nswered_at_unix\x18\x0f \x01(\x03\x12\x11\n\taudit_seq\x18\x10 \x01(\x04\"&\n\x05\x45rror\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x0cQueryRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x15.regiozicht.v1.Signed\"z\n\nQueryReply\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x06\x61nswer\x18\x02 \x01(\x0b\x32\x15.regiozicht.v1.SignedH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.regiozicht.v1.ErrorH\x00\x42\x08\n\x06result\"!\n\x0eRevocationList\x12\x0f\n\x07\x63rl_der\x18\x01 \x01(\x0c\"o\n\x0bNodeMessage\x12)\n\x08\x64\x65scribe\x18\x01 \x01(\x0b\x32\x15.regiozicht.v1.SignedH\x00\x12*\n\x05reply\x18\x02 \x01(\x0b\x32\x19.regiozicht.v1.QueryReplyH\x00\x42\t\n\x07message\"\x87\x01\n\x12\x43oordinatorMessage\x12,\n\x05query\x18\x01 \x01(\x0b\x32\x1b.regiozicht.v1.QueryRequestH\x00\x12\x38\n\x0frevocation_list\x18\x02 \x01(\x0b\x32\x1d.regiozicht.v1.RevocationListH\x00\x42\t\n\x07message\"8\n\rSubmitRequest\x12\'\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x15.regiozicht.v1.Signed\"\x81\x01\n\nNodeResult\x12\x0b\n\x03org\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x06\x61nswer\x18\x03 \x01(\x0b\x32\x15.regiozicht.v1.SignedH\x00\x12%\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x14.regiozicht.v1.ErrorH\x00\x42\x08\n\x06result\"o\n\x0eSubmitResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.regiozicht.v1.NodeResult\x12\n\n\x02\x62y\x18\x02 \x03(\t\x12%\n\x08\x63ombined\x18\x03 \x03(\x0b\x32\x13.regiozicht.v1.Cell\"\x10\n\x0e\x43\x61talogRequest\"z\n\x0c\x43\x61talogEntry\x12\x0b\n\x03org\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06online\x18\x03 \x01(\x08\x12\'\n\x08\x64\x65scribe\x18\x04 \x01(\x0b\x32\x15.regiozicht.v1.Signed\x12\x16\n\x0elast_seen_unix\x18\x05 \x01(\x03\"=\n\x0f\x43\x61talogResponse\x12*\n\x05nodes\x18\x01 \x03(\x0b\x32\x1b.regiozicht.v1.CatalogEntry2\xec\x01\n\x0b\x43oordinator\x12L\n\x07\x43onnect\x12\x1a.regiozicht.v1.NodeMessage\x1a!.regiozicht.v1.CoordinatorMessage(\x01\x30\x01\x12\x45\n\x06Submit\x12\x1c.regiozicht.v1.SubmitRequest\x1a\x1d.regiozicht.v1.SubmitResponse\x12H\n\x07\x43\x61talog\x12\x1d.regiozicht.v1.CatalogRequest\x1a\x1e.regiozicht.v1.CatalogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,42 +37,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DIMENSION']._serialized_end=198
   _globals['_DATASET']._serialized_start=201
   _globals['_DATASET']._serialized_end=334
-  _globals['_PURPOSE']._serialized_start=336
-  _globals['_PURPOSE']._serialized_end=438
-  _globals['_BUDGET']._serialized_start=440
-  _globals['_BUDGET']._serialized_end=514
-  _globals['_DESCRIBE']._serialized_start=517
-  _globals['_DESCRIBE']._serialized_end=795
-  _globals['_QUERYENVELOPE']._serialized_start=797
-  _globals['_QUERYENVELOPE']._serialized_end=910
-  _globals['_CELL']._serialized_start=912
-  _globals['_CELL']._serialized_end=981
-  _globals['_ANSWER']._serialized_start=984
-  _globals['_ANSWER']._serialized_end=1284
-  _globals['_ERROR']._serialized_start=1286
-  _globals['_ERROR']._serialized_end=1324
-  _globals['_QUERYREQUEST']._serialized_start=1326
-  _globals['_QUERYREQUEST']._serialized_end=1401
-  _globals['_QUERYREPLY']._serialized_start=1403
-  _globals['_QUERYREPLY']._serialized_end=1525
-  _globals['_REVOCATIONLIST']._serialized_start=1527
-  _globals['_REVOCATIONLIST']._serialized_end=1560
-  _globals['_NODEMESSAGE']._serialized_start=1562
-  _globals['_NODEMESSAGE']._serialized_end=1673
-  _globals['_COORDINATORMESSAGE']._serialized_start=1676
-  _globals['_COORDINATORMESSAGE']._serialized_end=1811
-  _globals['_SUBMITREQUEST']._serialized_start=1813
-  _globals['_SUBMITREQUEST']._serialized_end=1869
-  _globals['_NODERESULT']._serialized_start=1872
-  _globals['_NODERESULT']._serialized_end=2001
-  _globals['_SUBMITRESPONSE']._serialized_start=2003
-  _globals['_SUBMITRESPONSE']._serialized_end=2114
-  _globals['_CATALOGREQUEST']._serialized_start=2116
-  _globals['_CATALOGREQUEST']._serialized_end=2132
-  _globals['_CATALOGENTRY']._serialized_start=2134
-  _globals['_CATALOGENTRY']._serialized_end=2256
-  _globals['_CATALOGRESPONSE']._serialized_start=2258
-  _globals['_CATALOGRESPONSE']._serialized_end=2319
-  _globals['_COORDINATOR']._serialized_start=2322
-  _globals['_COORDINATOR']._serialized_end=2558
+  _globals['_PURPOSEDATASET']._serialized_start=336
+  _globals['_PURPOSEDATASET']._serialized_end=386
+  _globals['_PURPOSE']._serialized_start=389
+  _globals['_PURPOSE']._serialized_end=625
+  _globals['_BUDGET']._serialized_start=628
+  _globals['_BUDGET']._serialized_end=895
+  _globals['_SUPPRESSION']._serialized_start=897
+  _globals['_SUPPRESSION']._serialized_end=961
+  _globals['_DESCRIBE']._serialized_start=964
+  _globals['_DESCRIBE']._serialized_end=1330
+  _globals['_QUERYENVELOPE']._serialized_start=1332
+  _globals['_QUERYENVELOPE']._serialized_end=1445
+  _globals['_CELL']._serialized_start=1447
+  _globals['_CELL']._serialized_end=1536
+  _globals['_ANSWER']._serialized_start=1539
+  _globals['_ANSWER']._serialized_end=1858
+  _globals['_ERROR']._serialized_start=1860
+  _globals['_ERROR']._serialized_end=1898
+  _globals['_QUERYREQUEST']._serialized_start=1900
+  _globals['_QUERYREQUEST']._serialized_end=1975
+  _globals['_QUERYREPLY']._serialized_start=1977
+  _globals['_QUERYREPLY']._serialized_end=2099
+  _globals['_REVOCATIONLIST']._serialized_start=2101
+  _globals['_REVOCATIONLIST']._serialized_end=2134
+  _globals['_NODEMESSAGE']._serialized_start=2136
+  _globals['_NODEMESSAGE']._serialized_end=2247
+  _globals['_COORDINATORMESSAGE']._serialized_start=2250
+  _globals['_COORDINATORMESSAGE']._serialized_end=2385
+  _globals['_SUBMITREQUEST']._serialized_start=2387
+  _globals['_SUBMITREQUEST']._serialized_end=2443
+  _globals['_NODERESULT']._serialized_start=2446
+  _globals['_NODERESULT']._serialized_end=2575
+  _globals['_SUBMITRESPONSE']._serialized_start=2577
+  _globals['_SUBMITRESPONSE']._serialized_end=2688
+  _globals['_CATALOGREQUEST']._serialized_start=2690
+  _globals['_CATALOGREQUEST']._serialized_end=2706
+  _globals['_CATALOGENTRY']._serialized_start=2708
+  _globals['_CATALOGENTRY']._serialized_end=2830
+  _globals['_CATALOGRESPONSE']._serialized_start=2832
+  _globals['_CATALOGRESPONSE']._serialized_end=2893
+  _globals['_COORDINATOR']._serialized_start=2896
+  _globals['_COORDINATOR']._serialized_end=3132
 # @@protoc_insertion_point(module_scope)

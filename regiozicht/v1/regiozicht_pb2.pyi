@@ -42,32 +42,74 @@ class Dataset(_message.Message):
     definition_hash: str
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., measures: _Optional[_Iterable[str]] = ..., definition_hash: _Optional[str] = ...) -> None: ...
 
+class PurposeDataset(_message.Message):
+    __slots__ = ("dataset", "columns")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class Purpose(_message.Message):
-    __slots__ = ("id", "description", "legal_basis", "datasets", "wat_allowed")
+    __slots__ = ("id", "description", "legal_basis", "datasets", "wat_allowed", "law", "allowed", "epsilon_cap", "epsilon_remaining", "delta_remaining")
     ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
     DATASETS_FIELD_NUMBER: _ClassVar[int]
     WAT_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    LAW_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_CAP_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    DELTA_REMAINING_FIELD_NUMBER: _ClassVar[int]
     id: str
     description: str
     legal_basis: str
     datasets: _containers.RepeatedScalarFieldContainer[str]
     wat_allowed: bool
-    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., legal_basis: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., wat_allowed: _Optional[bool] = ...) -> None: ...
+    law: str
+    allowed: _containers.RepeatedCompositeFieldContainer[PurposeDataset]
+    epsilon_cap: str
+    epsilon_remaining: str
+    delta_remaining: str
+    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., legal_basis: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., wat_allowed: _Optional[bool] = ..., law: _Optional[str] = ..., allowed: _Optional[_Iterable[_Union[PurposeDataset, _Mapping]]] = ..., epsilon_cap: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ..., delta_remaining: _Optional[str] = ...) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("period", "epsilon_total", "epsilon_remaining")
+    __slots__ = ("period", "epsilon_total", "epsilon_remaining", "delta_total", "delta_remaining", "renews_on", "epsilon_spent_all_periods", "delta_spent_all_periods", "max_epsilon_per_query", "max_delta_per_query")
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     EPSILON_TOTAL_FIELD_NUMBER: _ClassVar[int]
     EPSILON_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    DELTA_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DELTA_REMAINING_FIELD_NUMBER: _ClassVar[int]
+    RENEWS_ON_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_SPENT_ALL_PERIODS_FIELD_NUMBER: _ClassVar[int]
+    DELTA_SPENT_ALL_PERIODS_FIELD_NUMBER: _ClassVar[int]
+    MAX_EPSILON_PER_QUERY_FIELD_NUMBER: _ClassVar[int]
+    MAX_DELTA_PER_QUERY_FIELD_NUMBER: _ClassVar[int]
     period: str
     epsilon_total: str
     epsilon_remaining: str
-    def __init__(self, period: _Optional[str] = ..., epsilon_total: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ...) -> None: ...
+    delta_total: str
+    delta_remaining: str
+    renews_on: str
+    epsilon_spent_all_periods: str
+    delta_spent_all_periods: str
+    max_epsilon_per_query: str
+    max_delta_per_query: str
+    def __init__(self, period: _Optional[str] = ..., epsilon_total: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ..., delta_total: _Optional[str] = ..., delta_remaining: _Optional[str] = ..., renews_on: _Optional[str] = ..., epsilon_spent_all_periods: _Optional[str] = ..., delta_spent_all_periods: _Optional[str] = ..., max_epsilon_per_query: _Optional[str] = ..., max_delta_per_query: _Optional[str] = ...) -> None: ...
+
+class Suppression(_message.Message):
+    __slots__ = ("below", "purposes", "datasets")
+    BELOW_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    below: int
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    datasets: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, below: _Optional[int] = ..., purposes: _Optional[_Iterable[str]] = ..., datasets: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Describe(_message.Message):
-    __slots__ = ("protocol_version", "capabilities", "org", "kind", "datasets", "purposes", "budget", "data_as_of", "issued_at_unix", "software_version")
+    __slots__ = ("protocol_version", "capabilities", "org", "kind", "datasets", "purposes", "budget", "data_as_of", "issued_at_unix", "software_version", "suppression", "audit_seq", "audit_head")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     ORG_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +120,9 @@ class Describe(_message.Message):
     DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSION_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     org: str
@@ -88,7 +133,10 @@ class Describe(_message.Message):
     data_as_of: str
     issued_at_unix: int
     software_version: str
-    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., data_as_of: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., software_version: _Optional[str] = ...) -> None: ...
+    suppression: _containers.RepeatedCompositeFieldContainer[Suppression]
+    audit_seq: int
+    audit_head: bytes
+    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., data_as_of: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., software_version: _Optional[str] = ..., suppression: _Optional[_Iterable[_Union[Suppression, _Mapping]]] = ..., audit_seq: _Optional[int] = ..., audit_head: _Optional[bytes] = ...) -> None: ...
 
 class QueryEnvelope(_message.Message):
     __slots__ = ("body", "query_id", "issued_at_unix", "expires_at_unix", "refresh")
@@ -105,19 +153,21 @@ class QueryEnvelope(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., query_id: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., expires_at_unix: _Optional[int] = ..., refresh: _Optional[bool] = ...) -> None: ...
 
 class Cell(_message.Message):
-    __slots__ = ("group", "value", "ci_low", "ci_high")
+    __slots__ = ("group", "value", "ci_low", "ci_high", "suppressed")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CI_LOW_FIELD_NUMBER: _ClassVar[int]
     CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     group: _containers.RepeatedScalarFieldContainer[str]
     value: int
     ci_low: float
     ci_high: float
-    def __init__(self, group: _Optional[_Iterable[str]] = ..., value: _Optional[int] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+    suppressed: bool
+    def __init__(self, group: _Optional[_Iterable[str]] = ..., value: _Optional[int] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class Answer(_message.Message):
-    __slots__ = ("query_id", "body_sha256", "org", "kind", "dataset", "by", "cells", "epsilon", "noise_scale", "ci_level", "peildatum", "data_as_of", "audit_head", "from_store", "answered_at_unix")
+    __slots__ = ("query_id", "body_sha256", "org", "kind", "dataset", "by", "cells", "epsilon", "noise_scale", "ci_level", "peildatum", "data_as_of", "audit_head", "from_store", "answered_at_unix", "audit_seq")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
     ORG_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +183,7 @@ class Answer(_message.Message):
     AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
     FROM_STORE_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     body_sha256: bytes
     org: str
@@ -148,7 +199,8 @@ class Answer(_message.Message):
     audit_head: bytes
     from_store: bool
     answered_at_unix: int
-    def __init__(self, query_id: _Optional[str] = ..., body_sha256: _Optional[bytes] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., dataset: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ..., epsilon: _Optional[str] = ..., noise_scale: _Optional[float] = ..., ci_level: _Optional[float] = ..., peildatum: _Optional[str] = ..., data_as_of: _Optional[str] = ..., audit_head: _Optional[bytes] = ..., from_store: _Optional[bool] = ..., answered_at_unix: _Optional[int] = ...) -> None: ...
+    audit_seq: int
+    def __init__(self, query_id: _Optional[str] = ..., body_sha256: _Optional[bytes] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., dataset: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ..., epsilon: _Optional[str] = ..., noise_scale: _Optional[float] = ..., ci_level: _Optional[float] = ..., peildatum: _Optional[str] = ..., data_as_of: _Optional[str] = ..., audit_head: _Optional[bytes] = ..., from_store: _Optional[bool] = ..., answered_at_unix: _Optional[int] = ..., audit_seq: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("kind", "message")

@@ -1,0 +1,239 @@
+"""The privacy-budget ledger: one pool per node per period, exact decimal sums.
+
+Pots: "*" is the node's whole pool for the period; a purpose with an
+`epsilon_cap` (or `delta_cap`) has its own pot of that size, kept for it;
+all other purposes share what is left ("shared"). A charge must fit its pot
+and the whole pool, in ε and in δ. Amounts are decimal strings and are added
+with `Decimal`, never floats. Charges are keyed by query id (or linked-run
+id), so one id is never charged twice. Periods never go backwards, and the
+high-water mark file keeps the highest spent figure across a restored backup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+
+from node.covenant import Covenant, Purpose
+from node.state import StateDB, budget_totals, ledger_charges, ledger_meta
+from node.watermark import Watermark
+from regiozicht.errors import BudgetExhausted, ConfigError
+
+decimal.getcontext().prec = 60  # sums of many small ε stay exact
+TOTAL, SHARED = "*", "shared"
+
+# built once: these run on every release, and building expressions costs more than running them
+_POT = (budget_totals.c.period == bindparam("b_period")) & (budget_totals.c.pot == bindparam("b_pot"))
+_SELECT_POT = select(budget_totals.c.epsilon_spent, budget_totals.c.delta_spent).where(_POT)
+_SELECT_POT_FOR_UPDATE = _SELECT_POT.with_for_update()
+_INSERT_POT = insert(budget_totals).values(period=bindparam("b_period"), pot=bindparam("b_pot"), epsilon_spent="0",
+                                           delta_spent="0", updates=0)
+_UPDATE_POT = update(budget_totals).where(_POT).values(
+    epsilon_spent=bindparam("b_epsilon"), delta_spent=bindparam("b_delta"), updates=budget_totals.c.updates + 1)
+_CHARGED = select(ledger_charges.c.charge_id).where(ledger_charges.c.charge_id == bindparam("b_charge_id"))
+_INSERT_CHARGE = insert(ledger_charges).values(
+    charge_id=bindparam("b_charge_id"), kind=bindparam("b_kind"), period=bindparam("b_period"),
+    purpose=bindparam("b_purpose"), epsilon=bindparam("b_epsilon"), delta=bindparam("b_delta"), status="charged",
+    charged_at=bindparam("b_charged_at"))
+_SELECT_META = select(ledger_meta.c.value).where(ledger_meta.c.key == bindparam("b_key"))
+
+
+@dataclass(frozen=True)
+class Period:
+    id: str
+    start: dt.date
+    renews: dt.date
+
+
+def period_of(kind: str, moment: int) -> Period:
+    """The budget period (UTC calendar) holding a moment."""
+    day = dt.datetime.fromtimestamp(moment, dt.timezone.utc).date()
+    if kind == "calendar-year":
+        return Period(str(day.year), dt.date(day.year, 1, 1), dt.date(day.year + 1, 1, 1))
+    if kind == "calendar-quarter":
+        quarter = (day.month - 1) // 3
+        start = dt.date(day.year, 3 * quarter + 1, 1)
+        renews = dt.date(day.year + 1, 1, 1) if quarter == 3 else dt.date(day.year, 3 * quarter + 4, 1)
+        return Period(f"{day.year}-Q{quarter + 1}", start, renews)
+    start = dt.date(day.year, day.month, 1)
+    renews = dt.date(day.year + 1, 1, 1) if day.month == 12 else dt.date(day.year, day.month + 1, 1)
+    return Period(f"{day.year}-{day.month:02d}", start, renews)
+
+
+def text(value: Decimal) -> str:
+    """Shortest plain decimal string of an amount."""
+    return format(value.normalize(), "f") if value else "0"
+
+
+class Ledger:
+    def __init__(self, state: StateDB, covenant: Covenant, watermark: Watermark, org: str) -> None:
+        self.state = state
+        self.covenant = covenant
+        self.watermark = watermark
+        self.org = org
+
+    # -- pots -----------------------------------------------------------------
+
+    def pots(self, purpose: Purpose) -> tuple[str, str]:
+        """The pots a purpose's ε and δ are drawn from."""
+        return (purpose.id if purpose.epsilon_cap is not None else SHARED,
+                purpose.id if purpose.delta_cap is not None else SHARED)
+
+    def limit(self, pot: str) -> tuple[Decimal, Decimal]:
+        budget = self.covenant.budget
+        if pot == TOTAL:
+            return Decimal(budget.epsilon), Decimal(budget.delta)
+        if pot == SHARED:
+            eps_caps = sum((Decimal(p.epsilon_cap) for p in self.covenant.purposes if p.epsilon_cap), Decimal(0))
+            delta_caps = sum((Decimal(p.delta_cap) for p in self.covenant.purposes if p.delta_cap), Decimal(0))
+            return Decimal(budget.epsilon) - eps_caps, Decimal(budget.delta) - delta_caps
+        purpose = self.covenant.purpose(pot)
+        assert purpose is not None
+        return Decimal(purpose.epsilon_cap or "0"), Decimal(purpose.delta_cap or "0")
+
+    def _spent(self, tx: Connection, period: str, pot: str, *, lock: bool) -> tuple[Decimal, Decimal]:
+        key = {"b_period": period, "b_pot": pot}
+        # FOR UPDATE locks the row on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock
+        row = tx.execute(_SELECT_POT_FOR_UPDATE if lock else _SELECT_POT, key).first()
+        if row is None and lock:
+            tx.execute(_INSERT_POT, key)
+        db = (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
+        mark = self.watermark.spent(period, pot)
+        return max(db[0], mark[0]), max(db[1], mark[1])
+
+    # -- the clock --------------------------------------------------------------
+
+    def _meta(self, tx: Connection, key: str) -> str:
+        return str(tx.execute(_SELECT_META, {"b_key": key}).scalar() or "")
+
+    def _set_meta(self, tx: Connection, key: str, value: str) -> None:
+        if tx.execute(update(ledger_meta).where(ledger_meta.c.key == key).values(value=value)).rowcount == 0:
+            tx.execute(insert(ledger_meta).values(key=key, value=value))
+
+    def advance_clock(self, tx: Connection, now: int) -> Period:
+        """The current period; refuses a clock that went back into an earlier period."""
+        period = period_of(self.covenant.budget.period, now)
+        latest = max(self._meta(tx, "latest_period_start"), self.watermark.latest_period_start)
+        if latest and period.start.isoformat() < latest:
+            raise ConfigError(
+                f"This node's clock says {dt.datetime.fromtimestamp(now, dt.timezone.utc):%Y-%m-%d}, before the "
+                f"budget period starting {latest} it has already used; its IT staff must correct the clock "
+                "(an old period's budget is never reopened).")
+        if period.start.isoformat() != latest:
+            self._set_meta(tx, "latest_period_start", period.start.isoformat())
+        return period
+
+    # -- charging ---------------------------------------------------------------
+
+    def charge(self, tx: Connection, *, charge_id: str, kind: str, purpose: Purpose, epsilon: Decimal,
+               delta: Decimal, now: int, audit_seq: int = 0) -> bool:
+        """Charges once per id; False when the id was already charged. Raises BudgetExhausted."""
+        period = self.advance_clock(tx, now)
+        if tx.execute(_CHARGED, {"b_charge_id": charge_id}).first():
+            return False
+        eps_pot, delta_pot = self.pots(purpose)
+        figures: dict[str, tuple[Decimal, Decimal]] = {}
+        for pot in sorted({TOTAL, eps_pot, delta_pot}):  # fixed lock order: no deadlocks on PostgreSQL
+            spent_e, spent_d = self._spent(tx, period.id, pot, lock=True)
+            figures[pot] = (spent_e + (epsilon if pot in (TOTAL, eps_pot) else 0),
+                            spent_d + (delta if pot in (TOTAL, delta_pot) else 0))
+        for pot, index, amount in ((TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)):
+            if figures[pot][index] > self.limit(pot)[index]:
+                self._refuse(period, purpose, pot, index, amount, figures[pot][index] - amount)
+        for pot, (spent_e, spent_d) in figures.items():
+            tx.execute(_UPDATE_POT, {"b_period": period.id, "b_pot": pot, "b_epsilon": text(spent_e),
+                                     "b_delta": text(spent_d)})
+        tx.execute(_INSERT_CHARGE, {"b_charge_id": charge_id, "b_kind": kind, "b_period": period.id,
+                                    "b_purpose": purpose.id, "b_epsilon": text(epsilon), "b_delta": text(delta),
+                                    "b_charged_at": now})
+        # before the commit: the mark may run ahead of the database, never behind it
+        self.watermark.record(period.id, figures, period_start=period.start.isoformat(), now=now, audit_seq=audit_seq)
+        return True
+
+    def _refuse(self, period: Period, purpose: Purpose, pot: str, index: int, amount: Decimal,
+                spent: Decimal) -> None:
+        symbol = "ε" if index == 0 else "δ"
+        left = max(self.limit(pot)[index] - spent, Decimal(0))
+        scope = "in total" if pot == TOTAL else ("for purpose " + purpose.id if pot == purpose.id
+                                                 else "for purposes without a cap of their own")
+        raise BudgetExhausted(
+            f"Node {self.org} has {symbol} {text(left)} of {text(self.limit(pot)[index])} left {scope} in budget "
+            f"period {period.id} and this release needs {text(amount)}; ask with a smaller ε or wait until the "
+            f"budget renews on {period.renews.isoformat()}.")
+
+    def refund(self, tx: Connection, charge_id: str, now: int) -> None:
+        """Gives back a query charge whose computation failed before any noise was drawn."""
+        row = tx.execute(select(ledger_charges).where(ledger_charges.c.charge_id == charge_id,
+                                                      ledger_charges.c.status == "charged",
+                                                      ledger_charges.c.kind == "query")).first()
+        if row is None:
+            return
+        purpose = self.covenant.purpose(row.purpose)
+        eps_pot, delta_pot = self.pots(purpose) if purpose else (SHARED, SHARED)
+        epsilon, delta = Decimal(row.epsilon), Decimal(row.delta)
+        figures = {}
+        for pot in sorted({TOTAL, eps_pot, delta_pot}):
+            spent_e, spent_d = self._spent(tx, row.period, pot, lock=True)
+            figures[pot] = (spent_e - (epsilon if pot in (TOTAL, eps_pot) else 0),
+                            spent_d - (delta if pot in (TOTAL, delta_pot) else 0))
+            tx.execute(update(budget_totals).where(budget_totals.c.period == row.period, budget_totals.c.pot == pot)
+                       .values(epsilon_spent=text(figures[pot][0]), delta_spent=text(figures[pot][1])))
+        tx.execute(update(ledger_charges).where(ledger_charges.c.charge_id == charge_id).values(status="refunded"))
+        self.watermark.record(row.period, figures, period_start="", now=now, audit_seq=0)
+
+    # -- reading ----------------------------------------------------------------
+
+    def remaining(self, conn: Connection, purpose: Purpose, now: int) -> tuple[Period, Decimal, Decimal]:
+        """What a purpose may still spend this period: the smaller of its pot and the pool."""
+        period = period_of(self.covenant.budget.period, now)
+        eps_pot, delta_pot = self.pots(purpose)
+        total = self._spent(conn, period.id, TOTAL, lock=False)
+        pot_e = self._spent(conn, period.id, eps_pot, lock=False)[0]
+        pot_d = self._spent(conn, period.id, delta_pot, lock=False)[1]
+        limit_total = self.limit(TOTAL)
+        epsilon = min(limit_total[0] - total[0], self.limit(eps_pot)[0] - pot_e)
+        delta = min(limit_total[1] - total[1], self.limit(delta_pot)[1] - pot_d)
+        return period, max(epsilon, Decimal(0)), max(delta, Decimal(0))
+
+    def pool_spent(self, conn: Connection, period: str) -> tuple[Decimal, Decimal]:
+        return self._spent(conn, period, TOTAL, lock=False)
+
+    # -- linked runs ------------------------------------------------------------
+
+    def charge_linked_run(self, run_id: str, purpose_id: str, epsilon: str, delta: str, *, query_id: str,
+                          role: str, org: str, requester: str, now: int) -> bool:
+        """Charges and audits one linked run before its first list leaves the node; never refunded.
+
+        Idempotent per run id: a second call charges nothing and returns False.
+        Raises BudgetExhausted (nothing charged) when the pool or pot cannot pay.
+        """
+        from node import audit
+
+        purpose = self.covenant.purpose(purpose_id)
+        if purpose is None:
+            raise ConfigError(f"The covenant has no purpose {purpose_id!r}; authorise the run before charging it.")
+        amount_e, amount_d = Decimal(epsilon), Decimal(delta)
+        with self.state.transaction() as tx:
+            if not self.charge(tx, charge_id=run_id, kind="linked-run", purpose=purpose, epsilon=amount_e,
+                               delta=amount_d, now=now):
+                return False
+            audit.append(tx, now=now, decision="linked-run", query_id=query_id, role=role, org=org,
+                         requester=requester, purpose=purpose.id, legal_basis=purpose.legal_basis, law=purpose.law,
+                         reason=f"linked run {run_id} charged before its first list leaves; never refunded",
+                         epsilon=text(amount_e), delta=text(amount_d))
+        return True
+
+    def spent_by_purpose(self, conn: Connection) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+        """(period, purpose) → ε and δ charged, from the charges themselves (for reports)."""
+        totals: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        rows = conn.execute(select(ledger_charges.c.period, ledger_charges.c.purpose, ledger_charges.c.epsilon,
+                                   ledger_charges.c.delta).where(ledger_charges.c.status == "charged"))
+        for period, purpose, epsilon, delta in rows:
+            spent_e, spent_d = totals.get((period, purpose), (Decimal(0), Decimal(0)))
+            totals[(period, purpose)] = (spent_e + Decimal(epsilon), spent_d + Decimal(delta))
+        return totals
