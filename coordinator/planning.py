@@ -10,8 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from regiozicht import filters
-from regiozicht.errors import BudgetExhausted, PermissionDenied, RegiozichtError
-from regiozicht.query import CountQuery
+from regiozicht.errors import BadQuery, BudgetExhausted, PermissionDenied, RegiozichtError
+from regiozicht.query import CountQuery, check_against_domains
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 
@@ -25,6 +25,12 @@ def _decimal(text: str) -> Decimal | None:
 def predicted_refusal(describe: pb.Describe, query: CountQuery, released_before: bool) -> RegiozichtError | None:
     """The refusal a node's Describe makes certain, or None if it may answer."""
     org = describe.org
+    dataset = next((d for d in describe.datasets if d.name == query.dataset), None)
+    if dataset is not None:
+        try:
+            check_against_domains(query.dataset, {d.name: list(d.domain) for d in dataset.dimensions}, query)
+        except BadQuery as exc:
+            return exc
     if not describe.purposes:
         return None  # a node that publishes no covenant decides everything itself
     purpose = next((p for p in describe.purposes if p.id == query.purpose), None)

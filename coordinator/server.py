@@ -146,7 +146,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         if not results:
             raise BadQuery(f"No node publishes dataset {query.dataset!r}; `regiozicht catalog` lists the datasets.")
         if all(r.HasField("error") for r in results) and len({r.error.kind for r in results}) == 1 \
-                and results[0].error.kind in ("PermissionDenied", "BudgetExhausted"):
+                and results[0].error.kind in ("BadQuery", "PermissionDenied", "BudgetExhausted"):
             raise error_from_kind(results[0].error.kind, results[0].error.message)
         answers = answers_of(results, self.trust)
         response = pb.SubmitResponse(results=results, by=list(query.by), combined=sum_or_nothing(answers))
