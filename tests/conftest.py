@@ -26,7 +26,7 @@ from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 
-pytest_plugins: list[str] = []  # tests.pg_fixture joins when it exists
+pytest_plugins = ["tests.pg_fixture"]
 
 
 @dataclass

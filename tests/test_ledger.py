@@ -20,7 +20,7 @@ from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
 from regiozicht.errors import BudgetExhausted, ConfigError, Replayed, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
-from tests.conftest import NodeSetup, node_setup, sign_query
+from tests.conftest import node_setup, sign_query
 from tests import tiny
 
 YEAR_2027 = dt.datetime(2027, 1, 5, 12, tzinfo=dt.timezone.utc).timestamp()
@@ -270,25 +270,3 @@ def test_the_ledger_works_on_postgresql(tmp_path: Path, postgres: Any) -> None:
     assert verify_chain(list(audit.entries(node.state))) == []
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Any:
-    try:
-        from tests.pg_fixture import PostgresCluster, _bin_dir
-    except ImportError:
-        pytest.skip("tests/pg_fixture.py is not there")
-    import tempfile
-    import os
-
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL binaries not found: install Debian's postgresql package")
-    root = Path(tempfile.mkdtemp(prefix="regiozicht-pg-"))
-    cluster = PostgresCluster(bin_dir, root)
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from synth import generate
 from synth.datasets import for_region
-from tests.pg_fixture import PostgresCluster, postgres  # noqa: F401  (fixture)
+from tests.pg_fixture import PostgresCluster
 from tests.test_synth_helpers import P_2025, P_2026, sql_cell_counts
 
 PG_PARTNERS = ("rmc", "wi-regio", "school-provso", "jeugdhulp", "brp-gm9002")

@@ -6,7 +6,6 @@ fixed, so these tests are deterministic.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

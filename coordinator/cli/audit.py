@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,26 +19,29 @@ app = typer.Typer(help="Check nodes' audit trails against the chain heads they s
 
 
 def read_export(path: Path) -> list[dict[str, Any]]:
-    """Entries of a `regiozicht-node audit export` file (jsonl or csv), in stored order."""
+    """Entries of a `regiozicht-node audit export --format jsonl` file, in stored order.
+
+    Only JSON lines keep the entries' types exactly, which their hashes cover;
+    the CSV export is for reading, not for checking.
+    """
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"Cannot read the export {path} ({exc.strerror}); give the file the node exported.") from None
     try:
-        if path.suffix == ".csv":
-            rows: list[dict[str, Any]] = list(csv.DictReader(text.splitlines()))
-            for row in rows:
-                row["seq"] = int(row["seq"])
-            return rows
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{path} is not an audit export ({exc}); export with `regiozicht-node audit export`.") from None
+        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError:
+        raise ConfigError(f"{path} is not a JSON-lines audit export; export with "
+                          "`regiozicht-node audit export --format jsonl`.") from None
+    if not all(isinstance(e, dict) and "seq" in e and "hash" in e for e in entries):
+        raise ConfigError(f"{path} is not an audit export; export with `regiozicht-node audit export --format jsonl`.")
+    return entries
 
 
 @app.command()
 def compare(
     node: Annotated[str, typer.Argument(help="The node's organisation slug.")],
-    export: Annotated[Path, typer.Argument(help="The node's `regiozicht-node audit export` file (jsonl or csv).")],
+    export: Annotated[Path, typer.Argument(help="The node's `regiozicht-node audit export --format jsonl` file.")],
     config: Annotated[Path, typer.Option("--config", "-c", help="coordinator.toml (for its store).")],
 ) -> None:
     """Name every entry that is missing, edited or rewritten relative to the signed heads."""
