@@ -1,0 +1,166 @@
+"""The linked query: an anchor set at one node against the sets of its peers.
+
+Signed like a count query: RFC 8785 JSON of the normalised body, which names
+every party (org and kind), each side's dataset and reference date, the
+anchor's grouping and filter, ε and δ per run, and the purpose. The CLI
+resolves all of it; one run per peer, run id = query id + ":" + peer org.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import rfc8785
+
+from regiozicht import filters
+from regiozicht.errors import BadQuery
+from regiozicht.query import BODY_VERSION, CountQuery, _validate, canonical_epsilon
+
+_ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+MAX_DELTA = Decimal("1e-3")
+MAX_PEERS = 8
+
+
+def canonical_delta(value: str | float | Decimal) -> str:
+    """δ as a plain decimal string (``"1e-9"`` → ``"0.000000001"``), 0 < δ ≤ 1e-3."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise BadQuery(f"δ {value!r} is not a number; write it as a decimal such as 1e-9.") from None
+    if not number.is_finite() or number <= 0 or number > MAX_DELTA:
+        raise BadQuery(f"δ must be above 0 and at most {MAX_DELTA} (got {value}); choose for example --delta 1e-9.")
+    return format(number.normalize(), "f")
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkSide:
+    org: str
+    kind: str
+    dataset: str
+    peildatum: dt.date
+
+    def body(self) -> dict[str, str]:
+        return {"org": self.org, "kind": self.kind, "dataset": self.dataset, "peildatum": self.peildatum.isoformat()}
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkedQuery:
+    anchor: LinkSide
+    others: tuple[LinkSide, ...]
+    epsilon: str
+    delta: str
+    purpose: str
+    by: tuple[str, ...] = ()
+    where: filters.Tree | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "v": BODY_VERSION,
+            "aggregate": "linked_count",
+            "anchor": self.anchor.body(),
+            "others": [side.body() for side in self.others],
+            "by": list(self.by),
+            "where": self.where,
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "purpose": self.purpose,
+        }
+
+    def canonical(self) -> bytes:
+        return rfc8785.dumps(self.body())
+
+    @property
+    def epsilon_value(self) -> float:
+        return float(self.epsilon)
+
+    @property
+    def delta_value(self) -> float:
+        return float(self.delta)
+
+    def run_id(self, query_id: str, peer: str) -> str:
+        return f"{query_id}:{peer}"
+
+    def side(self, org: str) -> LinkSide | None:
+        return next((s for s in (self.anchor, *self.others) if s.org == org), None)
+
+    def anchor_count(self) -> CountQuery:
+        """The anchor's grouping and filter as a count query (for the shared checks)."""
+        return CountQuery(self.anchor.dataset, self.epsilon, self.purpose, self.anchor.peildatum, self.by, self.where)
+
+
+def build_linked(anchor: LinkSide, others: list[LinkSide], *, epsilon: str | float, delta: str | float,
+                 purpose: str, by: list[str] | tuple[str, ...] = (), where: str | None = None) -> LinkedQuery:
+    query = LinkedQuery(anchor, tuple(sorted(others, key=lambda s: s.org)), canonical_epsilon(epsilon),
+                        canonical_delta(delta), purpose, tuple(by), filters.parse(where) if where else None)
+    _validate_linked(query)
+    return query
+
+
+def _validate_linked(query: LinkedQuery) -> None:
+    _validate(query.anchor_count())
+    if not query.others:
+        raise BadQuery("A linked query needs at least one other node; name the other set with --with.")
+    if len(query.others) > MAX_PEERS:
+        raise BadQuery(f"At most {MAX_PEERS} peer nodes per linked query; narrow --with to fewer nodes.")
+    orgs = [query.anchor.org, *(s.org for s in query.others)]
+    if len(set(orgs)) != len(orgs):
+        raise BadQuery("A node appears twice in the linked query; the anchor and each peer must differ.")
+    for side in (query.anchor, *query.others):
+        if not _ORG.match(side.org):
+            raise BadQuery(f"{side.org!r} is not a node name; `regiozicht catalog` lists the nodes.")
+        _validate(CountQuery(side.dataset, query.epsilon, query.purpose, side.peildatum))
+
+
+def _side(raw: Any) -> LinkSide:
+    if not isinstance(raw, dict) or set(raw) != {"org", "kind", "dataset", "peildatum"} \
+            or not all(isinstance(v, str) for v in raw.values()):
+        raise BadQuery("A side of the linked query is malformed; rebuild the query with the CLI.")
+    try:
+        peildatum = dt.date.fromisoformat(raw["peildatum"])
+    except ValueError:
+        raise BadQuery("A reference date is not an ISO date; give --at YYYY-MM-DD.") from None
+    return LinkSide(raw["org"], raw["kind"], raw["dataset"], peildatum)
+
+
+def parse_linked_body(raw: bytes) -> LinkedQuery:
+    """Parses signed linked-query bytes; refuses anything not canonical."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadQuery("The query body is not JSON; rebuild the query with the `regiozicht` CLI.") from None
+    if not isinstance(body, dict) or rfc8785.dumps(body) != raw:
+        raise BadQuery("The query body is not in canonical form; rebuild the query with the `regiozicht` CLI.")
+    expected = {"v", "aggregate", "anchor", "others", "by", "where", "epsilon", "delta", "purpose"}
+    if set(body) != expected or body["v"] != BODY_VERSION or body["aggregate"] != "linked_count":
+        raise BadQuery("The linked query body has unknown or missing fields; update the `regiozicht` CLI.")
+    if not isinstance(body["others"], list) or not isinstance(body["by"], list):
+        raise BadQuery("The linked query body is malformed; rebuild the query with the CLI.")
+    where = filters.normalise(body["where"]) if body["where"] is not None else None
+    for field in ("epsilon", "delta", "purpose"):
+        if not isinstance(body[field], str):
+            raise BadQuery(f"The query's {field} must be a string; rebuild the query with the CLI.")
+    query = LinkedQuery(_side(body["anchor"]), tuple(_side(s) for s in body["others"]), body["epsilon"],
+                        body["delta"], body["purpose"], tuple(body["by"]), where)
+    if (where != body["where"] or canonical_epsilon(query.epsilon) != query.epsilon
+            or canonical_delta(query.delta) != query.delta
+            or list(query.others) != sorted(query.others, key=lambda s: s.org)):
+        raise BadQuery("The linked query is not in normalised form; rebuild the query with the CLI.")
+    _validate_linked(query)
+    return query
+
+
+def aggregate_of(raw: bytes) -> str:
+    """Which kind of body this is ("count" or "linked_count"), before full parsing."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadQuery("The query body is not JSON; rebuild the query with the `regiozicht` CLI.") from None
+    aggregate = body.get("aggregate") if isinstance(body, dict) else None
+    if aggregate not in ("count", "linked_count"):
+        raise BadQuery(f"Aggregate {aggregate!r} is not supported; ask for a count or a linked count.")
+    return str(aggregate)
