@@ -20,10 +20,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from coordinator.client import AnalystClient, CountResult, Profile
+from coordinator.client import AnalystClient, CountResult, Profile, share_cells
 from demo.questions import QUESTIONS, Question
 from demo import synthregion
 from demo.region import RunningRegion, build
+from regiozicht import filters
 from regiozicht.errors import RegiozichtError
 from regiozicht.query import build_count
 
@@ -32,7 +33,7 @@ err = Console(stderr=True)
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="regiozicht demo", description=__doc__)
-    parser.add_argument("--scale", type=float, default=0.1, help="region size; 1.0 ≈ 80,000 young people")
+    parser.add_argument("--scale", type=float, default=1.0, help="region size; 1.0 ≈ 80,000 young people")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--gemeenten", type=int, default=5)
     parser.add_argument("--workdir", type=Path, help="where to put the region (default: a temporary directory)")
@@ -44,52 +45,82 @@ def _arguments() -> argparse.Namespace:
 def _truth(truth: Any, manifest: Any, result: CountResult, layer: str) -> dict[tuple[str, ...], int]:
     """The recorded (or real) value per cell, summed over the nodes that answered."""
     answered = {n.org for n in result.nodes if not n.error}
+    query = result.query
+    where = (lambda row: filters.evaluate(query.where, row)) if query.where else None
     total: dict[tuple[str, ...], int] = {}
     for partner in manifest.partners:
         if partner.org not in answered:
             continue
-        counts = truth.count(partner.id, result.query.dataset, result.query.peildatum, by=result.query.by,
-                             layer=layer)
+        counts = truth.count(partner.id, query.dataset, query.peildatum, by=query.by, where=where, layer=layer)
         for cell, value in counts.items():
             total[tuple(cell)] = total.get(tuple(cell), 0) + value
     return total
 
 
-def _ask(client: AnalystClient, question: Question) -> CountResult:
-    nodes = client.catalog()
-    peildatum = client.resolve_peildatum(question.dataset, None, nodes)
-    query = build_count(question.dataset, epsilon=question.epsilon, purpose=question.purpose,
-                        peildatum=peildatum, by=list(question.by))
-    client.check(query, client.publishers(question.dataset, nodes))
+def _count(client: AnalystClient, dataset: str, question: Question, where: str | None,
+           nodes: list[Any]) -> CountResult:
+    peildatum = client.resolve_peildatum(dataset, None, nodes)
+    query = build_count(dataset, epsilon=question.epsilon, purpose=question.purpose, peildatum=peildatum,
+                        by=list(question.by), where=where)
+    client.check(query, client.publishers(dataset, nodes))
     return client.count(query)
 
 
-def _rows(question: Question, result: CountResult, recorded: dict[tuple[str, ...], int],
-          reality: dict[tuple[str, ...], int]) -> list[dict[str, Any]]:
-    return [
-        {"indicator": question.indicator, "group": dict(zip(result.query.by, cell.group)), "value": cell.value,
-         "ci95": [cell.ci_low, cell.ci_high], "epsilon": float(result.query.epsilon),
-         "true_value": recorded.get(cell.group, 0), "reality": reality.get(cell.group, 0),
-         "nodes": [n.org for n in result.nodes if not n.error]}
-        for cell in result.cells
-    ]
+def _spent(*results: CountResult) -> float:
+    """The most ε any one node spent on these counts (a node publishing both parts of a share pays twice)."""
+    per_node: dict[str, float] = {}
+    for result in results:
+        for node in result.nodes:
+            if not node.from_store and not node.error:
+                per_node[node.org] = per_node.get(node.org, 0.0) + float(node.epsilon or 0)
+    return max(per_node.values(), default=0.0)
 
 
-def _show(question: Question, result: CountResult, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=f"{question.indicator} — {result.query.dataset} on {result.query.peildatum}, "
-                        f"ε {result.query.epsilon} per node, {len(rows[0]['nodes']) if rows else 0} node(s)")
-    for name in (*result.query.by, "value", "95% interval", "true (recorded)", "reality"):
-        table.add_column(name, justify="left" if name in result.query.by else "right")
-    covered = 0
+def _ask(client: AnalystClient, truth: Any, manifest: Any, question: Question) -> list[dict[str, Any]]:
+    """Asks one question; rows with value, interval, ε spent per node and the truth beside it."""
+    nodes = client.catalog()
+    result = _count(client, question.dataset, question, question.where, nodes)
+    recorded, reality = (_truth(truth, manifest, result, layer) for layer in ("recorded", "reality"))
+    base = {"indicator": question.indicator, "nodes": [n.org for n in result.nodes if not n.error],
+            "missing": [n.org for n in result.nodes if n.error]}
+    if question.of is None:
+        return [{**base, "group": dict(zip(result.query.by, c.group)), "value": c.value,
+                 "ci95": [c.ci_low, c.ci_high], "epsilon": _spent(result),
+                 "true_value": recorded.get(c.group, 0), "reality": reality.get(c.group, 0)} for c in result.cells]
+    denominator = _count(client, question.of, question, question.of_where, nodes)
+    den_recorded, den_reality = (_truth(truth, manifest, denominator, layer) for layer in ("recorded", "reality"))
+    per = question.per
+
+    def ratio(num: int, den: int) -> float | None:
+        return round(per * num / den, 2) if den else None
+
+    return [{**base, "group": dict(zip(result.query.by, c.group)),
+             "value": None if c.share is None else round(per * c.share, 2),
+             "ci95": [round(per * c.ci_low, 2), round(per * c.ci_high, 2)],
+             "epsilon": _spent(result, denominator),
+             "true_value": ratio(recorded.get(c.group, 0), den_recorded.get(c.group, 0)),
+             "reality": ratio(reality.get(c.group, 0), den_reality.get(c.group, 0)),
+             "per": per} for c in share_cells(result, denominator)]
+
+
+def _covers(row: dict[str, Any]) -> bool:
+    return row["true_value"] is not None and row["ci95"][0] <= row["true_value"] <= row["ci95"][1]
+
+
+def _show(question: Question, rows: list[dict[str, Any]]) -> None:
+    unit = {1: "", 100: " (%)", 1000: " (per 1,000)"}.get(question.per, f" (per {question.per})")
+    title = (f"{question.indicator}{unit} — ε {rows[0]['epsilon']:g} per node, "
+             f"{len(rows[0]['nodes'])} node(s)") if rows else question.indicator
+    table = Table(title=title)
+    for name in (*question.by, "value", "95% interval", "true (recorded)", "reality"):
+        table.add_column(name, justify="left" if name in question.by else "right")
     for row in rows:
-        inside = row["ci95"][0] <= row["true_value"] <= row["ci95"][1]
-        covered += inside
-        table.add_row(*row["group"].values(), str(row["value"]), f"{row['ci95'][0]:.0f} … {row['ci95'][1]:.0f}",
-                      str(row["true_value"]) + ("" if inside else " *"), str(row["reality"]))
+        low, high = row["ci95"]
+        table.add_row(*row["group"].values(), str(row["value"]), f"{low:g} … {high:g}",
+                      f"{row['true_value']}" + ("" if _covers(row) else " *"), str(row["reality"]))
     Console().print(table)
-    for node in result.nodes:
-        if node.error:
-            err.print(f"[yellow]missing:[/] {node.org}: {node.error}")
+    for org in rows[0]["missing"] if rows else []:
+        err.print(f"[yellow]missing:[/] {org} did not answer")
 
 
 def main() -> int:
@@ -102,8 +133,8 @@ def main() -> int:
     data = workdir / "data"
     started = time.monotonic()
     err.print(f"[bold]Regiozicht demo[/] in {workdir} (scale {args.scale}, seed {args.seed})")
-    with err.status("generating the synthetic region…"):
-        manifest = generate(data, scale=args.scale, seed=args.seed, gemeenten=args.gemeenten)
+    err.print("generating the synthetic region…")
+    manifest = generate(data, scale=args.scale, seed=args.seed, gemeenten=args.gemeenten, progress=True)
     err.print(f"synthetic region: {manifest.persons} persons, {len(manifest.partners)} partner databases")
     partners = synthregion.partners(data, manifest)
     with err.status("creating the regional CA; each party makes its key and the CA signs its request…"):
@@ -119,16 +150,16 @@ def main() -> int:
         client = AnalystClient(Profile.load(files.profile))
         for question in QUESTIONS:
             with err.status(f"asking: {question.indicator}…"):
-                result = _ask(client, question)
-            rows = _rows(question, result, _truth(truth, manifest, result, "recorded"),
-                         _truth(truth, manifest, result, "reality"))
+                rows = _ask(client, truth, manifest, question)
             results.extend(rows)
             if args.format == "table":
-                _show(question, result, rows)
+                _show(question, rows)
         client.close()
         if args.format == "json":
-            sys.stdout.write(json.dumps({"results": results}, indent=2, ensure_ascii=False) + "\n")
-        covered = sum(r["ci95"][0] <= r["true_value"] <= r["ci95"][1] for r in results)
+            public = [{k: r[k] for k in ("indicator", "group", "value", "ci95", "epsilon", "true_value", "reality")}
+                      for r in results]
+            sys.stdout.write(json.dumps({"results": public}, indent=2, ensure_ascii=False) + "\n")
+        covered = sum(_covers(r) for r in results)
         err.print(f"{covered} of {len(results)} intervals cover the recorded truth "
                   f"(95% intervals: expect about {0.95 * len(results):.0f}); * marks a miss. "
                   f"Done in {time.monotonic() - started:.0f} s.")
