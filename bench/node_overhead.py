@@ -1,0 +1,116 @@
+"""What a node adds on top of the partner database's own work.
+
+For a 1,000,000-person dataset, the DP count end to end (analyst CLI client
+→ coordinator → node over mTLS → one statement → noise → durable commit →
+signed answer → verification) versus the identical compiled statement run
+directly on the same database; warm, alternated runs, medians; SQLite and
+PostgreSQL. Then the fixed cost: p50 of a 10-cell grouped count on 1,000
+persons end to end, release durably committed.
+
+    python bench/node_overhead.py [--persons 1000000] [--runs 15] [--fixed-runs 200]
+
+Last line: `ratio=… fixed_ms=…` (targets: ratio ≤ 1.1, fixed ≤ 20 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine  # noqa: E402
+
+from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_postgres, make_sqlite, median, percentile  # noqa: E402
+from coordinator.client import AnalystClient, Profile  # noqa: E402
+from demo.postgres import start_cluster  # noqa: E402
+from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
+from node.compile import compile_count  # noqa: E402
+from node.config import Dataset  # noqa: E402
+from regiozicht.query import build_count  # noqa: E402
+
+
+def _partner(node_id: str, url: str, name: str) -> PartnerSetup:
+    spec = dataset(name)
+    return PartnerSetup(node_id, node_id, "school", url, DATA_AS_OF, [spec],
+                        covenant=demo_covenant(node_id, [spec], epsilon="1000000"))
+
+
+def _direct(url: str, name: str) -> float:
+    spec = Dataset.model_validate(dataset(name))
+    query = build_count(name, epsilon="1", purpose="rmc-monitor", peildatum=PEILDATUM, by=["gemeente", "sex"])
+    engine = create_engine(url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true"
+                           if url.startswith("sqlite") else url)
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        connection.execute(compile_count(spec, query), {"peildatum": PEILDATUM}).all()
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def _end_to_end(client: AnalystClient, name: str, epsilon: str = "1") -> float:
+    query = build_count(name, epsilon=epsilon, purpose="rmc-monitor", peildatum=PEILDATUM, by=["gemeente", "sex"])
+    started = time.perf_counter()
+    result = client.count(query, refresh=True)
+    elapsed = time.perf_counter() - started
+    assert not result.failures, result.failures
+    return elapsed
+
+
+def _ratio(client: AnalystClient, url: str, name: str, runs: int) -> tuple[float, float, float]:
+    for _ in range(2):  # warm caches and connections on both paths
+        _direct(url, name)
+        _end_to_end(client, name)
+    direct, e2e = [], []
+    for _ in range(runs):
+        direct.append(_direct(url, name))
+        e2e.append(_end_to_end(client, name))
+    return median(e2e) / median(direct), median(direct), median(e2e)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--fixed-runs", type=int, default=200)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="regiozicht-bench-"))
+    cluster = start_cluster()
+    print(f"building {args.persons:,}-person tables (SQLite{', PostgreSQL' if cluster else ''}) …", file=sys.stderr)
+    partners = [_partner("big-sqlite", make_sqlite(root / "big.sqlite", args.persons), "personen_sqlite"),
+                _partner("tiny", make_sqlite(root / "tiny.sqlite", 1000), "personen_klein")]
+    if cluster:
+        partners.append(_partner("big-pg", make_postgres(cluster.url("bench_big"), args.persons), "personen_pg"))
+    files = build(root / "region", partners)
+    region = RunningRegion(files)
+    region.start()
+    try:
+        region.wait_until_online({p.org for p in partners})
+        client = AnalystClient(Profile.load(files.profile))
+        ratios = []
+        for partner, name in zip(partners, ("personen_sqlite", "personen_klein", "personen_pg")):
+            if name == "personen_klein":
+                continue
+            ratio, direct, e2e = _ratio(client, partner.database_url, name, args.runs)
+            ratios.append(ratio)
+            engine = "SQLite" if "sqlite" in partner.database_url else "PostgreSQL"
+            print(f"{engine}: direct statement p50 {direct * 1000:.1f} ms, end to end p50 {e2e * 1000:.1f} ms, "
+                  f"ratio {ratio:.3f}")
+        _end_to_end(client, "personen_klein")
+        fixed = [_end_to_end(client, "personen_klein") for _ in range(args.fixed_runs)]
+        print(f"fixed cost, 10-cell count on 1,000 persons over mTLS, durable commit: p50 "
+              f"{median(fixed) * 1000:.1f} ms, p99 {percentile(fixed, 0.99) * 1000:.1f} ms ({len(fixed)} releases)")
+        client.close()
+        print(f"ratio={max(ratios):.3f} fixed_ms={median(fixed) * 1000:.1f}")
+    finally:
+        region.stop()
+        if cluster:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
