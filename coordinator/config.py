@@ -17,6 +17,7 @@ class _Frozen(BaseModel):
 class ServerSection(_Frozen):
     listen: str = Field("127.0.0.1:7443", description="host:port nodes and analysts connect to.")
     query_timeout_seconds: float = Field(60.0, gt=0, description="How long a node may take to answer.")
+    link_timeout_seconds: float = Field(600.0, gt=0, description="How long one linked run may take, end to end.")
     workers: int = Field(128, ge=8, description="Server threads; each connected node holds one.")
 
 

@@ -115,6 +115,11 @@ class Hub:
         with self._lock:
             return list(self._sessions.values())
 
+    def catalog_describes(self) -> dict[str, tuple[bool, pb.Describe]]:
+        """org → (online, latest Describe) of every node ever seen."""
+        with self._lock:
+            return {org: (org in self._sessions, known.describe) for org, known in self._known.items()}
+
     def catalog(self) -> list[pb.CatalogEntry]:
         with self._lock:
             online = set(self._sessions)

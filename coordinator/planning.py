@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from regiozicht import filters
 from regiozicht.errors import BadQuery, BudgetExhausted, PermissionDenied, RegiozichtError
+from regiozicht.linkquery import LinkedQuery
 from regiozicht.query import CountQuery, check_against_domains
 from regiozicht.v1 import regiozicht_pb2 as pb
 
@@ -64,4 +65,31 @@ def predicted_refusal(describe: pb.Describe, query: CountQuery, released_before:
             f"{describe.budget.period}, less than the {query.epsilon} asked; ask with a smaller ε or wait until "
             f"{describe.budget.renews_on or 'the budget renews'}."
         )
+    return None
+
+
+def linked_refusal(nodes: dict[str, tuple[bool, pb.Describe]], query: LinkedQuery) -> RegiozichtError | None:
+    """What the catalog makes certain about a linked query: unknown nodes, kinds or datasets.
+
+    Nodes check everything again themselves; this spares them junk and tells
+    the analyst clearly which party is wrong.
+    """
+    for side in (query.anchor, *query.others):
+        known = nodes.get(side.org)
+        if known is None:
+            return BadQuery(f"No node {side.org!r} is known to the coordinator; `regiozicht catalog` lists the nodes.")
+        describe = known[1]
+        if describe.kind != side.kind:
+            return BadQuery(f"Node {side.org} is a {describe.kind} node, not {side.kind}; rebuild the query from "
+                            "`regiozicht catalog`.")
+        if not any(d.name == side.dataset for d in describe.datasets):
+            return BadQuery(f"Node {side.org} publishes no dataset {side.dataset!r}; `regiozicht catalog` lists "
+                            "what each node publishes.")
+    anchor = nodes[query.anchor.org][1]
+    dataset = next(d for d in anchor.datasets if d.name == query.anchor.dataset)
+    try:
+        check_against_domains(dataset.name, {d.name: list(d.domain) for d in dataset.dimensions},
+                              query.anchor_count())
+    except BadQuery as exc:
+        return exc
     return None

@@ -21,11 +21,13 @@ from coordinator.combine import answers_of, sum_or_nothing
 from coordinator.config import CoordinatorConfig
 from coordinator.history import History
 from coordinator.hub import CLOSED, Hub, NodeSession
-from coordinator.planning import predicted_refusal
+from coordinator.linked import LinkRelays
+from coordinator.planning import linked_refusal, predicted_refusal
 from regiozicht import rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
 from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore
+from regiozicht.linkquery import aggregate_of, parse_linked_body
 from regiozicht.query import check_expiry, parse_body
 from regiozicht.signed import open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -78,8 +80,10 @@ class RevocationWatcher:
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
-    def __init__(self, hub: Hub, trust: TrustStore, revocations: RevocationWatcher, history: History) -> None:
+    def __init__(self, hub: Hub, trust: TrustStore, revocations: RevocationWatcher, history: History,
+                 links: LinkRelays | None = None) -> None:
         self.hub, self.trust, self.revocations, self.history = hub, trust, revocations, history
+        self.links = links or LinkRelays(600.0)
 
     def _peer(self, context: grpc.ServicerContext, roles: tuple[str, ...]) -> Identity:
         return self.trust.verify(rpc.peer_certificate(context), roles=roles)
@@ -120,6 +124,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
                 which = message.WhichOneof("message")
                 if which == "reply":
                     session.resolve(message.reply)
+                elif which == "link":
+                    self.links.route(session, message.link)
                 elif which == "describe":
                     signed, describe = self._open_describe(message.describe, session.identity)
                     self.hub.update_describe(session, signed, describe)
@@ -137,6 +143,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         envelope = pb.QueryEnvelope()
         envelope.ParseFromString(payload)
         check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, time.time())
+        if aggregate_of(envelope.body) == "linked_count":
+            return self._submit_linked(request.envelope, envelope, signer)
         query = parse_body(envelope.body)
         free = set() if envelope.refresh else self.history.answered_before(envelope.body)
         results = self.hub.dispatch(
@@ -152,6 +160,28 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         response = pb.SubmitResponse(results=results, by=list(query.by), combined=sum_or_nothing(answers))
         self.history.record(envelope.query_id, signer.uri, query.dataset, envelope.body, response, answers)
         log.info("query %s on %s by %s: %d nodes", envelope.query_id, query.dataset, signer, len(results))
+        return response
+
+    def _submit_linked(self, signed: pb.Signed, envelope: pb.QueryEnvelope, signer: Identity) -> pb.SubmitResponse:
+        query = parse_linked_body(envelope.body)
+        refusal = linked_refusal(self.hub.catalog_describes(), query)
+        if refusal is not None:
+            raise refusal
+        runs = self.links.run_all(signed, query, envelope.query_id, envelope.expires_at_unix,
+                                  {s.identity.org: s for s in self.hub.sessions()})
+        kinds = {r.error.kind for r in runs if r.HasField("error")}
+        if len(kinds) == 1 and all(r.HasField("error") for r in runs) and \
+                kinds <= {"BadQuery", "PermissionDenied", "BudgetExhausted", "Replayed"}:
+            raise error_from_kind(runs[0].error.kind, runs[0].error.message)
+        response = pb.SubmitResponse(runs=runs, by=list(query.by))
+        self.history.record(envelope.query_id, signer.uri, query.anchor.dataset, envelope.body, response, [])
+        for run in runs:
+            for verdict in (run.anchor_verdict, run.other_verdict):
+                if verdict.payload:
+                    parsed = pb.LinkVerdict.FromString(verdict.payload)
+                    self.history.record_head(parsed.org, parsed.audit_seq, parsed.audit_head, envelope.query_id)
+        log.info("linked query %s by %s: %d run(s), %d failed", envelope.query_id, signer, len(runs),
+                 sum(r.HasField("error") for r in runs))
         return response
 
     def Catalog(self, request: pb.CatalogRequest, context: grpc.ServicerContext) -> pb.CatalogResponse:
@@ -173,8 +203,10 @@ class CoordinatorServer:
             interceptors=[rpc.ErrorInterceptor()],
             options=rpc.SERVER_OPTIONS,
         )
+        self.links = LinkRelays(config.server.link_timeout_seconds)
         pb_grpc.add_CoordinatorServicer_to_server(
-            CoordinatorServicer(self.hub, self.trust, self.revocations, History(config.store.url)), self.server
+            CoordinatorServicer(self.hub, self.trust, self.revocations, History(config.store.url), self.links),
+            self.server,
         )
         credentials = rpc.server_credentials(
             rpc.read(config.tls.ca, "CA certificate"),

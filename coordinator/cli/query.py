@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any, Optional
 
 import typer
@@ -10,6 +11,14 @@ from rich.console import Console
 
 from coordinator.cli.common import ProfileOption, analyst
 from coordinator.client import CountResult, expected_half_width, share_cells
+from coordinator.linkclient import (
+    LinkedResult,
+    anchor_cells,
+    expected_linked_half_width,
+    resolve_linked,
+    submit_linked,
+)
+from regiozicht.linkquery import LinkedQuery
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.query import build_count
 
@@ -56,7 +65,7 @@ def count(
             return
         with err_console.status(f"asking {len(publishers)} node(s)…"):
             result = client.count(query, refresh=refresh)
-        _print(result, fmt)
+        _print(result, fmt, refresh)
 
 
 @app.command()
@@ -119,6 +128,8 @@ def share(
             for result in results:
                 for node in result.nodes:
                     cost = "stored release, no cost" if node.from_store else f"spent ε {node.epsilon}"
+                if refresh and not node.from_store:
+                    cost = f"recomputed on its current data (--refresh): spent ε {node.epsilon}"
                     err_console.print(f"{result.query.dataset} at {node.org}: {node.error or cost}")
         if any(r.failures for r in results):
             raise typer.Exit(6)
@@ -136,7 +147,7 @@ def result_rows(result: CountResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _print(result: CountResult, fmt: OutputFormat) -> None:
+def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False) -> None:
     rows = result_rows(result)
     nodes = [{"org": n.org, "kind": n.kind, "epsilon": n.epsilon, "from_store": n.from_store,
               "error": n.error} for n in result.nodes]
@@ -150,6 +161,90 @@ def _print(result: CountResult, fmt: OutputFormat) -> None:
                 err_console.print(f"[yellow]missing:[/] {node.org} ({node.kind}): {node.error}")
             else:
                 cost = "stored release, no cost" if node.from_store else f"spent ε {node.epsilon}"
+                if refresh and not node.from_store:
+                    cost = f"recomputed on its current data (--refresh): spent ε {node.epsilon}"
                 err_console.print(f"{node.org} ({node.kind}): {cost}")
+    if result.failures:
+        raise typer.Exit(6)
+
+
+@app.command()
+def linked(
+    anchor: Annotated[str, typer.Argument(help="The anchor set, DATASET@KIND or DATASET@ORG, e.g. vsv@rmc.")],
+    other: Annotated[str, typer.Option("--with", help="The other set, DATASET@KIND or DATASET@ORG; every node "
+                                                      "publishing it takes part (one run each).")],
+    epsilon: Annotated[str, typer.Option("--epsilon", "-e", help="ε per run; the anchor spends it once per peer.")],
+    purpose: Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")],
+    delta: Annotated[str, typer.Option("--delta", help="δ per run (sets the noise shift T).")] = "1e-9",
+    where: Annotated[Optional[str], typer.Option(help="Filter of the anchor set. " + FILTER_HELP)] = None,
+    by: Annotated[Optional[list[str]], typer.Option("--by", help="Anchor dimension to group by (repeatable).")] = None,
+    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+                                                       help="Anchor's reference date; default 1 October.")] = None,
+    with_at: Annotated[Optional[dt.datetime], typer.Option("--with-at", formats=["%Y-%m-%d"],
+                                                            help="The other set's reference date.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")] = False,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    profile: ProfileOption = None,
+) -> None:
+    """Link two partners' records on BSN: per anchor cell, DP sizes of anchor ∩ other and anchor ∖ other."""
+    with exit_on_error(), analyst(profile) as client:
+        nodes = client.catalog()
+        query = resolve_linked(nodes, anchor, other, epsilon=epsilon, delta=delta, purpose=purpose, by=by or [],
+                               where=where, at=at.date() if at else None, with_at=with_at.date() if with_at else None)
+        if dry_run:
+            _linked_dry_run(query, fmt)
+            return
+        with err_console.status(f"linking with {len(query.others)} node(s)…"):
+            result = submit_linked(client, query, anchor_cells(nodes, query))
+        _print_linked(result, fmt)
+
+
+def _linked_costs(query: LinkedQuery) -> list[dict[str, Any]]:
+    runs = len(query.others)
+    rows = [{"node": query.anchor.org, "kind": query.anchor.kind, "role": "anchor", "dataset": query.anchor.dataset,
+             "epsilon": str(Decimal(query.epsilon) * runs), "delta": str(Decimal(query.delta) * runs)}]
+    rows += [{"node": p.org, "kind": p.kind, "role": "other", "dataset": p.dataset, "epsilon": query.epsilon,
+              "delta": query.delta} for p in query.others]
+    return rows
+
+
+def _linked_dry_run(query: LinkedQuery, fmt: OutputFormat) -> None:
+    width = expected_linked_half_width(query)
+    if fmt is OutputFormat.table:
+        Console().print(f"dry run: nothing is spent. {len(query.others)} run(s); expected 95% half-width ±{width} "
+                        "per cell for both ∩ and ∖; the anchor spends ε once per run.")
+    emit(_linked_costs(query), ["node", "kind", "role", "dataset", "epsilon", "delta"], fmt,
+         title="ε and δ each node would spend",
+         extra={"dry_run": True, "expected_ci95_half_width": width, "runs": len(query.others)})
+
+
+def _print_linked(result: LinkedResult, fmt: OutputFormat) -> None:
+    query = result.query
+    rows = []
+    for cell in result.cells:
+        row: dict[str, Any] = dict(zip(query.by, cell.group))
+        row.update(in_other=cell.inter, in_other_ci95=list(cell.inter_ci), not_in_other=cell.only,
+                   not_in_other_ci95=list(cell.only_ci))
+        rows.append(row)
+    spent: dict[str, list[Decimal]] = {}
+    for run in result.runs:
+        for org, (eps, delta) in run.costs.items():
+            total = spent.setdefault(org, [Decimal(0), Decimal(0)])
+            total[0] += Decimal(eps)
+            total[1] += Decimal(delta)
+    costs = [{"org": org, "epsilon": str(e), "delta": str(d)} for org, (e, d) in sorted(spent.items())]
+    failures = [{"run_id": r.run_id, "failed_org": r.failed_org, "error": r.error} for r in result.failures]
+    extra = {"query_id": result.query_id, "anchor": query.anchor.body(), "others": [s.body() for s in query.others],
+             "epsilon": query.epsilon, "delta": query.delta, "spent": costs, "failed_runs": failures}
+    others = ", ".join(s.org for s in query.others)
+    emit(rows, [*query.by, "in_other", "in_other_ci95", "not_in_other", "not_in_other_ci95"], fmt,
+         title=f"{query.anchor.dataset}@{query.anchor.org} linked with {query.others[0].dataset}@{others}",
+         extra=extra)
+    if fmt is OutputFormat.table:
+        for cost in costs:
+            err_console.print(f"{cost['org']}: spent ε {cost['epsilon']}, δ {cost['delta']}")
+        for failure in failures:
+            err_console.print(f"[yellow]failed:[/] run {failure['run_id']} at {failure['failed_org']}: "
+                              f"{failure['error']}")
     if result.failures:
         raise typer.Exit(6)
