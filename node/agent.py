@@ -95,6 +95,11 @@ class NodeAgent:
                 log.error("revocation list refused: %s", exc.message)
         elif which == "query":
             self.pool.submit(self._answer, message.query, outbox)
+        elif which == "link_request":
+            self.service.links.on_spent = lambda: self._refresh_describe(outbox)
+            self.service.links.open(message.link_request, lambda link: outbox.put(pb.NodeMessage(link=link)))
+        elif which == "link":
+            self.service.links.deliver(message.link)
 
     def _answer(self, request: pb.QueryRequest, outbox: queue.Queue[object]) -> None:
         reply = pb.QueryReply(request_id=request.request_id)
@@ -110,13 +115,16 @@ class NodeAgent:
             error = Internal(f"Node {self.service.config.node.org} hit an internal error; its IT staff can see it in the log.")
             reply.error.CopyFrom(pb.Error(kind=error.kind, message=error.message))
         outbox.put(pb.NodeMessage(reply=reply))
-        if spent and not self._describe_queued.is_set():
-            # the catalog shows remaining budget: after a spend a fresh Describe
-            # follows; spends while one is queued are covered by it, since it is
-            # built when sent
+        if spent:
+            self._refresh_describe(outbox)
+
+    def _refresh_describe(self, outbox: queue.Queue[object]) -> None:
+        # the catalog shows remaining budget: after a spend a fresh Describe
+        # follows; spends while one is queued are covered by it, since it is
+        # built when sent
+        if not self._describe_queued.is_set():
             self._describe_queued.set()
             outbox.put(_DESCRIBE)
-
 
     def _drain(self, outbox: queue.Queue[object]) -> Iterator[pb.NodeMessage]:
         while not self.stopping.is_set():

@@ -124,12 +124,15 @@ def serve(
     """Connect out to the coordinator and answer queries until stopped."""
     from node.agent import NodeAgent
     from node.service import NodeService
+    from regiozicht.group import GroupPool
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s node %(name)s: %(message)s")
     with exit_on_error():
         cfg = node_config.load(config)
-        service = NodeService(cfg)
+        # worker processes for linked counts start (forkserver) before gRPC makes any thread
+        pool = GroupPool().start()
+        service = NodeService(cfg, group_pool=pool)
         agent = NodeAgent(service)
         done = threading.Event()
 
@@ -145,6 +148,7 @@ def serve(
         while not done.wait(0.5):
             pass
         logging.getLogger("node").info("%s", service.stats.summary())
+        pool.close()
 
 
 def main() -> None:

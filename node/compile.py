@@ -58,13 +58,11 @@ def _filter_expression(tree: filters.Tree, cols: Any) -> ColumnElement[bool]:
     }[op]
 
 
-def compile_count(dataset: Dataset, query: CountQuery) -> Select[Any]:
-    """The one statement that answers `query`; binds only :peildatum and literals."""
-    check_query(dataset, query)
-    needed = sorted(set(query.by) | (filters.columns(query.where) if query.where else set()))
+def _per_person(dataset: Dataset, needed: list[str], extra: tuple[str, ...] = ()) -> Any:
+    """The kept row per person (latest first, deterministic tie-break), dimensions mapped to cells."""
     # all dimensions take part in the tie-break, so the kept row never depends
     # on which dimensions a query happens to ask for
-    source_columns = {dataset.person_column, *dataset.order_by, *dataset.dimensions}
+    source_columns = {dataset.person_column, *dataset.order_by, *dataset.dimensions, *extra}
     source = (
         text(dataset.sql)
         .bindparams(bindparam("peildatum", type_=Date))
@@ -74,20 +72,45 @@ def compile_count(dataset: Dataset, query: CountQuery) -> Select[Any]:
     person = source.c[dataset.person_column]
     ordering = [source.c[name].desc().nulls_last() for name in dataset.order_by]
     ordering += [source.c[name].asc().nulls_last() for name in sorted(dataset.dimensions)]
-    ranked = (
+    return (
         select(
             *(_cell_expression(dataset, name) for name in needed),
+            *(source.c[name] for name in extra),
             func.row_number().over(partition_by=person, order_by=ordering).label("row_rank"),
         )
         .select_from(source)
         .where(person.is_not(None))
         .subquery("per_person")
     )
+
+
+def compile_count(dataset: Dataset, query: CountQuery) -> Select[Any]:
+    """The one statement that answers `query`; binds only :peildatum and literals."""
+    check_query(dataset, query)
+    needed = sorted(set(query.by) | (filters.columns(query.where) if query.where else set()))
+    ranked = _per_person(dataset, needed)
     group = [ranked.c[name] for name in query.by]
     statement = select(*group, func.count().label("n")).where(ranked.c.row_rank == 1)
     if query.where is not None:
         statement = statement.where(_filter_expression(query.where, ranked.c))
     return statement.group_by(*group) if group else statement
+
+
+def compile_members(dataset: Dataset, query: CountQuery) -> Select[Any]:
+    """The one statement of a linked run: per kept row, the link value and its cell.
+
+    The same one-row-per-person and cell mapping as `compile_count`, so a
+    linked count's cells mean what a plain count's cells mean. These rows are
+    the only ones a node ever reads into Python; they leave it only blinded.
+    """
+    check_query(dataset, query)
+    needed = sorted(set(query.by) | (filters.columns(query.where) if query.where else set()))
+    link = dataset.link_column
+    ranked = _per_person(dataset, needed, (link,) if link not in needed else ())
+    statement = select(ranked.c[link], *(ranked.c[name] for name in query.by)).where(ranked.c.row_rank == 1)
+    if query.where is not None:
+        statement = statement.where(_filter_expression(query.where, ranked.c))
+    return statement
 
 
 def peildatum_param(peildatum: dt.date) -> dict[str, dt.date]:

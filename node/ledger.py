@@ -206,12 +206,19 @@ class Ledger:
     # -- linked runs ------------------------------------------------------------
 
     def charge_linked_run(self, run_id: str, purpose_id: str, epsilon: str, delta: str, *, query_id: str,
-                          role: str, org: str, requester: str, now: int) -> bool:
+                          role: str, org: str, requester: str, now: int, **audit_fields: str) -> bool:
         """Charges and audits one linked run before its first list leaves the node; never refunded.
 
         Idempotent per run id: a second call charges nothing and returns False.
         Raises BudgetExhausted (nothing charged) when the pool or pot cannot pay.
         """
+        return self.charge_linked_run_audited(run_id, purpose_id, epsilon, delta, query_id=query_id, role=role,
+                                              org=org, requester=requester, now=now, **audit_fields) is not None
+
+    def charge_linked_run_audited(self, run_id: str, purpose_id: str, epsilon: str, delta: str, *, query_id: str,
+                                  role: str, org: str, requester: str, now: int,
+                                  **audit_fields: str) -> tuple[int, str] | None:
+        """As `charge_linked_run`, returning the (seq, head) of the run's audit entry, or None if already charged."""
         from node import audit
 
         purpose = self.covenant.purpose(purpose_id)
@@ -221,12 +228,12 @@ class Ledger:
         with self.state.transaction() as tx:
             if not self.charge(tx, charge_id=run_id, kind="linked-run", purpose=purpose, epsilon=amount_e,
                                delta=amount_d, now=now):
-                return False
-            audit.append(tx, now=now, decision="linked-run", query_id=query_id, role=role, org=org,
-                         requester=requester, purpose=purpose.id, legal_basis=purpose.legal_basis, law=purpose.law,
-                         reason=f"linked run {run_id} charged before its first list leaves; never refunded",
-                         epsilon=text(amount_e), delta=text(amount_d))
-        return True
+                return None
+            return audit.append(tx, now=now, decision="linked-run", query_id=query_id, role=role, org=org,
+                                requester=requester, purpose=purpose.id, legal_basis=purpose.legal_basis,
+                                law=purpose.law, reason=f"linked run {run_id} charged before its first list "
+                                "leaves; never refunded", epsilon=text(amount_e), delta=text(amount_d),
+                                **audit_fields)
 
     def spent_by_purpose(self, conn: Connection) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         """(period, purpose) → ε and δ charged, from the charges themselves (for reports)."""

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -26,14 +27,16 @@ from node.compile import cells, check_query, compile_count
 from node.config import Dataset, NodeConfig
 from node.covenant import Purpose
 from node.ledger import Ledger
+from node.linkruns import LinkRuns
 from node.policy import authorise
-from node.state import StateDB
+from node.state import StateDB, ledger_charges
 from node.stats import Stats
 from node.store import ReleaseStore, make_partner_engine
 from node.watermark import Watermark
 from regiozicht import dp, signing
 from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
+from regiozicht.psi import GroupOps
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
 from regiozicht.query import CountQuery, body_hash, check_expiry, parse_body
 from regiozicht.signed import Signer
@@ -63,7 +66,8 @@ class Request:
 
 
 class NodeService:
-    def __init__(self, config: NodeConfig, *, trust: TrustStore | None = None) -> None:
+    def __init__(self, config: NodeConfig, *, trust: TrustStore | None = None,
+                 group_pool: GroupOps | None = None) -> None:
         self.config = config
         self.covenant = covenant_file.load(config.covenant, config)  # fails closed: no covenant, no node
         self.trust = trust or TrustStore.from_files(config.tls.ca, require_crl=True)
@@ -76,6 +80,13 @@ class NodeService:
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._sweep_abandoned()
+        self.links = LinkRuns(self, group_pool)
+
+    def ledger_has(self, charge_id: str) -> bool:
+        """Whether a query id or run id was ever charged (used run ids are refused)."""
+        with self.state.reading() as conn:
+            return conn.execute(select(ledger_charges.c.charge_id)
+                                .where(ledger_charges.c.charge_id == charge_id)).first() is not None
 
     def describe(self, now: float | None = None) -> pb.Signed:
         """The signed self-description, with purposes, remaining budget and audit head."""

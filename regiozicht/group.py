@@ -73,6 +73,10 @@ def _chunks(items: Sequence[bytes], size: int = CHUNK) -> Iterable[Sequence[byte
         yield items[start:start + size]
 
 
+def _warm(_: int) -> bytes:
+    return new_scalar()
+
+
 class GroupPool:
     """Runs batches on worker processes (forkserver: safe to start before gRPC)."""
 
@@ -80,6 +84,11 @@ class GroupPool:
         self.workers = workers or max(1, os.cpu_count() or 1)
         context = multiprocessing.get_context("forkserver")
         self.executor: Executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+
+    def start(self) -> GroupPool:
+        """Starts the forkserver and every worker now (before gRPC creates its threads)."""
+        list(self.executor.map(_warm, range(self.workers)))
+        return self
 
     def blind_items(self, domain: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
         return self._map(lambda chunk: (blind_items, domain, scalar, chunk), items)

@@ -75,3 +75,27 @@ def central_half_width(pmf: np.ndarray, level: float = CI_LEVEL) -> int:
         h += 1
         covered += pmf[centre - h] + pmf[centre + h]
     return h
+
+
+def linked_half_width(epsilon: float, shift: int, runs: int, level: float = CI_LEVEL) -> int:
+    """95% half-width of a linked estimate summed over `runs` peers.
+
+    ∩ over K runs carries Σ_k (D_A,k + D_B,k − 2T); ∖ carries (E_A,1 − D_B,1)
+    − Σ_{k≥2} (D_A,k + D_B,k − 2T). Both are sums (or differences, the
+    truncated PMF is symmetric) of 2K independent centred draws.
+    """
+    return central_half_width(combined_pmf([truncated_pmf(epsilon, shift)] * (2 * runs)), level)
+
+
+def linked_estimates(matches: Sequence[Sequence[int]], anchor_sizes: Sequence[Sequence[int]],
+                     shift: int) -> list[tuple[int, int]]:
+    """Per anchor cell, (|X_g ∩ Y|, |X_g ∖ Y|) summed over runs of disjoint peers Y_k.
+
+    ∩ = Σ_k (m_k − 2T); ∖ = (|L_A,1| − m_1) − Σ_{k≥2} (m_k − 2T): the first
+    run's difference minus what the other peers hold of it.
+    """
+    out = []
+    for cell in range(len(matches[0])):
+        inter = [m[cell] - 2 * shift for m in matches]
+        out.append((sum(inter), anchor_sizes[0][cell] - matches[0][cell] - sum(inter[1:])))
+    return out

@@ -234,21 +234,171 @@ class RevocationList(_message.Message):
     crl_der: bytes
     def __init__(self, crl_der: _Optional[bytes] = ...) -> None: ...
 
+class LinkRequest(_message.Message):
+    __slots__ = ("request_id", "envelope", "run_id", "role")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    envelope: Signed
+    run_id: str
+    role: str
+    def __init__(self, request_id: _Optional[str] = ..., envelope: _Optional[_Union[Signed, _Mapping]] = ..., run_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class LinkKey(_message.Message):
+    __slots__ = ("query_id", "run_id", "org", "kind", "hpke_public", "cells")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    HPKE_PUBLIC_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    org: str
+    kind: str
+    hpke_public: bytes
+    cells: int
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., hpke_public: _Optional[bytes] = ..., cells: _Optional[int] = ...) -> None: ...
+
+class ListAnnounce(_message.Message):
+    __slots__ = ("query_id", "run_id", "sender", "recipient", "group_public", "sizes", "list_hashes")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_PUBLIC_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    LIST_HASHES_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    sender: str
+    recipient: str
+    group_public: bytes
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    list_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., recipient: _Optional[str] = ..., group_public: _Optional[bytes] = ..., sizes: _Optional[_Iterable[int]] = ..., list_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ListChunk(_message.Message):
+    __slots__ = ("list_index", "index", "count", "list_hash", "sealed")
+    LIST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIST_HASH_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    list_index: int
+    index: int
+    count: int
+    list_hash: bytes
+    sealed: bytes
+    def __init__(self, list_index: _Optional[int] = ..., index: _Optional[int] = ..., count: _Optional[int] = ..., list_hash: _Optional[bytes] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+
+class ZAnnounce(_message.Message):
+    __slots__ = ("query_id", "run_id", "sender", "owner", "sizes", "list_hashes")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    LIST_HASHES_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    sender: str
+    owner: str
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    list_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., owner: _Optional[str] = ..., sizes: _Optional[_Iterable[int]] = ..., list_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ZChunk(_message.Message):
+    __slots__ = ("list_index", "index", "count", "points")
+    LIST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    list_index: int
+    index: int
+    count: int
+    points: bytes
+    def __init__(self, list_index: _Optional[int] = ..., index: _Optional[int] = ..., count: _Optional[int] = ..., points: _Optional[bytes] = ...) -> None: ...
+
+class LinkVerdict(_message.Message):
+    __slots__ = ("query_id", "run_id", "org", "kind", "role", "ok", "reason", "matches", "anchor_sizes", "shift", "epsilon", "delta", "audit_seq", "audit_head", "body_sha256")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_SIZES_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    org: str
+    kind: str
+    role: str
+    ok: bool
+    reason: str
+    matches: _containers.RepeatedScalarFieldContainer[int]
+    anchor_sizes: _containers.RepeatedScalarFieldContainer[int]
+    shift: int
+    epsilon: str
+    delta: str
+    audit_seq: int
+    audit_head: bytes
+    body_sha256: bytes
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., role: _Optional[str] = ..., ok: _Optional[bool] = ..., reason: _Optional[str] = ..., matches: _Optional[_Iterable[int]] = ..., anchor_sizes: _Optional[_Iterable[int]] = ..., shift: _Optional[int] = ..., epsilon: _Optional[str] = ..., delta: _Optional[str] = ..., audit_seq: _Optional[int] = ..., audit_head: _Optional[bytes] = ..., body_sha256: _Optional[bytes] = ...) -> None: ...
+
+class LinkMessage(_message.Message):
+    __slots__ = ("run_id", "sender", "key", "announce", "chunk", "z_announce", "z_chunk", "verdict", "error")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    Z_ANNOUNCE_FIELD_NUMBER: _ClassVar[int]
+    Z_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    sender: str
+    key: Signed
+    announce: Signed
+    chunk: ListChunk
+    z_announce: Signed
+    z_chunk: ZChunk
+    verdict: Signed
+    error: Error
+    def __init__(self, run_id: _Optional[str] = ..., sender: _Optional[str] = ..., key: _Optional[_Union[Signed, _Mapping]] = ..., announce: _Optional[_Union[Signed, _Mapping]] = ..., chunk: _Optional[_Union[ListChunk, _Mapping]] = ..., z_announce: _Optional[_Union[Signed, _Mapping]] = ..., z_chunk: _Optional[_Union[ZChunk, _Mapping]] = ..., verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
 class NodeMessage(_message.Message):
-    __slots__ = ("describe", "reply")
+    __slots__ = ("describe", "reply", "link")
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
     describe: Signed
     reply: QueryReply
-    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ...) -> None: ...
+    link: LinkMessage
+    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
-    __slots__ = ("query", "revocation_list")
+    __slots__ = ("query", "revocation_list", "link_request", "link")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     REVOCATION_LIST_FIELD_NUMBER: _ClassVar[int]
+    LINK_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
     query: QueryRequest
     revocation_list: RevocationList
-    def __init__(self, query: _Optional[_Union[QueryRequest, _Mapping]] = ..., revocation_list: _Optional[_Union[RevocationList, _Mapping]] = ...) -> None: ...
+    link_request: LinkRequest
+    link: LinkMessage
+    def __init__(self, query: _Optional[_Union[QueryRequest, _Mapping]] = ..., revocation_list: _Optional[_Union[RevocationList, _Mapping]] = ..., link_request: _Optional[_Union[LinkRequest, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("envelope",)
@@ -268,15 +418,39 @@ class NodeResult(_message.Message):
     error: Error
     def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., answer: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
+class RunResult(_message.Message):
+    __slots__ = ("run_id", "peer_org", "peer_kind", "anchor_verdict", "other_verdict", "error", "failed_org", "matches", "bytes_relayed")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_ORG_FIELD_NUMBER: _ClassVar[int]
+    PEER_KIND_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    OTHER_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILED_ORG_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_RELAYED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    peer_org: str
+    peer_kind: str
+    anchor_verdict: Signed
+    other_verdict: Signed
+    error: Error
+    failed_org: str
+    matches: _containers.RepeatedScalarFieldContainer[int]
+    bytes_relayed: int
+    def __init__(self, run_id: _Optional[str] = ..., peer_org: _Optional[str] = ..., peer_kind: _Optional[str] = ..., anchor_verdict: _Optional[_Union[Signed, _Mapping]] = ..., other_verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., failed_org: _Optional[str] = ..., matches: _Optional[_Iterable[int]] = ..., bytes_relayed: _Optional[int] = ...) -> None: ...
+
 class SubmitResponse(_message.Message):
-    __slots__ = ("results", "by", "combined")
+    __slots__ = ("results", "by", "combined", "runs")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
     COMBINED_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[NodeResult]
     by: _containers.RepeatedScalarFieldContainer[str]
     combined: _containers.RepeatedCompositeFieldContainer[Cell]
-    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., by: _Optional[_Iterable[str]] = ..., combined: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
+    runs: _containers.RepeatedCompositeFieldContainer[RunResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., by: _Optional[_Iterable[str]] = ..., combined: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[RunResult, _Mapping]]] = ...) -> None: ...
 
 class CatalogRequest(_message.Message):
     __slots__ = ()

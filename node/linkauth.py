@@ -1,0 +1,157 @@
+"""Authorising one linked run: the analyst's signed query, this node's role
+in it, and the covenant's linking rules — all before anything is read,
+charged or sent.
+
+A covenant that forbids linking this dataset with the named partner refuses
+the run here, so it costs nothing and no list ever leaves the node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cryptography import x509
+
+from node.compile import cells, check_query
+from node.config import Dataset, NodeConfig
+from node.covenant import Covenant, Purpose
+from node.policy import authorise
+from regiozicht import signing
+from regiozicht.errors import BadQuery, PermissionDenied
+from regiozicht.identity import Identity
+from regiozicht.linknoise import shift_for
+from regiozicht.linkquery import LinkedQuery, LinkSide, parse_linked_body
+from regiozicht.query import CountQuery, check_expiry
+from regiozicht.v1 import regiozicht_pb2 as pb
+
+QUERY_ROLES = ("analyst", "service")
+ROLES = ("anchor", "other")
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    """A verified, authorised run as this node will take part in it."""
+
+    envelope: pb.QueryEnvelope
+    query: LinkedQuery
+    run_id: str
+    role: str
+    me: LinkSide
+    peer: LinkSide
+    dataset: Dataset
+    purpose: Purpose
+    requester: Identity
+    shift: int
+    cells: list[tuple[str, ...]]  # the anchor's cells; empty at the other node
+
+    @property
+    def own_query(self) -> CountQuery:
+        """This side's set as a count query (the anchor's grouping and filter; the other's whole dataset)."""
+        if self.role == "anchor":
+            return self.query.anchor_count()
+        return CountQuery(self.me.dataset, self.query.epsilon, self.query.purpose, self.me.peildatum)
+
+    def audit_fields(self) -> dict[str, Any]:
+        return dict(query_id=self.envelope.query_id, role=self.requester.role, org=self.requester.org,
+                    requester=self.requester.uri, purpose=self.purpose.id, legal_basis=self.purpose.legal_basis,
+                    law=self.purpose.law, dataset=self.me.dataset, query=self.envelope.body.decode())
+
+
+def open_envelope(signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> pb.QueryEnvelope:
+    """Checks the requester's role and signature and the envelope's expiry."""
+    if requester.role not in QUERY_ROLES:
+        raise PermissionDenied(f"The certificate is for {requester}, but only the role(s) "
+                               f"{', '.join(QUERY_ROLES)} may ask; use a certificate with one of those roles.")
+    signing.verify(x509.load_der_x509_certificate(signed.certificate), signed.payload, signed.signature)
+    envelope = pb.QueryEnvelope()
+    try:
+        envelope.ParseFromString(signed.payload)
+    except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
+        raise BadQuery("The signed envelope cannot be decoded; rebuild the query with the CLI.") from None
+    known.update(query_id=envelope.query_id, query=envelope.body.decode(errors="replace"))
+    check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, now)
+    return envelope
+
+
+def plan_run(config: NodeConfig, covenant: Covenant, envelope: pb.QueryEnvelope, requester: Identity,
+             run_id: str, role: str, known: dict[str, Any]) -> LinkPlan:
+    """Everything this node checks before it reads, charges or sends anything."""
+    query = parse_linked_body(envelope.body)
+    known.update(purpose=query.purpose, epsilon=query.epsilon, delta=query.delta)
+    me, peer = _sides(config, query, envelope.query_id, run_id, role)
+    known.update(dataset=me.dataset)
+    dataset = config.dataset(me.dataset)
+    if dataset is None:
+        raise BadQuery(f"Node {me.org} publishes no dataset {me.dataset!r}; `regiozicht catalog` lists what each "
+                       "node publishes.")
+    own = query.anchor_count() if role == "anchor" else CountQuery(me.dataset, query.epsilon, query.purpose,
+                                                                   me.peildatum)
+    check_query(dataset, own)
+    data_as_of = config.node.data_as_of.date()
+    if me.peildatum > data_as_of:
+        raise BadQuery(f"Reference date {me.peildatum} is after node {me.org}'s data-as-of date {data_as_of}; "
+                       "choose an earlier date.")
+    purpose = authorise(covenant, requester, own, hashlib.sha256(envelope.body).hexdigest(), dataset)
+    known.update(legal_basis=purpose.legal_basis, law=purpose.law)
+    check_linking(covenant, purpose, me, peer)
+    check_bounds(covenant, query, runs=len(query.others) if role == "anchor" else 1)
+    try:
+        shift = shift_for(query.epsilon_value, query.delta_value)
+    except ValueError:
+        raise BadQuery(f"δ {query.delta} is too small for ε {query.epsilon}; ask with a larger --delta.") from None
+    return LinkPlan(envelope, query, run_id, role, me, peer, dataset, purpose, requester, shift,
+                    cells(dataset, query.by) if role == "anchor" else [])
+
+
+def _sides(config: NodeConfig, query: LinkedQuery, query_id: str, run_id: str, role: str) -> tuple[LinkSide, LinkSide]:
+    org = config.node.org
+    if role not in ROLES:
+        raise BadQuery(f"Unknown role {role!r} in a linked run; upgrade the coordinator.")
+    if role == "anchor":
+        me = query.anchor
+        peer = next((s for s in query.others if query.run_id(query_id, s.org) == run_id), None)
+    else:
+        me = next((s for s in query.others if s.org == org), None)  # type: ignore[assignment]
+        peer = query.anchor
+        if me is not None and query.run_id(query_id, me.org) != run_id:
+            peer = None  # type: ignore[assignment]
+    if me is None or me.org != org or peer is None:
+        raise BadQuery(f"The signed query does not name node {org} as the {role} of run {run_id}; "
+                       "the coordinator misrouted it.")
+    if me.kind != config.node.kind:
+        raise BadQuery(f"The signed query names {org} as kind {me.kind}, but it is a {config.node.kind} node; "
+                       "rebuild the query from `regiozicht catalog`.")
+    return me, peer
+
+
+def check_linking(covenant: Covenant, purpose: Purpose, me: LinkSide, peer: LinkSide) -> None:
+    """The covenant's linking rules for this dataset and this partner (org, kind, dataset)."""
+    org, rule = covenant.organisation, purpose.linking
+    if rule is None:
+        raise PermissionDenied(f"Purpose {purpose.id!r} in the covenant of {org} allows no linked counts; ask under "
+                               "a purpose with linking rules or have the privacy officer add them.")
+    if me.dataset not in rule.datasets:
+        raise PermissionDenied(f"The covenant of {org} does not let dataset {me.dataset!r} be linked under purpose "
+                               f"{purpose.id!r}; link one of {', '.join(rule.datasets) or 'no datasets'} instead.")
+    if peer.kind not in rule.kinds or (rule.orgs and peer.org not in rule.orgs):
+        raise PermissionDenied(f"The covenant of {org} does not allow linking with {peer.org} ({peer.kind}) under "
+                               f"purpose {purpose.id!r}; ask its privacy officer to add this partner.")
+    if peer.dataset not in rule.partner_datasets:
+        raise PermissionDenied(f"The covenant of {org} does not allow linking with the partner dataset "
+                               f"{peer.dataset!r} under purpose {purpose.id!r}; link with "
+                               f"{', '.join(rule.partner_datasets) or 'no partner datasets'} instead.")
+
+
+def check_bounds(covenant: Covenant, query: LinkedQuery, runs: int) -> None:
+    """ε and δ this node spends for the whole query (K runs at the anchor) within the per-query limits."""
+    limits, org = covenant.limits, covenant.organisation
+    epsilon, delta = Decimal(query.epsilon) * runs, Decimal(query.delta) * runs
+    if epsilon > Decimal(limits.max_epsilon):
+        raise PermissionDenied(f"This linked query costs node {org} ε {epsilon} ({runs} run(s) at {query.epsilon}), "
+                               f"above its per-query limit of {limits.max_epsilon}; choose a smaller --epsilon.")
+    if delta > Decimal(limits.max_delta):
+        raise PermissionDenied(f"This linked query costs node {org} δ {delta} ({runs} run(s) at {query.delta}), "
+                               f"above its per-query limit of {limits.max_delta}; choose a smaller --delta.")

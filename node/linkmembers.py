@@ -1,0 +1,89 @@
+"""A linked run's members: ONE pushed-down statement, then the BSN checks.
+
+The rows read here (link value and cell of each kept person) are the only
+partner rows a node ever holds in Python; they leave it only blinded.
+Invalid BSNs (elfproef) and duplicate link values never link. The anchor
+keeps such a person in its set as an element no peer can match (one hash
+and one multiplication, like any other), so the person still counts in
+anchor ∖ other; the other node drops them. The numbers go to this node's
+log only, never to the coordinator.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from node.compile import compile_members
+from node.config import Dataset
+from regiozicht.errors import Unavailable
+from regiozicht.query import CountQuery
+
+log = logging.getLogger(__name__)
+
+_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+
+
+def is_valid_bsn(value: str) -> bool:
+    """Nine digits passing the elfproef: 9·d1 + 8·d2 + … + 2·d8 − d9 ≡ 0 (mod 11)."""
+    if len(value) != 9 or not value.isascii() or not value.isdigit():
+        return False
+    return sum(w * int(d) for w, d in zip(_WEIGHTS, value)) % 11 == 0
+
+
+@dataclass
+class Members:
+    by_cell: list[list[bytes]]  # link items per cell (anchor) or one list (other)
+    invalid: int = 0
+    duplicate: int = 0
+
+
+def _unlinkable() -> bytes:
+    # 32 random bytes never equal a 9-digit BSN, so its hash matches nothing
+    return secrets.token_bytes(32)
+
+
+def prepare(rows: Sequence[tuple[object, ...]], cell_index: dict[tuple[str, ...], int] | None) -> Members:
+    """Per cell (anchor, `cell_index` given) or one list (other): items to blind."""
+    cells = len(cell_index) if cell_index is not None else 1
+    members = Members([[] for _ in range(cells)])
+    seen: set[str] = set()
+    # a fixed order makes which of two persons sharing a BSN links deterministic
+    for row in sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r)):
+        link = "" if row[0] is None else str(row[0]).strip()
+        cell = cell_index[tuple(str(v) for v in row[1:])] if cell_index is not None else 0
+        valid = is_valid_bsn(link)
+        if valid and link not in seen:
+            seen.add(link)
+            members.by_cell[cell].append(link.encode())
+            continue
+        if valid:
+            members.duplicate += 1
+        else:
+            members.invalid += 1
+        if cell_index is not None:
+            members.by_cell[cell].append(_unlinkable())
+    return members
+
+
+def read_members(engine: Engine, dataset: Dataset, query: CountQuery,
+                 cells: list[tuple[str, ...]] | None, org: str) -> Members:
+    """Runs the one statement and prepares the items; `cells` None for the other node."""
+    statement = compile_members(dataset, query)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(statement, {"peildatum": query.peildatum}).all()
+    except SQLAlchemyError as exc:
+        log.error("partner database failed: %s", exc)
+        raise Unavailable(f"Node {org} cannot read its partner database for dataset {query.dataset!r}; its IT "
+                          "staff should run `regiozicht-node check`.") from None
+    index = {cell: i for i, cell in enumerate(cells)} if cells is not None else None
+    members = prepare([tuple(r) for r in rows], index)
+    log.info("linked run on %s: %d persons, %d invalid and %d duplicate BSNs never link (this log only)",
+             dataset.name, len(rows), members.invalid, members.duplicate)
+    return members

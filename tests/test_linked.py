@@ -1,0 +1,217 @@
+"""Linked counts end to end: node processes, an in-process coordinator (so the
+tests can watch and tamper with what it relays), mutual TLS, sealing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from coordinator import config as coordinator_config
+from coordinator.cli.main import app
+from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
+from coordinator.server import CoordinatorServer
+from demo.region import RunningRegion, build
+from regiozicht import group, psi
+from regiozicht.errors import BadQuery, PermissionDenied
+from regiozicht.v1 import regiozicht_pb2 as pb
+from synth.bsn import is_valid_bsn
+from tests.linked_region import LinkedRegion, synth_partners
+
+PEILDATUM = dt.date(2026, 10, 1)
+RMC, WI, WI_GM = "rmc-regio", "sociale-dienst-regio", "werk-inkomen-gm9001"
+
+
+@dataclass
+class Relay:
+    region: LinkedRegion
+    server: CoordinatorServer
+
+    def ask(self, anchor: str = "rmc_stock@rmc", other: str = f"bijstand@{WI}", **options: object):  # type: ignore[no-untyped-def]
+        client = self.region.client()
+        try:
+            nodes = client.catalog()
+            settings: dict[str, object] = dict(epsilon="1", delta="1e-6", purpose="rmc-monitor", by=[], where=None,
+                                               at=None, with_at=None)
+            settings.update(options)
+            query = resolve_linked(nodes, anchor, other, **settings)  # type: ignore[arg-type]
+            return submit_linked(client, query, anchor_cells(nodes, query))
+        finally:
+            client.close()
+
+    def linked_charges(self, node_id: str) -> list[tuple[str, str]]:
+        with sqlite3.connect(self.region.state_db(node_id)) as db:
+            return db.execute("SELECT charge_id, status FROM ledger_charges WHERE kind = 'linked-run'").fetchall()
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
+    root = tmp_path_factory.mktemp("linked")
+    data = root / "data"
+    manifest, partners = synth_partners(data)
+    # wi-gm9001 may link bijstand with vsv only: its covenant forbids rmc_stock
+    partners = [p if p.node_id != "wi-gm9001" else _only_vsv(p) for p in partners]
+    files = build(root / "region", partners)
+    server = CoordinatorServer(coordinator_config.load(files.coordinator_config))
+    server.start()
+    running = RunningRegion(files)
+    for node_id in files.node_configs:
+        running.start_node(node_id)
+    try:
+        running.wait_until_online({p.org for p in partners})
+        from synth.truth import Truth
+
+        yield Relay(LinkedRegion(data, manifest, Truth.load(data), files, running, partners), server)
+    finally:
+        running.stop()
+        server.stop()
+
+
+def _only_vsv(partner):  # type: ignore[no-untyped-def]
+    import copy
+    import dataclasses
+
+    covenant = copy.deepcopy(partner.covenant)
+    covenant["purposes"][0]["linking"]["partner_datasets"] = ["vsv"]
+    return dataclasses.replace(partner, covenant=covenant)
+
+
+def test_intervals_cover_the_recorded_truth(relay: Relay) -> None:
+    """400 fresh runs (new secrets, each charged) of rmc_stock ∩ bijstand: at
+    least 366 of the 95% intervals of ∩, and of ∖, must cover the recorded
+    truth (links on valid BSNs only). With coverage exactly 95% fewer than 366
+    happen with probability below 0.2% for each; the intervals from the exact
+    convolution cover at least 95%, so the false-failure rate of the test is
+    below 0.4%."""
+    inter_true, only_true = relay.region.truth.linked(("rmc", "rmc_stock"), [("wi-regio", "bijstand")], PEILDATUM)[()]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: relay.ask(), range(400)))
+    assert not any(r.failures for r in results)
+    covered_inter = sum(r.cells[0].inter_ci[0] <= inter_true <= r.cells[0].inter_ci[1] for r in results)
+    covered_only = sum(r.cells[0].only_ci[0] <= only_true <= r.cells[0].only_ci[1] for r in results)
+    assert covered_inter >= 366 and covered_only >= 366, (covered_inter, covered_only)
+    assert len(relay.linked_charges("rmc")) >= 400
+
+
+def test_grouped_cells_cover_every_cell_of_the_domain(relay: Relay) -> None:
+    result = relay.ask(by=["gemeente"])
+    truth = relay.region.truth.linked(("rmc", "rmc_stock"), [("wi-regio", "bijstand")], PEILDATUM, by=["gemeente"])
+    assert [c.group for c in result.cells] == list(truth)
+    assert result.runs[0].costs == {RMC: ("1", "0.000001"), WI: ("1", "0.000001")}
+
+
+def test_captured_traffic_holds_no_bsn_and_no_unblinded_hash(relay: Relay) -> None:
+    captured: dict[str, list[bytes]] = {}
+    tap = lambda run_id, message: captured.setdefault(run_id, []).append(message.SerializeToString())  # noqa: E731
+    relay.server.links.taps.append(tap)
+    try:
+        result = relay.ask()
+    finally:
+        relay.server.links.taps.remove(tap)
+    assert not result.failures
+    (run_id, messages), = captured.items()
+    traffic = b"".join(messages)
+    assert {pb.LinkMessage.FromString(m).WhichOneof("payload") for m in messages} >= {"key", "announce", "chunk",
+                                                                                       "z_announce", "z_chunk"}
+    truth = relay.region.truth
+    bsns = set(truth.members("rmc", "rmc_stock", PEILDATUM)) | set(truth.members("wi-regio", "bijstand", PEILDATUM))
+    assert len(bsns) > 50
+    domain = psi.domain_separator(result.query_id, run_id)
+    for bsn in bsns:
+        assert bsn.encode() not in traffic
+        assert group._hash(domain, bsn.encode()) not in traffic
+    assert any(is_valid_bsn(b) for b in bsns)
+
+
+def test_a_relay_that_alters_a_list_chunk_fails_the_run_and_both_stay_charged(relay: Relay) -> None:
+    def tamper(run_id: str, message: pb.LinkMessage) -> None:
+        if message.WhichOneof("payload") == "chunk" and message.sender == RMC:
+            message.chunk.sealed = message.chunk.sealed[:-1] + bytes([message.chunk.sealed[-1] ^ 1])
+
+    relay.server.links.taps.append(tamper)
+    try:
+        result = relay.ask()
+    finally:
+        relay.server.links.taps.remove(tamper)
+    (run,) = result.runs
+    assert run.error and run.failed_org == WI, run
+    charged = dict(relay.linked_charges("rmc")), dict(relay.linked_charges("wi-regio"))
+    assert charged[0][run.run_id] == "charged" and charged[1][run.run_id] == "charged"
+    assert not relay.ask().failures  # both nodes keep serving
+
+
+def test_a_relay_that_drops_a_z_chunk_fails_the_run(relay: Relay) -> None:
+    def drop(run_id: str, message: pb.LinkMessage) -> None:
+        if message.WhichOneof("payload") == "z_chunk" and message.sender == WI:
+            message.z_chunk.points = message.z_chunk.points[32:]
+
+    relay.server.links.taps.append(drop)
+    try:
+        result = relay.ask()
+    finally:
+        relay.server.links.taps.remove(drop)
+    assert result.runs[0].error and result.runs[0].failed_org == RMC
+
+
+def test_a_covenant_that_forbids_the_link_refuses_before_any_list_and_costs_nothing(relay: Relay) -> None:
+    seen: list[str] = []
+    tap = lambda run_id, message: seen.append(message.WhichOneof("payload"))  # noqa: E731
+    relay.server.links.taps.append(tap)
+    before = relay.linked_charges("rmc"), relay.linked_charges("wi-gm9001")
+    try:
+        with pytest.raises(PermissionDenied, match="does not allow linking with the partner dataset 'rmc_stock'"):
+            relay.ask(other=f"bijstand@{WI_GM}")
+    finally:
+        relay.server.links.taps.remove(tap)
+    assert "chunk" not in seen and "announce" not in seen
+    assert (relay.linked_charges("rmc"), relay.linked_charges("wi-gm9001")) == before
+
+
+def test_two_peers_make_two_runs_and_the_anchor_spends_twice(relay: Relay) -> None:
+    result = relay.ask(anchor="vsv@rmc", other="bijstand@wi", delta="1e-7")
+    assert not result.failures and len(result.runs) == 2
+    spent = [r.costs[RMC] for r in result.runs]
+    assert spent == [("1", "0.0000001")] * 2
+
+
+@pytest.mark.parametrize("anchor,other,options,error,match", [
+    ("nope@rmc", "bijstand@wi", {}, BadQuery, "publishes dataset 'nope'"),
+    ("vsv@nokind", "bijstand@wi", {}, BadQuery, "No node of kind or organisation 'nokind'"),
+    ("vsv@rmc", "bijstand@brp", {}, BadQuery, "publishes dataset 'bijstand'"),
+    ("vsv@rmc", "bijstand@wi", {"epsilon": "0"}, BadQuery, "greater than 0"),
+    ("vsv@rmc", "bijstand@wi", {"epsilon": "-1"}, BadQuery, "greater than 0"),
+    ("rmc_stock@rmc", f"bijstand@{WI}", {"delta": "0.0001"}, PermissionDenied, "per-query limit"),
+])
+def test_bad_input_is_refused_in_one_sentence_and_costs_nothing(relay: Relay, anchor: str, other: str,
+                                                                 options: dict[str, object], error: type,
+                                                                 match: str) -> None:
+    before = relay.linked_charges("rmc"), relay.linked_charges("wi-regio")
+    with pytest.raises(error, match=match) as caught:
+        relay.ask(anchor=anchor, other=other, **options)
+    assert caught.value.message.count(";") <= 1 and caught.value.message.endswith(".")
+    assert (relay.linked_charges("rmc"), relay.linked_charges("wi-regio")) == before
+    assert not relay.ask().failures  # processes keep serving
+
+
+def test_the_cli_prints_cells_costs_and_a_dry_run(relay: Relay) -> None:
+    runner = CliRunner()
+    profile = str(relay.region.files.profile)
+    dry = runner.invoke(app, ["query", "linked", "vsv@rmc", "--with", "bijstand@wi", "--epsilon", "1", "--delta",
+                              "1e-7", "--purpose", "rmc-monitor", "--dry-run", "--format", "json", "--profile", profile])
+    assert dry.exit_code == 0, dry.output
+    assert '"epsilon": "2"' in dry.output and '"runs": 2' in dry.output
+    real = runner.invoke(app, ["query", "linked", "rmc_stock@rmc", "--with", f"bijstand@{WI}", "--by", "gemeente",
+                               "--epsilon", "1", "--delta", "1e-6", "--purpose", "rmc-monitor", "--format", "csv",
+                               "--profile", profile])
+    assert real.exit_code == 0, real.output
+    assert real.output.splitlines()[0] == "gemeente,in_other,in_other_ci95,not_in_other,not_in_other_ci95"
+    assert "onbekend" in real.output
+    bad = runner.invoke(app, ["query", "linked", "vsv@rmc", "--with", "bijstand@wi", "--epsilon", "0",
+                              "--purpose", "rmc-monitor", "--profile", profile])
+    assert bad.exit_code == 2
