@@ -75,6 +75,7 @@ class Ledger:
         self.state = state
         self.covenant = covenant
         self.watermark = watermark
+        state.before_commit(watermark.flush)  # the mark reaches the disk before any charge commits
         self.org = org
 
     # -- pots -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography import x509
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from node import audit, covenant as covenant_file, describe as describe_builder, store
@@ -177,7 +177,8 @@ class NodeService:
         """One transaction: mark the id used; return the stored release, or charge and reserve."""
         started = time.perf_counter()
         envelope, query = request.envelope, request.query
-        with self.state.transaction() as tx:
+
+        def work(tx: Connection) -> tuple[int, pb.Answer | None]:
             store.mark_used(tx, envelope.query_id, envelope.expires_at_unix, now)
             stored = None if envelope.refresh else store.stored_answer(tx, request.release_key)
             if stored is not None:
@@ -188,7 +189,6 @@ class NodeService:
                 answer.audit_seq, head = audit.append(tx, now=now, decision="stored",
                                                       reason="stored release returned at no cost", **fields)
                 answer.audit_head = bytes.fromhex(head)
-                self.stats.add_ledger(time.perf_counter() - started)
                 return 0, answer
             self.ledger.charge(tx, charge_id=envelope.query_id, kind="query", purpose=request.purpose,
                                epsilon=Decimal(query.epsilon), delta=Decimal(0), now=now)
@@ -196,17 +196,26 @@ class NodeService:
                 tx, release_key=request.release_key, query_id=envelope.query_id, dataset=query.dataset,
                 definition_hash=request.dataset.definition_hash, peildatum=query.peildatum, epsilon=query.epsilon,
                 purpose=query.purpose, requester=request.requester.uri, now=now)
-        self.stats.add_ledger(time.perf_counter() - started)
-        return release_id, None
+            return release_id, None
+
+        try:
+            return self.state.grouped(work)
+        finally:
+            self.stats.add_ledger(time.perf_counter() - started)
 
     def _commit(self, request: Request, release_id: int, answer: pb.Answer, now: int) -> None:
         started = time.perf_counter()
-        with self.state.transaction() as tx:
+
+        def work(tx: Connection) -> None:
             answer.audit_seq, head = audit.append(tx, now=now, decision="granted", reason="released",
                                                   values=_values(answer), **request.audit_fields())
             answer.audit_head = bytes.fromhex(head)
             store.commit(tx, release_id, answer.SerializeToString(), now)
-        self.stats.add_ledger(time.perf_counter() - started)
+
+        try:
+            self.state.grouped(work)
+        finally:
+            self.stats.add_ledger(time.perf_counter() - started)
 
     def _refund(self, request: Request, release_id: int, exc: RegiozichtError, now: int) -> None:
         with self.state.transaction() as tx:

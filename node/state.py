@@ -9,7 +9,8 @@ charge and its audit entry together, so they commit or vanish as one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 from contextlib import contextmanager
 
 from sqlalchemy import (
@@ -116,13 +117,35 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+T = TypeVar("T")
+
+
+class _Work:
+    """One caller's part of a group-committed transaction."""
+
+    def __init__(self, work: Callable[[Connection], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
 class StateDB:
-    """The engine plus one-writer-at-a-time transactions."""
+    """The engine plus one-writer-at-a-time transactions, with group commit.
+
+    Writers that arrive while another commits queue up; the next one to get
+    the writer lock runs every queued piece of work in one transaction, each
+    in its own savepoint (a refusal rolls back only its own changes), and
+    pays for one durable commit — and one high-water-mark write — for all.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self._lock = threading.Lock()  # SQLite serialises writers anyway; PostgreSQL also locks the pot rows
+        self._hooks: list[Callable[[], None]] = []
+        self._pending: list[_Work] = []
+        self._pending_lock = threading.Lock()
         try:
             metadata.create_all(self.engine)
         except OperationalError as exc:
@@ -130,10 +153,49 @@ class StateDB:
                 f"The node's state database cannot be opened ({exc.orig}); check [state] url in node.toml."
             ) from None
 
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        """Runs `hook` inside every transaction, just before it commits."""
+        self._hooks.append(hook)
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         with self._lock, self.engine.begin() as connection:
             yield connection
+            for hook in self._hooks:
+                hook()
+
+    def grouped(self, work: Callable[[Connection], T]) -> T:
+        """Runs `work(tx)` in a transaction shared with the other writers waiting now."""
+        item = _Work(work)
+        with self._pending_lock:
+            self._pending.append(item)
+        with self._lock:
+            if not item.done:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._run_batch(batch)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[no-any-return]
+
+    def _run_batch(self, batch: list[_Work]) -> None:
+        try:
+            with self.engine.begin() as connection:
+                for item in batch:
+                    try:
+                        with connection.begin_nested():
+                            item.result = item.work(connection)
+                    except Exception as exc:  # noqa: BLE001 - handed back to its own caller
+                        item.error = exc
+                for hook in self._hooks:
+                    hook()
+        except Exception as exc:  # noqa: BLE001 - a failed commit fails every item of the batch
+            for item in batch:
+                if item.error is None:
+                    item.error = exc
+        finally:
+            for item in batch:
+                item.done = True
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

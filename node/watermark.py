@@ -4,7 +4,8 @@ Restoring a backup of the state database must never give budget back, and
 setting the clock back must never reopen an old period. The state database
 alone cannot guarantee either, because a backup holds an old copy of it. So
 every charge also raises this file — written atomically and fsync'ed before
-the charging transaction commits — and the ledger always uses the higher of
+the charging transaction commits (once per group-committed batch, see
+node/state.py) — and the ledger always uses the higher of
 the database's and the file's figures. Keep this file out of the backup set
 of the state database (or restore it from the newest copy only).
 """
@@ -26,6 +27,7 @@ class Watermark:
         self.path = path
         self._lock = threading.Lock()
         self._data: dict[str, Any] = self._read()
+        self._dirty = False
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -64,7 +66,10 @@ class Watermark:
 
     def record(self, period: str, pots: dict[str, tuple[Decimal, Decimal]], *, period_start: str, now: int,
                audit_seq: int) -> None:
-        """Sets the pots' figures (never below what they were, unless refunding) and writes the file durably."""
+        """Sets the pots' figures (never below what they were, unless refunding); `flush` writes them durably.
+
+        Called inside a state transaction, whose commit flushes first (StateDB.before_commit).
+        """
         with self._lock:
             stored = self._data["spent"].setdefault(period, {})
             for pot, (epsilon, delta) in pots.items():
@@ -72,7 +77,14 @@ class Watermark:
             self._data["latest_period_start"] = max(self.latest_period_start, period_start)
             self._data["last_seen_unix"] = max(self.last_seen_unix, now)
             self._data["audit_seq"] = max(self.audit_seq, audit_seq)
-            self._write()
+            self._dirty = True
+
+    def flush(self) -> None:
+        """Writes the file durably if anything changed since the last write."""
+        with self._lock:
+            if self._dirty:
+                self._write()
+                self._dirty = False
 
     def _write(self) -> None:
         temporary = self.path.with_name(self.path.name + ".tmp")
