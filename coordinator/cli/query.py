@@ -128,8 +128,6 @@ def share(
             for result in results:
                 for node in result.nodes:
                     cost = "stored release, no cost" if node.from_store else f"spent ε {node.epsilon}"
-                if refresh and not node.from_store:
-                    cost = f"recomputed on its current data (--refresh): spent ε {node.epsilon}"
                     err_console.print(f"{result.query.dataset} at {node.org}: {node.error or cost}")
         if any(r.failures for r in results):
             raise typer.Exit(6)
