@@ -43,3 +43,21 @@ def test_refresh_recomputes_and_is_charged(region: TinyRegion) -> None:
     assert all(n.from_store for n in again.nodes)
     refreshed = client.count(query, refresh=True)
     assert not any(n.from_store for n in refreshed.nodes) and all(n.epsilon == "0.63" for n in refreshed.nodes)
+
+
+def test_cli_share_prints_a_share_and_what_each_count_cost(region: TinyRegion) -> None:
+    script = Path(sys.executable).parent / "regiozicht"
+    base = [str(script), "query", "share", "registratie", "--where", "sex = M", "--of", "registratie",
+            "--epsilon", "0.64", "--purpose", "test", "--by", "gemeente", "--profile", str(region.files.profile)]
+    table = subprocess.run(base, capture_output=True, text=True, timeout=60, check=False)
+    assert table.returncode == 0, table.stderr
+    assert "as a share of registratie" in table.stdout
+    assert "registratie at school-1: spent ε 0.64" in table.stderr
+    again = subprocess.run([*base, "--format", "json"], capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 0, again.stderr
+    import json
+
+    document = json.loads(again.stdout)
+    assert len(document["rows"]) == 4
+    assert all(0 <= r["ci95"][0] <= r["ci95"][1] <= 1 for r in document["rows"])
+    assert all(c["from_store"] for c in document["costs"]), "asked again: both counts come from the store"
