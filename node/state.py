@@ -181,7 +181,9 @@ class StateDB:
     def _run_batch(self, batch: list[_Work]) -> None:
         try:
             with self.engine.begin() as connection:
-                for item in batch:
+                if len(batch) == 1:  # alone: its own transaction is its savepoint
+                    batch[0].result = batch[0].work(connection)
+                for item in batch if len(batch) > 1 else ():
                     try:
                         with connection.begin_nested():
                             item.result = item.work(connection)

@@ -8,10 +8,17 @@ the charging transaction commits (once per group-committed batch, see
 node/state.py) — and the ledger always uses the higher of
 the database's and the file's figures. Keep this file out of the backup set
 of the state database (or restore it from the newest copy only).
+
+The mark is kept in two slots, `<file>.a` and `<file>.b`, written in turn in
+place: each write is one fsync (no rename, no directory sync), and a write
+torn by a power cut leaves the other slot, one write older, intact. Each
+slot carries a counter and a checksum; the valid slot with the highest
+counter wins.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -26,21 +33,18 @@ class Watermark:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._data: dict[str, Any] = self._read()
+        self._slots = (self.path.with_name(self.path.name + ".a"), self.path.with_name(self.path.name + ".b"))
+        self._counter, self._data = self._read()
         self._dirty = False
 
-    def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {"spent": {}, "latest_period_start": "", "last_seen_unix": 0, "audit_seq": 0}
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"The ledger's high-water mark {self.path} cannot be read ({exc}); restore it from its newest copy."
-            ) from None
-        if not isinstance(data, dict) or "spent" not in data:
-            raise ConfigError(f"The ledger's high-water mark {self.path} is malformed; restore it from its newest copy.")
-        return data
+    def _read(self) -> tuple[int, dict[str, Any]]:
+        found = [slot for slot in (_read_slot(path) for path in self._slots) if slot is not None]
+        if not found:
+            if any(path.exists() for path in self._slots):
+                raise ConfigError(f"The ledger's high-water mark {self.path}.a/.b is unreadable in both slots; "
+                                  "restore it from its newest copy.")
+            return 0, {"spent": {}, "latest_period_start": "", "last_seen_unix": 0, "audit_seq": 0}
+        return max(found, key=lambda slot: slot[0])
 
     def spent(self, period: str, pot: str) -> tuple[Decimal, Decimal]:
         with self._lock:
@@ -87,17 +91,39 @@ class Watermark:
                 self._dirty = False
 
     def _write(self) -> None:
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            json.dump(self._data, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
+        self._counter += 1
+        target = self._slots[self._counter % 2]
+        created = not target.exists()
+        body = json.dumps({"counter": self._counter, "data": self._data}, sort_keys=True)
+        text = json.dumps({"body": body, "sha256": hashlib.sha256(body.encode()).hexdigest()})
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.fsync(directory)  # the rename itself must survive a power cut
+            os.write(descriptor, text.encode())
+            os.fsync(descriptor)
         finally:
-            os.close(directory)
+            os.close(descriptor)
+        if created:  # a new directory entry must itself survive a power cut
+            directory = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+
+def _read_slot(path: Path) -> tuple[int, dict[str, Any]] | None:
+    """(counter, data) of one slot, or None when it is missing, torn or corrupt."""
+    try:
+        outer = json.loads(path.read_text(encoding="utf-8"))
+        body = outer["body"]
+        if hashlib.sha256(body.encode()).hexdigest() != outer["sha256"]:
+            return None
+        inner = json.loads(body)
+        data = inner["data"]
+        if not isinstance(data, dict) or "spent" not in data:
+            return None
+        return int(inner["counter"]), data
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _text(value: Decimal) -> str:
