@@ -1,9 +1,11 @@
 """The analyst's side of a linked count: resolve, sign, submit, verify, estimate.
 
-Nothing the coordinator says is taken on trust: each run needs both nodes'
-signed verdicts (role node, org and kind as the signed query names them),
-both ok, with identical matches, sizes and shift — equal to the
-coordinator's own count. Estimates and intervals are computed here.
+Each side is written SET@WHO: a boolean combination of datasets
+(`regiozicht/linksets.py`) at a node kind or organisation. Nothing the
+coordinator says is taken on trust: each run needs both nodes' signed
+verdicts (role node, org and kind as the signed query names them), both ok,
+with identical matches, sizes and shift — equal to the coordinator's own
+count. Estimates, intervals and shares are computed here.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import time
 from dataclasses import dataclass, field
 
 from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
-from regiozicht import linknoise
+from regiozicht import linknoise, linksets
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.linkquery import LinkedQuery, LinkSide, build_linked
 from regiozicht.query import ONBEKEND, MAX_EXPIRY_SECONDS, body_hash, check_against_domains, default_peildatum, new_query_id
 from regiozicht.signed import open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
+
+
+LINKED_SETS = "linked-sets"  # the Describe capability of nodes that take sets in a linked query
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,13 @@ class LinkedCell:
     inter_ci: tuple[int, int]
     only: int
     only_ci: tuple[int, int]
+    share: float | None = None  # ∩ / (∩ + ∖), the share of the anchor cell found in the other set
+    share_ci: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def anchor(self) -> int:
+        """The estimate of the anchor cell's size, ∩ + ∖."""
+        return self.inter + self.only
 
 
 @dataclass(frozen=True)
@@ -54,44 +66,59 @@ class LinkedResult:
 
 
 def split_target(text: str) -> tuple[str, str]:
-    """`DATASET@KIND` or `DATASET@ORG` → (dataset, kind-or-org)."""
-    dataset, at, who = text.partition("@")
-    if not at or not dataset or not who:
-        raise BadQuery(f"{text!r} is not DATASET@KIND or DATASET@ORG; write for example vsv@rmc.")
-    return dataset, who
+    """`SET@KIND` or `SET@ORG` → (set text, kind-or-org); the set may be "baan or bijstand"."""
+    expression, at, who = text.rpartition("@")
+    if not at or not expression.strip() or not who:
+        raise BadQuery(f"{text!r} is not SET@KIND or SET@ORG; write for example vsv@rmc or \"baan or bijstand\"@wi.")
+    return expression, who
 
 
-def _matching(nodes: list[NodeInfo], text: str) -> list[NodeInfo]:
-    dataset, who = split_target(text)
-    found = [n for n in nodes if (n.org == who or n.kind == who) and n.dataset(dataset) is not None]
-    if not found:
-        raise BadQuery(f"No node of kind or organisation {who!r} publishes dataset {dataset!r}; "
-                       "`regiozicht catalog` lists who publishes what.")
-    return found
+def _matching(nodes: list[NodeInfo], text: str) -> tuple[linksets.Tree, list[NodeInfo]]:
+    """The set and every node of that kind or org that publishes its datasets (all of them)."""
+    expression, who = split_target(text)
+    tree = linksets.parse(expression)
+    names = linksets.datasets(tree)
+    candidates = [n for n in nodes if n.org == who or n.kind == who]
+    for name in names:
+        if not any(n.dataset(name) is not None for n in candidates):
+            raise BadQuery(f"No node of kind or organisation {who!r} publishes dataset {name!r}; "
+                           "`regiozicht catalog` lists who publishes what.")
+    found = [n for n in candidates if all(n.dataset(name) is not None for name in names)]
+    partial = [n for n in candidates if n not in found and any(n.dataset(name) is not None for name in names)]
+    if partial or not found:
+        node = (partial or candidates)[0]
+        missing = next(name for name in names if node.dataset(name) is None)
+        # leaving out a node that holds part of the set would undercount it without a word
+        raise BadQuery(f"Node {node.org} publishes some datasets of {linksets.render(tree)!r} but not {missing!r}; "
+                       "name the nodes that publish all of them as SET@ORG.")
+    for node in found:
+        if LINKED_SETS not in node.describe.capabilities:
+            raise BadQuery(f"Node {node.org} runs a version without sets in linked counts; ask its IT staff to "
+                           "upgrade it before linking with it.")
+    return tree, found
 
 
-def _side(node: NodeInfo, dataset: str, at: dt.date | None) -> LinkSide:
+def _side(node: NodeInfo, tree: linksets.Tree, at: dt.date | None) -> LinkSide:
     peildatum = at or default_peildatum(node.data_as_of.date())
     if peildatum > node.data_as_of.date():
         raise BadQuery(f"Reference date {peildatum} is after {node.org}'s data-as-of date {node.data_as_of.date()}; "
                        "choose an earlier date.")
-    return LinkSide(node.org, node.kind, dataset, peildatum)
+    return LinkSide(node.org, node.kind, tree, peildatum)
 
 
 def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: str, delta: str, purpose: str,
                    by: list[str], where: str | None, at: dt.date | None, with_at: dt.date | None) -> LinkedQuery:
-    """The anchor node and every node publishing the other dataset, from the catalog."""
-    anchors = _matching(nodes, anchor)
+    """The anchor node and every node publishing the other set, from the catalog."""
+    anchor_set, anchors = _matching(nodes, anchor)
     if len(anchors) > 1:
         raise BadQuery(f"{len(anchors)} nodes match {anchor!r} ({', '.join(n.org for n in anchors)}); name one as "
-                       "DATASET@ORG.")
+                       "SET@ORG.")
     node = anchors[0]
-    peers = [n for n in _matching(nodes, other) if n.org != node.org]
+    other_set, found = _matching(nodes, other)
+    peers = [n for n in found if n.org != node.org]
     if not peers:
         raise BadQuery(f"Only the anchor itself publishes {other!r}; link with another node's dataset.")
-    other_dataset = split_target(other)[0]
-    query = build_linked(_side(node, split_target(anchor)[0], at),
-                         [_side(p, other_dataset, with_at) for p in peers],
+    query = build_linked(_side(node, anchor_set, at), [_side(p, other_set, with_at) for p in peers],
                          epsilon=epsilon, delta=delta, purpose=purpose, by=by, where=where)
     described = node.dataset(query.anchor.dataset)
     assert described is not None
@@ -159,9 +186,14 @@ def _cells(query: LinkedQuery, groups: list[tuple[str, ...]], matches: list[list
     if any(len(m) != len(groups) for m in matches):
         raise AuthenticationFailed("The nodes counted another number of cells than the anchor publishes; "
                                    "report this to the region.")
-    width = linknoise.linked_half_width(query.epsilon_value, shift, len(matches))
-    return [LinkedCell(group, inter, (inter - width, inter + width), only, (only - width, only + width))
-            for group, (inter, only) in zip(groups, linknoise.linked_estimates(matches, sizes, shift))]
+    runs, epsilon = len(matches), query.epsilon_value
+    width = linknoise.linked_half_width(epsilon, shift, runs)
+    cells = []
+    for group, (inter, only) in zip(groups, linknoise.linked_estimates(matches, sizes, shift)):
+        share_ci = linknoise.share_interval(inter, inter + only, epsilon, shift, runs)
+        cells.append(LinkedCell(group, inter, (inter - width, inter + width), only, (only - width, only + width),
+                                linknoise.share_estimate(inter, inter + only), share_ci))
+    return cells
 
 
 def anchor_cells(nodes: list[NodeInfo], query: LinkedQuery) -> list[tuple[str, ...]]:

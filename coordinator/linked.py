@@ -35,6 +35,7 @@ class RunRelay:
         self.z_of_anchor: dict[int, list[bytes]] = {}  # Z_A^g, built by the other node, keyed by cell
         self.z_of_other: list[bytes] = []  # Z_B, built by the anchor
         self.verdicts: dict[str, pb.Signed] = {}
+        self.errored: set[str] = set()  # parties that sent an error: no verdict follows from them
         self.failure: tuple[str, pb.Error] | None = None
         self.bytes_relayed = 0
         self.changed = threading.Condition()
@@ -61,6 +62,7 @@ class RunRelay:
             elif which == "error":
                 if self.failure is None:
                     self.failure = (session.identity.org, message.error)
+                self.errored.add(session.identity.org)
                 self.changed.notify_all()
             elif which == "z_chunk":
                 points = sealing.unpack(message.z_chunk.points)
@@ -82,10 +84,11 @@ class RunRelay:
             run_id=self.run_id, sender="coordinator", error=pb.Error(kind=kind, message=text))))
 
     def wait(self, deadline: float) -> None:
-        """Until both verdicts arrived, or a failure plus a short grace, or the deadline."""
+        """Until both parties sent their verdict (or an error, after which none comes), or a
+        failure plus a short grace, or the deadline."""
         with self.changed:
             grace_end = None
-            while len(self.verdicts) < 2:
+            while len(set(self.verdicts) | self.errored) < 2:
                 if self.failure is not None and grace_end is None:
                     grace_end = time.monotonic() + ABORT_GRACE_SECONDS
                 for session in self.parties():

@@ -69,7 +69,7 @@ def predicted_refusal(describe: pb.Describe, query: CountQuery, released_before:
 
 
 def linked_refusal(nodes: dict[str, tuple[bool, pb.Describe]], query: LinkedQuery) -> RegiozichtError | None:
-    """What the catalog makes certain about a linked query: unknown nodes, kinds or datasets.
+    """What the catalog makes certain about a linked query: unknown nodes, kinds or datasets (of either set).
 
     Nodes check everything again themselves; this spares them junk and tells
     the analyst clearly which party is wrong.
@@ -82,9 +82,11 @@ def linked_refusal(nodes: dict[str, tuple[bool, pb.Describe]], query: LinkedQuer
         if describe.kind != side.kind:
             return BadQuery(f"Node {side.org} is a {describe.kind} node, not {side.kind}; rebuild the query from "
                             "`regiozicht catalog`.")
-        if not any(d.name == side.dataset for d in describe.datasets):
-            return BadQuery(f"Node {side.org} publishes no dataset {side.dataset!r}; `regiozicht catalog` lists "
-                            "what each node publishes.")
+        published = {d.name for d in describe.datasets}
+        for name in side.datasets:
+            if name not in published:
+                return BadQuery(f"Node {side.org} publishes no dataset {name!r}; `regiozicht catalog` lists "
+                                "what each node publishes.")
     anchor = nodes[query.anchor.org][1]
     dataset = next(d for d in anchor.datasets if d.name == query.anchor.dataset)
     try:

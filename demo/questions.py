@@ -33,3 +33,47 @@ QUESTIONS: tuple[Question, ...] = (
     Question("young people by gemeente and age band (population registers)", "inwoner", ("gemeente", "leeftijd"),
              epsilon="0.5"),
 )
+
+
+@dataclass(frozen=True)
+class LinkedQuestion:
+    """A share of the anchor set found (or not found) in another partner's set, by linking on BSN.
+
+    `anchor` and `other` are written as on the command line, SET@KIND or SET@ORG. With
+    `each_anchor` the question is asked once per node of the anchor's kind (each a row group).
+    `years_back` moves the anchor's reference date back from the default 1 October (cohorts).
+    """
+
+    indicator: str
+    anchor: str
+    other: str
+    by: tuple[str, ...] = ()
+    where: str | None = None
+    years_back: int = 0
+    found: bool = True  # the share found in the other set; False: the share found in none of it
+    complement: str | None = None  # also show the share NOT found, from the same runs, under this name
+    each_anchor: bool = False
+    epsilon: str = "1"
+    delta: str = "1e-9"
+    purpose: str = "rmc-monitor"
+    note: str | None = None
+
+
+NONE_OF_THESE = ("vsv'ers in none of work, bijstand and youth care: W&I and youth care would have to be one linked "
+                 "set, a question of more than two parties, which waits for a written proof (DESIGN.md); the "
+                 "two-party parts above are shown and not combined.")
+
+LINKED: tuple[LinkedQuestion, ...] = (
+    LinkedQuestion("% new vsv'ers in paid work, by gemeente (RMC × W&I)", "vsv@rmc", "baan@wi", ("gemeente",)),
+    LinkedQuestion("% new vsv'ers on bijstand (RMC × W&I)", "vsv@rmc", "bijstand@wi"),
+    LinkedQuestion("% new vsv'ers with youth care in the prior 24 months (RMC × youth care)", "vsv@rmc",
+                   "jeugdhulp_24m@jeugdhulp",
+                   complement="% new vsv'ers without youth care in the prior 24 months (RMC × youth care)"),
+    LinkedQuestion("% new vsv'ers in neither work nor bijstand (RMC × W&I)", "vsv@rmc", "baan or bijstand@wi",
+                   found=False, note=NONE_OF_THESE),
+    LinkedQuestion("% pro/vso leavers of last year in work or on a benefit now (school × W&I)",
+                   "school_leaver@school-provso", "baan or uitkering@wi", where="schoolsoort in (PRO, VSO)",
+                   years_back=1),
+    LinkedQuestion("% bijstand under 27 without startkwalificatie, per W&I node (W&I × schools)", "bijstand@wi",
+                   "startkwalificatie@school", where=UNDER_27, found=False, each_anchor=True),
+)

@@ -69,12 +69,17 @@ def _issue(files: RegionFiles, directory: Path, identity: Identity, **names: Any
 
 def demo_covenant(org: str, datasets: list[dict[str, Any]], *, purpose: str = "rmc-monitor",
                   analysts: tuple[str, ...] = ("regio-analist",), epsilon: str = "100",
-                  max_epsilon: str = "10") -> dict[str, Any]:
-    """A covenant letting the region's analysts ask about every dataset and column (WAT included)."""
-    return {
+                  max_epsilon: str = "10", linking: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A covenant letting the region's analysts ask about every dataset and column (WAT included),
+    and link what `linking` allows (rules of `[[purposes.linking]]`; none by default).
+
+    δ: 1e-9 per linked run; the per-query limit of 2e-9 lets an anchor link with up to two peer
+    nodes (two W&I nodes, two schools), and the yearly 1e-6 lasts a thousand runs.
+    """
+    covenant: dict[str, Any] = {
         "organisation": org,
         "budget": {"period": "calendar-year", "epsilon": epsilon, "delta": "0.000001"},
-        "limits": {"max_epsilon": max_epsilon, "max_delta": "0.000000001", "typical_epsilon": "0.5"},
+        "limits": {"max_epsilon": max_epsilon, "max_delta": "0.000000002", "typical_epsilon": "0.5"},
         "parties": [{"role": "analyst", "org": analyst, "purposes": [purpose]} for analyst in analysts],
         "purposes": [{
             "id": purpose,
@@ -85,6 +90,9 @@ def demo_covenant(org: str, datasets: list[dict[str, Any]], *, purpose: str = "r
             "datasets": {d["name"]: sorted(d["dimensions"]) for d in datasets},
         }],
     }
+    if linking:
+        covenant["purposes"][0]["linking"] = linking
+    return covenant
 
 
 def _write_toml(path: Path, document: dict[str, Any]) -> None:

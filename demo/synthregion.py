@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from demo.region import PartnerSetup
+from demo.region import PartnerSetup, demo_covenant
 
 
 def dataset_config(spec: Any) -> dict[str, Any]:
@@ -19,15 +19,44 @@ def dataset_config(spec: Any) -> dict[str, Any]:
     }
 
 
+def _rule(kind: str, datasets: list[str], partner_datasets: list[str]) -> dict[str, Any]:
+    return {"kinds": [kind], "orgs": [], "datasets": datasets, "partner_datasets": partner_datasets}
+
+
+def linking_rules(partner_id: str, kind: str) -> list[dict[str, Any]]:
+    """Exactly the links the demo asks for (demo/questions.py LINKED), seen from this partner.
+
+    vsv'ers against work, bijstand and youth care (RMC × W&I, RMC × youth care); pro/vso leavers
+    against work or a benefit (pro/vso school × W&I); bijstand under 27 against the schools'
+    startkwalificaties (W&I × both schools).
+    """
+    if kind == "rmc":
+        return [_rule("wi", ["vsv"], ["baan", "bijstand"]), _rule("jeugdhulp", ["vsv"], ["jeugdhulp_24m"])]
+    if kind == "wi":
+        return [_rule("rmc", ["baan", "bijstand"], ["vsv"]), _rule("school", ["baan", "uitkering"], ["school_leaver"]),
+                _rule("school", ["bijstand"], ["startkwalificatie"])]
+    if kind == "jeugdhulp":
+        return [_rule("rmc", ["jeugdhulp_24m"], ["vsv"])]
+    if kind == "school":
+        rules = [_rule("wi", ["startkwalificatie"], ["bijstand"])]
+        if partner_id == "school-provso":
+            rules.append(_rule("wi", ["school_leaver"], ["baan", "uitkering"]))
+        return rules
+    return []
+
+
 def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[PartnerSetup]:
-    """One node per partner database of the region (or of the named partner ids)."""
+    """One node per partner database of the region (or of the named partner ids), each with the
+    demo covenant and its linking rules."""
     from synth.datasets import for_region
 
     specs = for_region(manifest)
     as_of = dt.datetime.fromisoformat(manifest.extract_time)
-    return [
-        PartnerSetup(p.id, p.org, p.kind, p.url(data),
-                     as_of, [dataset_config(spec) for spec in specs[p.id]])
-        for p in manifest.partners
-        if only is None or p.id in only
-    ]
+    out = []
+    for p in manifest.partners:
+        if only is not None and p.id not in only:
+            continue
+        datasets = [dataset_config(spec) for spec in specs[p.id]]
+        covenant = demo_covenant(p.org, datasets, linking=linking_rules(p.id, p.kind))
+        out.append(PartnerSetup(p.id, p.org, p.kind, p.url(data), as_of, datasets, covenant))
+    return out

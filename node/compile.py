@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Date, and_, bindparam, case, column, func, literal, not_, or_, select, text
+from sqlalchemy import Date, String, and_, bindparam, case, cast, column, func, literal, not_, or_, select, text, union
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.selectable import CTE, Select
 
 from node.config import ONBEKEND, Dataset
-from regiozicht import filters
+from regiozicht import filters, linksets
 from regiozicht.query import CountQuery, check_against_domains
 
 
@@ -58,11 +59,18 @@ def _filter_expression(tree: filters.Tree, cols: Any) -> ColumnElement[bool]:
     }[op]
 
 
-def _per_person(dataset: Dataset, needed: list[str], extra: tuple[str, ...] = ()) -> Any:
-    """The kept row per person (latest first, deterministic tie-break), dimensions mapped to cells."""
+def _per_person(dataset: Dataset, needed: list[str], extra: tuple[str, ...] = (),
+                link_key: str | None = None) -> Any:
+    """The kept row per person (latest first, deterministic tie-break), dimensions mapped to cells.
+
+    With `link_key` (a combined linked set, named by its dataset), the kept row is one per link
+    value instead, selected as `link_key`: the link value is what combines datasets, so records
+    sharing it are one person there.
+    """
     # all dimensions take part in the tie-break, so the kept row never depends
     # on which dimensions a query happens to ask for
-    source_columns = {dataset.person_column, *dataset.order_by, *dataset.dimensions, *extra}
+    wanted = (dataset.link_column,) if link_key is not None else ()
+    source_columns = {dataset.person_column, *dataset.order_by, *dataset.dimensions, *extra, *wanted}
     source = (
         text(dataset.sql)
         .bindparams(bindparam("peildatum", type_=Date))
@@ -70,18 +78,31 @@ def _per_person(dataset: Dataset, needed: list[str], extra: tuple[str, ...] = ()
         .subquery("source")
     )
     person = source.c[dataset.person_column]
+    partition: Any = person
+    keys: list[Any] = []
+    if link_key is not None:
+        partition = _link_key(source.c[dataset.link_column], person, link_key)
+        keys = [partition.label("link_key")]
     ordering = [source.c[name].desc().nulls_last() for name in dataset.order_by]
     ordering += [source.c[name].asc().nulls_last() for name in sorted(dataset.dimensions)]
     return (
         select(
+            *keys,
             *(_cell_expression(dataset, name) for name in needed),
             *(source.c[name] for name in extra),
-            func.row_number().over(partition_by=person, order_by=ordering).label("row_rank"),
+            func.row_number().over(partition_by=partition, order_by=ordering).label("row_rank"),
         )
         .select_from(source)
         .where(person.is_not(None))
         .subquery("per_person")
     )
+
+
+def _link_key(link: Any, person: Any, dataset_name: str) -> Any:
+    """The link value as text; a missing one replaced by a value of this dataset and person
+    alone, which links with nothing."""
+    return func.coalesce(func.trim(cast(link, String)),
+                         literal(f"nolink:{dataset_name}:", String) + cast(person, String))
 
 
 def compile_count(dataset: Dataset, query: CountQuery) -> Select[Any]:
@@ -96,21 +117,71 @@ def compile_count(dataset: Dataset, query: CountQuery) -> Select[Any]:
     return statement.group_by(*group) if group else statement
 
 
-def compile_members(dataset: Dataset, query: CountQuery) -> Select[Any]:
-    """The one statement of a linked run: per kept row, the link value and its cell.
+def compile_members(datasets: Mapping[str, Dataset], expression: linksets.Tree, query: CountQuery,
+                    anchor: bool) -> Select[Any]:
+    """The one statement of a linked run: the link value of every person in this side's set.
 
-    The same one-row-per-person and cell mapping as `compile_count`, so a
-    linked count's cells mean what a plain count's cells mean. These rows are
-    the only ones a node ever reads into Python; they leave it only blinded.
+    At the anchor (`anchor`), also each person's cell, and only persons whose
+    kept row passes the filter. A set of one dataset is its kept rows (the
+    same one-row-per-person and cell mapping as `compile_count`, so a linked
+    count's cells mean what a plain count's cells mean). A combination is
+    evaluated on the link value: each dataset's kept rows — one per link
+    value, since that is what combines them — form a CTE; the candidates are
+    every link value of any of them (an accepted set holds only for persons
+    in at least one); `and`/`or`/`not` become membership tests, and each
+    link value is one element. Cells and the filter come from the first non-negated dataset (the
+    query's `dataset`); a person without a kept row there is in the
+    `onbekend` cell of each dimension. These rows are the only ones a node
+    ever reads into Python; they leave it only blinded.
     """
-    check_query(dataset, query)
-    needed = sorted(set(query.by) | (filters.columns(query.where) if query.where else set()))
-    link = dataset.link_column
-    ranked = _per_person(dataset, needed, (link,) if link not in needed else ())
-    statement = select(ranked.c[link], *(ranked.c[name] for name in query.by)).where(ranked.c.row_rank == 1)
+    primary = datasets[query.dataset]
+    check_query(primary, query)
+    needed = sorted(set(query.by) | (filters.columns(query.where) if query.where else set())) if anchor else []
+    if linksets.single(expression) is not None:
+        kept = _kept_links(primary, needed, query.dataset).subquery("kept")
+        statement = select(kept.c.link_key, *(kept.c[name] for name in query.by))
+        if query.where is not None:
+            statement = statement.where(_filter_expression(query.where, kept.c))
+        return statement
+    names = linksets.datasets(expression)
+    sets = {name: _kept_links(datasets[name], needed if name == query.dataset else [], name, per_link=True)
+            .cte(f"set_{i}") for i, name in enumerate(names)}
+    every = [select(sets[name].c.link_key) for name in names]
+    candidates = (union(*every) if len(every) > 1 else every[0].distinct()).cte("candidates")
+    key = candidates.c.link_key
+    condition = _set_expression(expression, key, sets)
+    if not anchor:
+        return select(key).where(condition)
+    cells = sets[query.dataset]
+    cols = {name: func.coalesce(cells.c[name], literal(ONBEKEND)) for name in needed}
+    statement = (select(key, *(cols[name].label(name) for name in query.by))
+                 .select_from(candidates.outerjoin(cells, cells.c.link_key == key)).where(condition))
     if query.where is not None:
-        statement = statement.where(_filter_expression(query.where, ranked.c))
+        statement = statement.where(_filter_expression(query.where, cols))
     return statement
+
+
+def _kept_links(dataset: Dataset, needed: list[str], name: str, *, per_link: bool = False) -> Select[Any]:
+    """The kept rows — per person, or per link value (`per_link`) — as `link_key` (the link value
+    as text, see `_link_key`) and the mapped dimensions."""
+    if per_link:
+        ranked = _per_person(dataset, needed, link_key=name)
+        key = ranked.c.link_key
+    else:
+        link, person = dataset.link_column, dataset.person_column
+        ranked = _per_person(dataset, needed, tuple(dict.fromkeys(c for c in (link, person) if c not in needed)))
+        key = _link_key(ranked.c[link], ranked.c[person], name).label("link_key")
+    return select(key, *(ranked.c[n] for n in needed)).where(ranked.c.row_rank == 1)
+
+
+def _set_expression(tree: linksets.Tree, key: Any, sets: Mapping[str, CTE]) -> ColumnElement[bool]:
+    (op, arg), = tree.items()
+    if op == "dataset":
+        return key.in_(select(sets[arg].c.link_key))  # type: ignore[no-any-return]
+    if op == "not":
+        return not_(_set_expression(arg, key, sets))
+    parts = [_set_expression(part, key, sets) for part in arg]
+    return and_(*parts) if op == "and" else or_(*parts)
 
 
 def peildatum_param(peildatum: dt.date) -> dict[str, dt.date]:

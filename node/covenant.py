@@ -85,7 +85,14 @@ class Purpose(_Frozen):
     wat_allowed: bool = Field(False, description="Whether WAT columns (what the issue is) may be used; DAT only by default.")
     epsilon_cap: str | None = Field(None, description="This purpose's own part of each period's ε: kept for it, and its ceiling.")
     delta_cap: str | None = Field(None, description="This purpose's own part of each period's δ.")
-    linking: Linking | None = Field(None, description="Which partners and datasets this node's data may be linked with.")
+    linking: tuple[Linking, ...] | None = Field(
+        None, description="Which partners and datasets this node's data may be linked with: one rule "
+                          "([purposes.linking]) or several ([[purposes.linking]]); a run needs one rule covering it.")
+
+    @field_validator("linking", mode="before")
+    @classmethod
+    def _one_rule_or_several(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("epsilon_cap", "delta_cap")
     @classmethod
@@ -206,8 +213,8 @@ def check_against_datasets(covenant: Covenant, config: NodeConfig) -> list[tuple
                 elif dimension.info_class == "WAT" and not purpose.wat_allowed:
                     problems.append(((*where, "datasets", name),
                                      f"purpose {purpose.id!r} is DAT-only but lists WAT column {column!r}"))
-        if purpose.linking is not None:
-            for name in purpose.linking.datasets:
+        for linking in purpose.linking or ():
+            for name in linking.datasets:
                 if name not in purpose.datasets:
                     problems.append(((*where, "linking", "datasets"),
                                      f"purpose {purpose.id!r} may link dataset {name!r}, which it does not cover"))

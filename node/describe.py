@@ -19,7 +19,7 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 from sqlalchemy import select
 
 PROTOCOL_VERSION = 1
-CAPABILITIES = ("count", "covenant", "audit-head", "linked-count")
+CAPABILITIES = ("count", "covenant", "audit-head", "linked-count", "linked-sets")
 
 
 def build(config: NodeConfig, covenant: Covenant, ledger: Ledger, state: StateDB, now: int) -> pb.Describe:

@@ -2,8 +2,11 @@
 in it, and the covenant's linking rules — all before anything is read,
 charged or sent.
 
-A covenant that forbids linking this dataset with the named partner refuses
-the run here, so it costs nothing and no list ever leaves the node.
+A side is a set over one or more of its node's datasets. The purpose must
+cover every one of them, and one linking rule must allow all of this node's
+datasets of the query with the partner's org, kind and every dataset of the
+partner's set. A covenant that forbids any of it refuses the run here, so it
+costs nothing and no list ever leaves the node.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from cryptography import x509
 
 from node.compile import cells, check_query
 from node.config import Dataset, NodeConfig
-from node.covenant import Covenant, Purpose
+from node.covenant import Covenant, Linking, Purpose
 from node.policy import authorise
 from regiozicht import signing
 from regiozicht.errors import BadQuery, PermissionDenied
@@ -41,7 +44,8 @@ class LinkPlan:
     role: str
     me: LinkSide
     peer: LinkSide
-    dataset: Dataset
+    dataset: Dataset  # the first non-negated dataset of this node's set (the anchor's cells come from it)
+    datasets: dict[str, Dataset]  # every dataset this node's set names
     purpose: Purpose
     requester: Identity
     shift: int
@@ -49,7 +53,7 @@ class LinkPlan:
 
     @property
     def own_query(self) -> CountQuery:
-        """This side's set as a count query (the anchor's grouping and filter; the other's whole dataset)."""
+        """This side's first dataset as a count query (with the anchor's grouping and filter)."""
         if self.role == "anchor":
             return self.query.anchor_count()
         return CountQuery(self.me.dataset, self.query.epsilon, self.query.purpose, self.me.peildatum)
@@ -57,7 +61,7 @@ class LinkPlan:
     def audit_fields(self) -> dict[str, Any]:
         return dict(query_id=self.envelope.query_id, role=self.requester.role, org=self.requester.org,
                     requester=self.requester.uri, purpose=self.purpose.id, legal_basis=self.purpose.legal_basis,
-                    law=self.purpose.law, dataset=self.me.dataset, query=self.envelope.body.decode())
+                    law=self.purpose.law, dataset=self.me.expression, query=self.envelope.body.decode())
 
 
 def open_envelope(signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> pb.QueryEnvelope:
@@ -82,28 +86,35 @@ def plan_run(config: NodeConfig, covenant: Covenant, envelope: pb.QueryEnvelope,
     query = parse_linked_body(envelope.body)
     known.update(purpose=query.purpose, epsilon=query.epsilon, delta=query.delta)
     me, peer = _sides(config, query, envelope.query_id, run_id, role)
-    known.update(dataset=me.dataset)
-    dataset = config.dataset(me.dataset)
-    if dataset is None:
-        raise BadQuery(f"Node {me.org} publishes no dataset {me.dataset!r}; `regiozicht catalog` lists what each "
-                       "node publishes.")
+    known.update(dataset=me.expression)
+    datasets = {}
+    for name in me.datasets:
+        dataset = config.dataset(name)
+        if dataset is None:
+            raise BadQuery(f"Node {me.org} publishes no dataset {name!r}; `regiozicht catalog` lists what each node "
+                           "publishes.")
+        datasets[name] = dataset
     own = query.anchor_count() if role == "anchor" else CountQuery(me.dataset, query.epsilon, query.purpose,
                                                                    me.peildatum)
-    check_query(dataset, own)
+    check_query(datasets[me.dataset], own)
     data_as_of = config.node.data_as_of.date()
     if me.peildatum > data_as_of:
         raise BadQuery(f"Reference date {me.peildatum} is after node {me.org}'s data-as-of date {data_as_of}; "
                        "choose an earlier date.")
-    purpose = authorise(covenant, requester, own, hashlib.sha256(envelope.body).hexdigest(), dataset)
+    purpose = authorise(covenant, requester, own, hashlib.sha256(envelope.body).hexdigest(), datasets[me.dataset])
     known.update(legal_basis=purpose.legal_basis, law=purpose.law)
+    for name in me.datasets:
+        if name not in purpose.datasets:
+            raise PermissionDenied(f"Purpose {purpose.id!r} in the covenant of {covenant.organisation} does not cover "
+                                   f"dataset {name!r}; leave it out of the set or have the privacy officer add it.")
     check_linking(covenant, purpose, me, peer)
     check_bounds(covenant, query, runs=len(query.others) if role == "anchor" else 1)
     try:
         shift = shift_for(query.epsilon_value, query.delta_value)
     except ValueError:
         raise BadQuery(f"δ {query.delta} is too small for ε {query.epsilon}; ask with a larger --delta.") from None
-    return LinkPlan(envelope, query, run_id, role, me, peer, dataset, purpose, requester, shift,
-                    cells(dataset, query.by) if role == "anchor" else [])
+    return LinkPlan(envelope, query, run_id, role, me, peer, datasets[me.dataset], datasets, purpose, requester,
+                    shift, cells(datasets[me.dataset], query.by) if role == "anchor" else [])
 
 
 def _sides(config: NodeConfig, query: LinkedQuery, query_id: str, run_id: str, role: str) -> tuple[LinkSide, LinkSide]:
@@ -128,21 +139,37 @@ def _sides(config: NodeConfig, query: LinkedQuery, query_id: str, run_id: str, r
 
 
 def check_linking(covenant: Covenant, purpose: Purpose, me: LinkSide, peer: LinkSide) -> None:
-    """The covenant's linking rules for this dataset and this partner (org, kind, dataset)."""
-    org, rule = covenant.organisation, purpose.linking
-    if rule is None:
+    """One of the covenant's linking rules must allow every dataset of this node's set with this
+    partner (org, kind) and every dataset of the partner's set."""
+    org, rules = covenant.organisation, purpose.linking or ()
+    if not rules:
         raise PermissionDenied(f"Purpose {purpose.id!r} in the covenant of {org} allows no linked counts; ask under "
                                "a purpose with linking rules or have the privacy officer add them.")
-    if me.dataset not in rule.datasets:
-        raise PermissionDenied(f"The covenant of {org} does not let dataset {me.dataset!r} be linked under purpose "
-                               f"{purpose.id!r}; link one of {', '.join(rule.datasets) or 'no datasets'} instead.")
-    if peer.kind not in rule.kinds or (rule.orgs and peer.org not in rule.orgs):
+    partner_rules = [rule for rule in rules if _partner_fits(rule, peer)]
+    if not partner_rules:
         raise PermissionDenied(f"The covenant of {org} does not allow linking with {peer.org} ({peer.kind}) under "
                                f"purpose {purpose.id!r}; ask its privacy officer to add this partner.")
-    if peer.dataset not in rule.partner_datasets:
-        raise PermissionDenied(f"The covenant of {org} does not allow linking with the partner dataset "
-                               f"{peer.dataset!r} under purpose {purpose.id!r}; link with "
-                               f"{', '.join(rule.partner_datasets) or 'no partner datasets'} instead.")
+    refusals = [_refusal(org, purpose, rule, me, peer) for rule in partner_rules]
+    if all(refusals):
+        raise PermissionDenied(refusals[0] or "")
+
+
+def _partner_fits(rule: Linking, peer: LinkSide) -> bool:
+    return peer.kind in rule.kinds and (not rule.orgs or peer.org in rule.orgs)
+
+
+def _refusal(org: str, purpose: Purpose, rule: Linking, me: LinkSide, peer: LinkSide) -> str | None:
+    """Why this rule (one for the peer's org and kind) does not allow the run, or None if it does."""
+    own = [name for name in me.datasets if name not in rule.datasets]
+    if own:
+        return (f"The covenant of {org} does not let dataset {own[0]!r} be linked with {peer.org} ({peer.kind}) "
+                f"under purpose {purpose.id!r}; link one of {', '.join(rule.datasets) or 'no datasets'} instead.")
+    theirs = [name for name in peer.datasets if name not in rule.partner_datasets]
+    if theirs:
+        return (f"The covenant of {org} does not allow linking with the partner dataset {theirs[0]!r} under "
+                f"purpose {purpose.id!r}; link with {', '.join(rule.partner_datasets) or 'no partner datasets'} "
+                "instead.")
+    return None
 
 
 def check_bounds(covenant: Covenant, query: LinkedQuery, runs: int) -> None:

@@ -1,7 +1,10 @@
 """A linked run's members: ONE pushed-down statement, then the BSN checks.
 
-The rows read here (link value and cell of each kept person) are the only
-partner rows a node ever holds in Python; they leave it only blinded.
+The statement evaluates this side's set (one dataset or a boolean
+combination of the node's datasets, `node/compile.py` `compile_members`).
+The rows read here (link value, and at the anchor the cell, of each person
+in the set) are the only partner rows a node ever holds in Python; they
+leave it only blinded.
 Invalid BSNs (elfproef) and duplicate link values never link. The anchor
 keeps such a person in its set as an element no peer can match (one hash
 and one multiplication, like any other), so the person still counts in
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -21,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node.compile import compile_members
 from node.config import Dataset
+from regiozicht import linksets
 from regiozicht.errors import Unavailable
 from regiozicht.query import CountQuery
 
@@ -71,19 +75,24 @@ def prepare(rows: Sequence[tuple[object, ...]], cell_index: dict[tuple[str, ...]
     return members
 
 
-def read_members(engine: Engine, dataset: Dataset, query: CountQuery,
+def read_members(engine: Engine, datasets: Mapping[str, Dataset], expression: linksets.Tree, query: CountQuery,
                  cells: list[tuple[str, ...]] | None, org: str) -> Members:
-    """Runs the one statement and prepares the items; `cells` None for the other node."""
-    statement = compile_members(dataset, query)
+    """Runs the one statement and prepares the items; `cells` None for the other node.
+
+    `query` names the set's first non-negated dataset, the reference date and,
+    at the anchor, the grouping and filter.
+    """
+    statement = compile_members(datasets, expression, query, anchor=cells is not None)
+    what = linksets.render(expression)
     try:
         with engine.connect() as connection:
             rows = connection.execute(statement, {"peildatum": query.peildatum}).all()
     except SQLAlchemyError as exc:
         log.error("partner database failed: %s", exc)
-        raise Unavailable(f"Node {org} cannot read its partner database for dataset {query.dataset!r}; its IT "
+        raise Unavailable(f"Node {org} cannot read its partner database for the set {what!r}; its IT "
                           "staff should run `regiozicht-node check`.") from None
     index = {cell: i for i, cell in enumerate(cells)} if cells is not None else None
     members = prepare([tuple(r) for r in rows], index)
     log.info("linked run on %s: %d persons, %d invalid and %d duplicate BSNs never link (this log only)",
-             dataset.name, len(rows), members.invalid, members.duplicate)
+             what, len(rows), members.invalid, members.duplicate)
     return members

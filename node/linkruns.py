@@ -2,9 +2,10 @@
 
 Order per run, so that a refusal costs nothing and nothing leaves early:
 verify the signed query and this node's role → covenant incl. linking rules
-→ run id unused → ONE statement reads the members → the driver sends its
-run key (which tells the peer this node is ready) → once the peer's signed
-key is in, charge and audit (never refunded) → only then the lists leave.
+(for every dataset of both sets) → run id unused → ONE statement reads the
+members of this node's set → the driver sends its run key (which tells the
+peer this node is ready) → once the peer's signed key is in, charge and
+audit (never refunded) → only then the lists leave.
 Each run has its own thread; at most `MAX_RUNS` at once keeps memory bounded.
 """
 
@@ -102,7 +103,7 @@ class LinkRuns:
             plan = plan_run(service.config, service.covenant, envelope, requester, request.run_id, request.role, known)
             if service.ledger_has(request.run_id):
                 raise Replayed(f"Run id {request.run_id} was used before; sign a fresh query.")
-            members = read_members(service.partner, plan.dataset, plan.own_query,
+            members = read_members(service.partner, plan.datasets, plan.me.set, plan.own_query,
                                    plan.cells if plan.role == "anchor" else None, service.config.node.org)
         except RegiozichtError as exc:
             service._audit_refusal(known, exc, int(now))
@@ -125,7 +126,7 @@ class LinkRuns:
             charged = self.service.ledger.charge_linked_run_audited(
                 plan.run_id, plan.purpose.id, plan.query.epsilon, plan.query.delta, query_id=fields["query_id"],
                 role=fields["role"], org=fields["org"], requester=fields["requester"], now=now,
-                dataset=plan.me.dataset, query=fields["query"])
+                dataset=fields["dataset"], query=fields["query"])
             if charged is None:
                 raise Replayed(f"Run id {plan.run_id} was used before; sign a fresh query.")
         except RegiozichtError as exc:

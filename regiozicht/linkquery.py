@@ -1,7 +1,8 @@
 """The linked query: an anchor set at one node against the sets of its peers.
 
 Signed like a count query: RFC 8785 JSON of the normalised body, which names
-every party (org and kind), each side's dataset and reference date, the
+every party (org and kind), each side's set — a boolean combination of that
+node's own datasets (`regiozicht/linksets.py`) — and reference date, the
 anchor's grouping and filter, ε and δ per run, and the purpose. The CLI
 resolves all of it; one run per peer, run id = query id + ":" + peer org.
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import rfc8785
 
-from regiozicht import filters
+from regiozicht import filters, linksets
 from regiozicht.errors import BadQuery
 from regiozicht.query import BODY_VERSION, CountQuery, _validate, canonical_epsilon
 
@@ -39,13 +40,34 @@ def canonical_delta(value: str | float | Decimal) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class LinkSide:
+    """One party: its node (org, kind), its set of persons and that set's reference date."""
+
     org: str
     kind: str
-    dataset: str
+    set: linksets.Tree
     peildatum: dt.date
 
-    def body(self) -> dict[str, str]:
-        return {"org": self.org, "kind": self.kind, "dataset": self.dataset, "peildatum": self.peildatum.isoformat()}
+    @classmethod
+    def of(cls, org: str, kind: str, expression: str | linksets.Tree, peildatum: dt.date) -> LinkSide:
+        """A side from the set's text (``"baan or bijstand"``) or tree, normalised."""
+        tree = linksets.parse(expression) if isinstance(expression, str) else linksets.normalise(expression)
+        return cls(org, kind, tree, peildatum)
+
+    @property
+    def dataset(self) -> str:
+        """The first dataset not negated: at the anchor, the one cells and the filter come from."""
+        return linksets.primary(self.set)
+
+    @property
+    def datasets(self) -> list[str]:
+        return linksets.datasets(self.set)
+
+    @property
+    def expression(self) -> str:
+        return linksets.render(self.set)
+
+    def body(self) -> dict[str, Any]:
+        return {"org": self.org, "kind": self.kind, "set": self.set, "peildatum": self.peildatum.isoformat()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +111,7 @@ class LinkedQuery:
         return next((s for s in (self.anchor, *self.others) if s.org == org), None)
 
     def anchor_count(self) -> CountQuery:
-        """The anchor's grouping and filter as a count query (for the shared checks)."""
+        """The anchor's grouping and filter on its first non-negated dataset, as a count query (shared checks)."""
         return CountQuery(self.anchor.dataset, self.epsilon, self.purpose, self.anchor.peildatum, self.by, self.where)
 
 
@@ -113,18 +135,24 @@ def _validate_linked(query: LinkedQuery) -> None:
     for side in (query.anchor, *query.others):
         if not _ORG.match(side.org):
             raise BadQuery(f"{side.org!r} is not a node name; `regiozicht catalog` lists the nodes.")
-        _validate(CountQuery(side.dataset, query.epsilon, query.purpose, side.peildatum))
+        if linksets.normalise(side.set) != side.set:
+            raise BadQuery(f"The set of {side.org} is not in normalised form; build it with LinkSide.of or the CLI.")
+        for name in side.datasets:
+            _validate(CountQuery(name, query.epsilon, query.purpose, side.peildatum))
 
 
 def _side(raw: Any) -> LinkSide:
-    if not isinstance(raw, dict) or set(raw) != {"org", "kind", "dataset", "peildatum"} \
-            or not all(isinstance(v, str) for v in raw.values()):
+    if not isinstance(raw, dict) or set(raw) != {"org", "kind", "set", "peildatum"} \
+            or not all(isinstance(raw[k], str) for k in ("org", "kind", "peildatum")):
         raise BadQuery("A side of the linked query is malformed; rebuild the query with the CLI.")
     try:
         peildatum = dt.date.fromisoformat(raw["peildatum"])
     except ValueError:
         raise BadQuery("A reference date is not an ISO date; give --at YYYY-MM-DD.") from None
-    return LinkSide(raw["org"], raw["kind"], raw["dataset"], peildatum)
+    side = LinkSide.of(raw["org"], raw["kind"], raw["set"], peildatum)
+    if side.set != raw["set"]:
+        raise BadQuery("A side's set is not in normalised form; rebuild the query with the CLI.")
+    return side
 
 
 def parse_linked_body(raw: bytes) -> LinkedQuery:

@@ -4,50 +4,21 @@ tests can watch and tamper with what it relays), mutual TLS, sealing."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from coordinator import config as coordinator_config
 from coordinator.cli.main import app
-from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
-from coordinator.server import CoordinatorServer
-from demo.region import RunningRegion, build
 from regiozicht import group, psi
 from regiozicht.errors import BadQuery, PermissionDenied
 from regiozicht.v1 import regiozicht_pb2 as pb
 from synth.bsn import is_valid_bsn
-from tests.linked_region import LinkedRegion, synth_partners
+from tests.linked_region import Relay, relayed_region, synth_partners
 
 PEILDATUM = dt.date(2026, 10, 1)
 RMC, WI, WI_GM = "rmc-regio", "sociale-dienst-regio", "werk-inkomen-gm9001"
-
-
-@dataclass
-class Relay:
-    region: LinkedRegion
-    server: CoordinatorServer
-
-    def ask(self, anchor: str = "rmc_stock@rmc", other: str = f"bijstand@{WI}", **options: object):  # type: ignore[no-untyped-def]
-        client = self.region.client()
-        try:
-            nodes = client.catalog()
-            settings: dict[str, object] = dict(epsilon="1", delta="1e-6", purpose="rmc-monitor", by=[], where=None,
-                                               at=None, with_at=None)
-            settings.update(options)
-            query = resolve_linked(nodes, anchor, other, **settings)  # type: ignore[arg-type]
-            return submit_linked(client, query, anchor_cells(nodes, query))
-        finally:
-            client.close()
-
-    def linked_charges(self, node_id: str) -> list[tuple[str, str]]:
-        with sqlite3.connect(self.region.state_db(node_id)) as db:
-            return db.execute("SELECT charge_id, status FROM ledger_charges WHERE kind = 'linked-run'").fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +28,8 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
     manifest, partners = synth_partners(data)
     # wi-gm9001 may link bijstand with vsv only: its covenant forbids rmc_stock
     partners = [p if p.node_id != "wi-gm9001" else _only_vsv(p) for p in partners]
-    files = build(root / "region", partners)
-    server = CoordinatorServer(coordinator_config.load(files.coordinator_config))
-    server.start()
-    running = RunningRegion(files)
-    for node_id in files.node_configs:
-        running.start_node(node_id)
-    try:
-        running.wait_until_online({p.org for p in partners})
-        from synth.truth import Truth
-
-        yield Relay(LinkedRegion(data, manifest, Truth.load(data), files, running, partners), server)
-    finally:
-        running.stop()
-        server.stop()
+    with relayed_region(root, partners, data, manifest) as running:
+        yield running
 
 
 def _only_vsv(partner):  # type: ignore[no-untyped-def]

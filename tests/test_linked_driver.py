@@ -20,8 +20,8 @@ from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 
-A = LinkSide("rmc-1", "rmc", "vsv", tiny.PEILDATUM)
-B = LinkSide("wi-1", "wi", "bijstand", tiny.PEILDATUM)
+A = LinkSide.of("rmc-1", "rmc", "vsv", tiny.PEILDATUM)
+B = LinkSide.of("wi-1", "wi", "bijstand", tiny.PEILDATUM)
 SHIFT = 3
 Hostile = Callable[[str, pb.LinkMessage], list[pb.LinkMessage]]
 

@@ -22,6 +22,7 @@ from regiozicht.query import CountQuery, build_count
 from synth.generate import generate
 from synth.manifest import Manifest
 from synth.truth import Truth
+from tests.linked_region import SET_CASES, assert_sets_equal_the_truth
 from tests.pg_fixture import PostgresCluster
 
 PG_PARTNERS = ("rmc", "wi-regio")
@@ -52,6 +53,16 @@ def test_node_statements_on_postgresql_equal_the_truth(pg_region: tuple[Path, Ma
                 assert {c: got.get(c, 0) for c in cells(dataset, by)} == {tuple(c): n for c, n in expected.items()}, \
                     (partner.node_id, dataset.name, by)
         engine.dispose()
+
+
+def test_linked_sets_on_postgresql_equal_the_truth(pg_region: tuple[Path, Manifest, Truth]) -> None:
+    """The one statement of a linked side's set (and, or, not) on PostgreSQL gives the truth's persons and cells."""
+    data, manifest, truth = pg_region
+    partners = {p.node_id: p for p in synthregion.partners(data, manifest, only=set(PG_PARTNERS))}
+    assert all(p.database_url.startswith("postgresql") for p in partners.values())
+    sizes = [assert_sets_equal_the_truth(partners[node], truth, text, day, by, where)
+             for node, text, day, by, where in SET_CASES]
+    assert sum(1 for size in sizes if size > 0) >= 5, sizes
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Optional
 
@@ -166,43 +167,88 @@ def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False) -> Non
         raise typer.Exit(6)
 
 
+SET_HELP = ("written SET@KIND or SET@ORG; SET is a dataset or a combination of that node's datasets with and, "
+            "or, not and brackets, e.g. \"baan or bijstand\"@wi (quote it)")
+
+
+@dataclass(frozen=True)
+class _LinkedArgs:
+    anchor: str
+    other: str
+    epsilon: str
+    purpose: str
+    delta: str
+    where: str | None
+    by: list[str]
+    at: dt.date | None
+    with_at: dt.date | None
+
+
+AnchorArg = Annotated[str, typer.Argument(help=f"The anchor set, {SET_HELP}; cells and --where come from its first "
+                                               "dataset that is not negated.")]
+WithOption = Annotated[str, typer.Option("--with", help=f"The other set, {SET_HELP}; every node publishing it takes "
+                                                        "part (one run each).")]
+EpsilonOption = Annotated[str, typer.Option("--epsilon", "-e", help="ε per run; the anchor spends it once per peer.")]
+PurposeOption = Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")]
+DeltaOption = Annotated[str, typer.Option("--delta", help="δ per run (sets the noise shift T).")]
+WhereOption = Annotated[Optional[str], typer.Option(help="Filter of the anchor set. " + FILTER_HELP)]
+ByOption = Annotated[Optional[list[str]], typer.Option("--by", help="Anchor dimension to group by (repeatable).")]
+AtOption = Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+                                                         help="Anchor set's reference date; default 1 October.")]
+WithAtOption = Annotated[Optional[dt.datetime], typer.Option("--with-at", formats=["%Y-%m-%d"],
+                                                             help="The other set's reference date.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+
+
 @app.command()
-def linked(
-    anchor: Annotated[str, typer.Argument(help="The anchor set, DATASET@KIND or DATASET@ORG, e.g. vsv@rmc.")],
-    other: Annotated[str, typer.Option("--with", help="The other set, DATASET@KIND or DATASET@ORG; every node "
-                                                      "publishing it takes part (one run each).")],
-    epsilon: Annotated[str, typer.Option("--epsilon", "-e", help="ε per run; the anchor spends it once per peer.")],
-    purpose: Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")],
-    delta: Annotated[str, typer.Option("--delta", help="δ per run (sets the noise shift T).")] = "1e-9",
-    where: Annotated[Optional[str], typer.Option(help="Filter of the anchor set. " + FILTER_HELP)] = None,
-    by: Annotated[Optional[list[str]], typer.Option("--by", help="Anchor dimension to group by (repeatable).")] = None,
-    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
-                                                       help="Anchor's reference date; default 1 October.")] = None,
-    with_at: Annotated[Optional[dt.datetime], typer.Option("--with-at", formats=["%Y-%m-%d"],
-                                                            help="The other set's reference date.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-    profile: ProfileOption = None,
-) -> None:
+def linked(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, purpose: PurposeOption,
+           delta: DeltaOption = "1e-9", where: WhereOption = None, by: ByOption = None, at: AtOption = None,
+           with_at: WithAtOption = None, dry_run: DryRunOption = False, fmt: FormatOption = OutputFormat.table,
+           profile: ProfileOption = None) -> None:
     """Link two partners' records on BSN: per anchor cell, DP sizes of anchor ∩ other and anchor ∖ other."""
+    args = _LinkedArgs(anchor, other, epsilon, purpose, delta, where, by or [], at.date() if at else None,
+                       with_at.date() if with_at else None)
+    _run_linked(args, dry_run, fmt, profile, share=False)
+
+
+@app.command("linked-share")
+def linked_share(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, purpose: PurposeOption,
+                 delta: DeltaOption = "1e-9", where: WhereOption = None, by: ByOption = None, at: AtOption = None,
+                 with_at: WithAtOption = None, dry_run: DryRunOption = False,
+                 fmt: FormatOption = OutputFormat.table, profile: ProfileOption = None) -> None:
+    """The same linked count as a share of the anchor: per cell ∩ / (∩ + ∖) with a 95% interval.
+
+    The interval comes from the joint distribution of both estimates' noise
+    (they share the anchor's draw); it costs what `query linked` costs. The
+    share NOT in the other set is 1 − share, with interval [1 − high, 1 − low].
+    """
+    args = _LinkedArgs(anchor, other, epsilon, purpose, delta, where, by or [], at.date() if at else None,
+                       with_at.date() if with_at else None)
+    _run_linked(args, dry_run, fmt, profile, share=True)
+
+
+def _run_linked(args: _LinkedArgs, dry_run: bool, fmt: OutputFormat, profile: Any, *, share: bool) -> None:
     with exit_on_error(), analyst(profile) as client:
         nodes = client.catalog()
-        query = resolve_linked(nodes, anchor, other, epsilon=epsilon, delta=delta, purpose=purpose, by=by or [],
-                               where=where, at=at.date() if at else None, with_at=with_at.date() if with_at else None)
+        query = resolve_linked(nodes, args.anchor, args.other, epsilon=args.epsilon, delta=args.delta,
+                               purpose=args.purpose, by=args.by, where=args.where, at=args.at, with_at=args.with_at)
         if dry_run:
             _linked_dry_run(query, fmt)
             return
         with err_console.status(f"linking with {len(query.others)} node(s)…"):
             result = submit_linked(client, query, anchor_cells(nodes, query))
-        _print_linked(result, fmt)
+        _print_linked(result, fmt, share)
 
 
 def _linked_costs(query: LinkedQuery) -> list[dict[str, Any]]:
     runs = len(query.others)
-    rows = [{"node": query.anchor.org, "kind": query.anchor.kind, "role": "anchor", "dataset": query.anchor.dataset,
-             "epsilon": str(Decimal(query.epsilon) * runs), "delta": str(Decimal(query.delta) * runs)}]
-    rows += [{"node": p.org, "kind": p.kind, "role": "other", "dataset": p.dataset, "epsilon": query.epsilon,
-              "delta": query.delta} for p in query.others]
+    rows = [{"node": query.anchor.org, "kind": query.anchor.kind, "role": "anchor", "set": query.anchor.expression,
+             "peildatum": query.anchor.peildatum.isoformat(), "epsilon": _plain(Decimal(query.epsilon) * runs),
+             "delta": _plain(Decimal(query.delta) * runs)}]
+    rows += [{"node": p.org, "kind": p.kind, "role": "other", "set": p.expression,
+              "peildatum": p.peildatum.isoformat(), "epsilon": query.epsilon, "delta": query.delta}
+             for p in query.others]
     return rows
 
 
@@ -211,33 +257,46 @@ def _linked_dry_run(query: LinkedQuery, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.table:
         Console().print(f"dry run: nothing is spent. {len(query.others)} run(s); expected 95% half-width ±{width} "
                         "per cell for both ∩ and ∖; the anchor spends ε once per run.")
-    emit(_linked_costs(query), ["node", "kind", "role", "dataset", "epsilon", "delta"], fmt,
+    emit(_linked_costs(query), ["node", "kind", "role", "set", "peildatum", "epsilon", "delta"], fmt,
          title="ε and δ each node would spend",
          extra={"dry_run": True, "expected_ci95_half_width": width, "runs": len(query.others)})
 
 
-def _print_linked(result: LinkedResult, fmt: OutputFormat) -> None:
+def _linked_rows(result: LinkedResult, share: bool) -> tuple[list[dict[str, Any]], list[str]]:
     query = result.query
     rows = []
     for cell in result.cells:
         row: dict[str, Any] = dict(zip(query.by, cell.group))
-        row.update(in_other=cell.inter, in_other_ci95=list(cell.inter_ci), not_in_other=cell.only,
-                   not_in_other_ci95=list(cell.only_ci))
+        if share:
+            row.update(in_other=cell.inter, anchor=cell.anchor,
+                       share=None if cell.share is None else round(cell.share, 4),
+                       ci95=[round(cell.share_ci[0], 4), round(cell.share_ci[1], 4)])
+        else:
+            row.update(in_other=cell.inter, in_other_ci95=list(cell.inter_ci), not_in_other=cell.only,
+                       not_in_other_ci95=list(cell.only_ci))
         rows.append(row)
+    columns = ["in_other", "anchor", "share", "ci95"] if share else \
+        ["in_other", "in_other_ci95", "not_in_other", "not_in_other_ci95"]
+    return rows, [*query.by, *columns]
+
+
+def _print_linked(result: LinkedResult, fmt: OutputFormat, share: bool = False) -> None:
+    query = result.query
+    rows, columns = _linked_rows(result, share)
     spent: dict[str, list[Decimal]] = {}
     for run in result.runs:
         for org, (eps, delta) in run.costs.items():
             total = spent.setdefault(org, [Decimal(0), Decimal(0)])
             total[0] += Decimal(eps)
             total[1] += Decimal(delta)
-    costs = [{"org": org, "epsilon": str(e), "delta": str(d)} for org, (e, d) in sorted(spent.items())]
+    costs = [{"org": org, "epsilon": _plain(e), "delta": _plain(d)} for org, (e, d) in sorted(spent.items())]
     failures = [{"run_id": r.run_id, "failed_org": r.failed_org, "error": r.error} for r in result.failures]
     extra = {"query_id": result.query_id, "anchor": query.anchor.body(), "others": [s.body() for s in query.others],
              "epsilon": query.epsilon, "delta": query.delta, "spent": costs, "failed_runs": failures}
-    others = ", ".join(s.org for s in query.others)
-    emit(rows, [*query.by, "in_other", "in_other_ci95", "not_in_other", "not_in_other_ci95"], fmt,
-         title=f"{query.anchor.dataset}@{query.anchor.org} linked with {query.others[0].dataset}@{others}",
-         extra=extra)
+    anchor = f"{_quoted(query.anchor.expression)}@{query.anchor.org}"
+    other = f"{_quoted(query.others[0].expression)}@{', '.join(s.org for s in query.others)}"
+    title = f"share of {anchor} found in {other}" if share else f"{anchor} linked with {other}"
+    emit(rows, columns, fmt, title=title, extra=extra)
     if fmt is OutputFormat.table:
         for cost in costs:
             err_console.print(f"{cost['org']}: spent ε {cost['epsilon']}, δ {cost['delta']}")
@@ -246,3 +305,12 @@ def _print_linked(result: LinkedResult, fmt: OutputFormat) -> None:
                               f"{failure['error']}")
     if result.failures:
         raise typer.Exit(6)
+
+
+def _quoted(expression: str) -> str:
+    return expression if " " not in expression else f'"{expression}"'
+
+
+def _plain(amount: Decimal) -> str:
+    """A decimal as plain digits (δ 2e-7 as "0.0000002"), as the query writes ε and δ."""
+    return format(amount.normalize(), "f")
