@@ -25,7 +25,7 @@ from coordinator.linked import LinkRelays
 from coordinator.planning import linked_refusal, predicted_refusal
 from regiozicht import rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
-from regiozicht.identity import Identity
+from regiozicht.identity import QUERY_ROLES, Identity
 from regiozicht.pki import TrustStore
 from regiozicht.linkquery import aggregate_of, parse_linked_body
 from regiozicht.query import check_expiry, parse_body
@@ -35,7 +35,6 @@ from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-QUERY_ROLES = ("analyst", "service")
 
 
 class RevocationWatcher:

@@ -16,21 +16,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cryptography import x509
 
 from node.compile import cells, check_query
 from node.config import Dataset, NodeConfig
 from node.covenant import Covenant, Linking, Purpose
 from node.policy import authorise
-from regiozicht import signing
 from regiozicht.errors import BadQuery, PermissionDenied
 from regiozicht.identity import Identity
 from regiozicht.linknoise import shift_for
 from regiozicht.linkquery import LinkedQuery, LinkSide, parse_linked_body
-from regiozicht.query import CountQuery, check_expiry
+from regiozicht.query import CountQuery
 from regiozicht.v1 import regiozicht_pb2 as pb
 
-QUERY_ROLES = ("analyst", "service")
 ROLES = ("anchor", "other")
 
 
@@ -62,22 +59,6 @@ class LinkPlan:
         return dict(query_id=self.envelope.query_id, role=self.requester.role, org=self.requester.org,
                     requester=self.requester.uri, purpose=self.purpose.id, legal_basis=self.purpose.legal_basis,
                     law=self.purpose.law, dataset=self.me.expression, query=self.envelope.body.decode())
-
-
-def open_envelope(signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> pb.QueryEnvelope:
-    """Checks the requester's role and signature and the envelope's expiry."""
-    if requester.role not in QUERY_ROLES:
-        raise PermissionDenied(f"The certificate is for {requester}, but only the role(s) "
-                               f"{', '.join(QUERY_ROLES)} may ask; use a certificate with one of those roles.")
-    signing.verify(x509.load_der_x509_certificate(signed.certificate), signed.payload, signed.signature)
-    envelope = pb.QueryEnvelope()
-    try:
-        envelope.ParseFromString(signed.payload)
-    except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
-        raise BadQuery("The signed envelope cannot be decoded; rebuild the query with the CLI.") from None
-    known.update(query_id=envelope.query_id, query=envelope.body.decode(errors="replace"))
-    check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, now)
-    return envelope
 
 
 def plan_run(config: NodeConfig, covenant: Covenant, envelope: pb.QueryEnvelope, requester: Identity,

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from node import audit
-from node.linkauth import LinkPlan, open_envelope, plan_run
+from node.envelope import open_envelope
+from node.linkauth import LinkPlan, plan_run
 from node.linked import LinkDriver, RunSpec, Send
 from node.linkmembers import read_members
 from regiozicht import psi

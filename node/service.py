@@ -26,6 +26,7 @@ from node import audit, covenant as covenant_file, describe as describe_builder,
 from node.compile import cells, check_query, compile_count
 from node.config import Dataset, NodeConfig
 from node.covenant import Purpose
+from node.envelope import open_envelope
 from node.ledger import Ledger
 from node.linkruns import LinkRuns
 from node.policy import authorise
@@ -33,19 +34,16 @@ from node.state import StateDB, ledger_charges
 from node.stats import Stats
 from node.store import ReleaseStore, make_partner_engine
 from node.watermark import Watermark
-from regiozicht import dp, signing
-from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, RegiozichtError, Unavailable
+from regiozicht import dp
+from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.psi import GroupOps
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
-from regiozicht.query import CountQuery, body_hash, check_expiry, parse_body
+from regiozicht.query import CountQuery, body_hash, parse_body
 from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 log = logging.getLogger(__name__)
-
-QUERY_ROLES = ("analyst", "service")
-
 
 @dataclass(frozen=True)
 class Request:
@@ -125,17 +123,7 @@ class NodeService:
         return self.trust.verify(certificate)
 
     def _verify(self, signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> Request:
-        if requester.role not in QUERY_ROLES:
-            raise PermissionDenied(f"The certificate is for {requester}, but only the role(s) "
-                                   f"{', '.join(QUERY_ROLES)} may do this; use a certificate with one of those roles.")
-        signing.verify(x509.load_der_x509_certificate(signed.certificate), signed.payload, signed.signature)
-        envelope = pb.QueryEnvelope()
-        try:
-            envelope.ParseFromString(signed.payload)
-        except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
-            raise BadQuery("The signed envelope cannot be decoded; rebuild the query with the CLI.") from None
-        known.update(query_id=envelope.query_id, query=envelope.body.decode(errors="replace"))
-        check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, now)
+        envelope = open_envelope(signed, requester, now, known)
         query = parse_body(envelope.body)
         known.update(purpose=query.purpose, dataset=query.dataset, epsilon=query.epsilon)
         dataset = self._dataset(query)

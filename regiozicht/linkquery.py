@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,7 +19,7 @@ import rfc8785
 
 from regiozicht import filters, linksets
 from regiozicht.errors import BadQuery
-from regiozicht.query import BODY_VERSION, CountQuery, _validate, canonical_epsilon
+from regiozicht.query import BODY_VERSION, CountQuery, _validate, canonical_epsilon, load_canonical
 
 _ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 MAX_DELTA = Decimal("1e-3")
@@ -157,12 +156,7 @@ def _side(raw: Any) -> LinkSide:
 
 def parse_linked_body(raw: bytes) -> LinkedQuery:
     """Parses signed linked-query bytes; refuses anything not canonical."""
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadQuery("The query body is not JSON; rebuild the query with the `regiozicht` CLI.") from None
-    if not isinstance(body, dict) or rfc8785.dumps(body) != raw:
-        raise BadQuery("The query body is not in canonical form; rebuild the query with the `regiozicht` CLI.")
+    body = load_canonical(raw)
     expected = {"v", "aggregate", "anchor", "others", "by", "where", "epsilon", "delta", "purpose"}
     if set(body) != expected or body["v"] != BODY_VERSION or body["aggregate"] != "linked_count":
         raise BadQuery("The linked query body has unknown or missing fields; update the `regiozicht` CLI.")
@@ -184,11 +178,7 @@ def parse_linked_body(raw: bytes) -> LinkedQuery:
 
 def aggregate_of(raw: bytes) -> str:
     """Which kind of body this is ("count" or "linked_count"), before full parsing."""
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadQuery("The query body is not JSON; rebuild the query with the `regiozicht` CLI.") from None
-    aggregate = body.get("aggregate") if isinstance(body, dict) else None
+    aggregate = load_canonical(raw).get("aggregate")
     if aggregate not in ("count", "linked_count"):
         raise BadQuery(f"Aggregate {aggregate!r} is not supported; ask for a count or a linked count.")
     return str(aggregate)

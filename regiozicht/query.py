@@ -113,14 +113,20 @@ def _validate(query: CountQuery) -> None:
         raise BadQuery("At most 4 --by dimensions per query; split the question.")
 
 
-def parse_body(raw: bytes) -> CountQuery:
-    """Parses signed body bytes; refuses anything that is not canonical."""
+def load_canonical(raw: bytes) -> dict[str, Any]:
+    """The JSON object of signed body bytes; refuses anything that is not canonical RFC 8785."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadQuery("The query body is not JSON; rebuild the query with the `regiozicht` CLI.") from None
     if not isinstance(body, dict) or rfc8785.dumps(body) != raw:
         raise BadQuery("The query body is not in canonical form; rebuild the query with the `regiozicht` CLI.")
+    return body
+
+
+def parse_body(raw: bytes) -> CountQuery:
+    """Parses signed body bytes; refuses anything that is not canonical."""
+    body = load_canonical(raw)
     expected = {"v", "aggregate", "dataset", "by", "where", "peildatum", "epsilon", "purpose"}
     if set(body) != expected or body["v"] != BODY_VERSION:
         raise BadQuery("The query body has unknown or missing fields; update the `regiozicht` CLI.")
