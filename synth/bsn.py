@@ -14,6 +14,10 @@ def is_valid_bsn(s: str) -> bool:
     """True when `s` is nine digits passing the elfproef."""
     if len(s) != 9 or not s.isdigit():
         return False
+    if s.isascii():  # fast path: byte b is digit b - 48; the weights sum to 43
+        b = s.encode()
+        return (9 * b[0] + 8 * b[1] + 7 * b[2] + 6 * b[3] + 5 * b[4] + 4 * b[5] + 3 * b[6] + 2 * b[7] - b[8]
+                - 48 * 43) % 11 == 0
     return sum(w * int(d) for w, d in zip(_WEIGHTS, s)) % 11 == 0
 
 

@@ -25,10 +25,10 @@ def linked_split(t: Truth, anchor: Source, others: Sequence[Source], peildatum: 
     def entry(hit: int, miss: int) -> dict[str, Any]:
         return {"n": hit + miss, "linked": hit, "pct": _pct(hit, hit + miss)}
 
-    total = t.linked(anchor, others, peildatum, where=where, layer=layer)[()]
-    out: dict[str, Any] = {"total": entry(*total), "by": {}}
-    for dim in dims:
-        cells = t.linked(anchor, others, peildatum, by=(dim,), where=where, layer=layer)
+    bys = [(), *((dim,) for dim in dims)]
+    total, *per_dim = t.linked_many(anchor, others, peildatum, bys, where=where, layer=layer)
+    out: dict[str, Any] = {"total": entry(*total[()]), "by": {}}
+    for dim, cells in zip(dims, per_dim):
         out["by"][dim] = {c[0]: entry(*v) for c, v in cells.items()}
     return out
 
@@ -37,10 +37,12 @@ def count_split(t: Truth, sources: Sequence[tuple[str, str]], peildatum: dt.date
                 layer: str, where: Callable[[dict[str, str]], bool] | None = None) -> dict[str, Any]:
     """Persons in total and per single dimension, summed over `sources`."""
     out: dict[str, Any] = {"total": 0, "by": {d: {} for d in dims}}
+    bys = [(), *((dim,) for dim in dims)]
     for partner, dataset in sources:
-        out["total"] += t.count(partner, dataset, peildatum, where=where, layer=layer)[()]
-        for dim in dims:
-            for cell, n in t.count(partner, dataset, peildatum, by=(dim,), where=where, layer=layer).items():
+        total, *per_dim = t.count_many(partner, dataset, peildatum, bys, where=where, layer=layer)
+        out["total"] += total[()]
+        for dim, cells in zip(dims, per_dim):
+            for cell, n in cells.items():
                 out["by"][dim][cell[0]] = out["by"][dim].get(cell[0], 0) + n
     return out
 
@@ -49,8 +51,34 @@ def _both(fn: Callable[[str], Any]) -> dict[str, Any]:
     return {layer: fn(layer) for layer in ("reality", "recorded")}
 
 
+class _Needs:
+    """Stands in for a Truth to record which dataset evaluations the indicators use (all counts zero)."""
+
+    def __init__(self, t: Truth) -> None:
+        self.t, self.manifest, self.keys = t, t.manifest, []
+
+    def count_many(self, partner: str, dataset: str, peildatum: dt.date, bys: Sequence[Sequence[str]],
+                   where: Any = None, layer: str = "recorded") -> list[dict[Any, int]]:
+        self.keys.append((partner, dataset, peildatum, layer))
+        return [dict.fromkeys(self.t.cells(partner, dataset, by), 0) for by in bys]
+
+    def linked_many(self, anchor: Source, others: Sequence[Source], peildatum: dt.date,
+                    bys: Sequence[Sequence[str]], where: Any = None,
+                    layer: str = "recorded") -> list[dict[Any, tuple[int, int]]]:
+        for src in (anchor, *others):
+            self.keys.append((src[0], src[1], src[2] if len(src) == 3 else peildatum, layer))
+        return [dict.fromkeys(self.t.cells(anchor[0], anchor[1], by), (0, 0)) for by in bys]
+
+
 def indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
     """All indicators at `peildatum`; 'one year later' ones follow the cohort of a year earlier."""
+    needs = _Needs(t)
+    _indicators(needs, peildatum)  # type: ignore[arg-type]
+    t.prepare(needs.keys)  # evaluate the datasets of each partner table in one scan
+    return _indicators(t, peildatum)
+
+
+def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
     p, p0 = peildatum, shift_years(peildatum, -1)
     wi = [x.id for x in t.manifest.partners if x.kind == "wi"]
     brp = [x.id for x in t.manifest.partners if x.kind == "brp"]

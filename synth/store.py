@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 from collections import defaultdict
@@ -20,11 +21,16 @@ KALENDER_FIRST, KALENDER_LAST = dt.date(2010, 1, 1), dt.date(2032, 12, 31)
 
 def kalender_rows() -> list[Row]:
     """One row per day: the reference date and the dates n years before it."""
+    return [dict(row) for row in _kalender_rows()]
+
+
+@functools.cache
+def _kalender_rows() -> tuple[Row, ...]:
     rows, day = [], KALENDER_FIRST
     while day <= KALENDER_LAST:
         rows.append({"peildatum": day, **{f"min_{n}j": shift_years(day, -n) for n in KALENDER_YEARS}})
         day += dt.timedelta(days=1)
-    return rows
+    return tuple(rows)
 
 
 class PartnerSink:
@@ -42,7 +48,7 @@ class PartnerSink:
         self.invalid_bsns = 0
         with self.engine.begin() as conn:
             conn.execute(insert(self.metadata.tables["extract_info"]), [{"extract_time": extract_time.isoformat()}])
-            conn.execute(insert(self.metadata.tables["kalender"]), kalender_rows())
+            conn.execute(insert(self.metadata.tables["kalender"]), list(_kalender_rows()))
 
     def add(self, table: str, row: Row) -> int:
         self.counts[table] += 1
@@ -69,6 +75,9 @@ def _json_default(value: Any) -> str:
     raise TypeError(type(value))
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+
+
 class TruthSink:
     """The simulation's own record of what each partner holds, in both layers.
 
@@ -88,9 +97,23 @@ class TruthSink:
         """)
         self.columns: dict[str, list[str]] = {}
         self.missed = 0
+        # rows are buffered and written per table in a fixed order (deterministic file layout)
+        self._persons: list[tuple[Any, ...]] = []
+        self._records: list[tuple[Any, ...]] = []
+        self._log: list[tuple[Any, ...]] = []
 
     def person(self, index: int, bsn: str, birth: dt.date, sex: str) -> None:
-        self.db.execute("INSERT INTO person VALUES (?,?,?,?)", (index, bsn, birth.isoformat(), sex))
+        self._persons.append((index, bsn, birth.isoformat(), sex))
+        if len(self._persons) >= 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        self.db.executemany("INSERT INTO person VALUES (?,?,?,?)", self._persons)
+        self.db.executemany("INSERT INTO record VALUES (?,?,?,?,?)", self._records)
+        self.db.executemany("INSERT INTO projection_log VALUES (?,?,?,?,?,?,?)", self._log)
+        self._persons.clear()
+        self._records.clear()
+        self._log.clear()
 
     def add(self, rec: Record, recorded_ids: list[int], true_bsn: str) -> None:
         if not rec.issues:
@@ -108,18 +131,19 @@ class TruthSink:
             self._row("recorded", rec.partner, rec.table, rid, row)
         for issue in rec.issues:
             shown = rec.recorded[0]["bsn"] if rec.recorded else None
-            self.db.execute("INSERT INTO projection_log VALUES (?,?,?,?,?,?,?)",
-                            (rec.partner, rec.table, recorded_ids[-1] if recorded_ids else None,
-                             reality_id, issue, true_bsn, shown))
+            self._log.append((rec.partner, rec.table, recorded_ids[-1] if recorded_ids else None,
+                              reality_id, issue, true_bsn, shown))
 
     def _row(self, layer: str, partner: str, table: str, rid: int, row: Row) -> None:
         if table not in self.columns:
             self.columns[table] = list(row)
             self.db.execute("INSERT INTO record_columns VALUES (?,?)", (table, json.dumps(list(row))))
-        data = json.dumps([row[c] for c in self.columns[table]], default=_json_default, separators=(",", ":"))
-        self.db.execute("INSERT INTO record VALUES (?,?,?,?,?)", (layer, partner, table, rid, data))
+        values = [row[c] for c in self.columns[table]]
+        data = _dumps([v.isoformat() if type(v) is dt.date else v for v in values])
+        self._records.append((layer, partner, table, rid, data))
 
     def close(self) -> None:
+        self.flush()
         self.db.execute("CREATE INDEX record_by_table ON record(partner, tbl)")
         self.db.commit()
         self.db.close()

@@ -12,7 +12,7 @@ import datetime as dt
 import itertools
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,26 @@ def kalender(peildatum: dt.date) -> dict[str, str]:
 
 
 class Truth:
+    """Dataset membership per (partner, dataset, peildatum, layer), evaluated once.
+
+    Members are kept in a temporary SQLite table (spilling to a temp file), not
+    in Python dicts, so memory stays bounded at any scale: counts and links
+    stream over that table, linking uses its (key, person) index.
+    """
+
     def __init__(self, out_dir: Path, manifest: Manifest) -> None:
         self.out_dir = Path(out_dir)
         self.manifest = manifest
-        self.db = sqlite3.connect(f"file:{self.out_dir / 'truth.sqlite'}?mode=ro", uri=True)
+        self.db = sqlite3.connect(f"file:{self.out_dir / 'truth.sqlite'}?mode=ro", uri=True, isolation_level=None)
+        self.db.executescript("""
+            PRAGMA temp_store = FILE;
+            PRAGMA temp.cache_size = -65536;
+            CREATE TEMP TABLE member(k INTEGER, person TEXT, valid INTEGER, vals TEXT,
+                                     PRIMARY KEY (k, person)) WITHOUT ROWID;
+        """)
         self._kinds = {p.id: p.kind for p in manifest.partners}
         self._domains = region_domains(manifest)
-        self._members: dict[tuple[str, str, dt.date, str], Members] = {}
+        self._keys: dict[tuple[str, str, dt.date, str], int] = {}
 
     @classmethod
     def load(cls, out_dir: Path) -> Truth:
@@ -56,10 +69,13 @@ class Truth:
         d = self.definition(partner_id, dataset).dims[dim].domain
         return self._domains[d] if isinstance(d, str) else d
 
+    def _columns(self, table: str) -> list[str]:
+        found = self.db.execute("SELECT columns FROM record_columns WHERE tbl=?", (table,)).fetchone()
+        return json.loads(found[0]) if found else []
+
     def rows(self, layer: str, partner_id: str, table: str) -> Iterator[dict[str, Any]]:
         """A partner table's rows in one layer, streamed (memory stays bounded at large scales)."""
-        found = self.db.execute("SELECT columns FROM record_columns WHERE tbl=?", (table,)).fetchone()
-        names = json.loads(found[0]) if found else []
+        names = self._columns(table)
         cur = self.db.execute("SELECT id, data FROM record WHERE partner=? AND tbl=? AND layer IN (?, 'both') "
                               "ORDER BY id", (partner_id, table, layer))
         for rid, data in cur:
@@ -67,45 +83,143 @@ class Truth:
 
     def members(self, partner_id: str, dataset: str, peildatum: dt.date, layer: str = "recorded") -> Members:
         """Person key -> dimension values of the one row kept per person."""
-        if layer not in LAYERS:
-            raise ValueError(f"layer must be one of {LAYERS}")
-        key = (partner_id, dataset, peildatum, layer)
-        if key not in self._members:
-            self._members[key] = self._evaluate(partner_id, dataset, peildatum, layer)
-        return self._members[key]
+        names = tuple(self.definition(partner_id, dataset).dims)
+        return {person: dict(zip(names, values))
+                for person, values in self._stream(partner_id, dataset, peildatum, layer, ordered=True)}
 
-    def _evaluate(self, partner_id: str, dataset: str, peildatum: dt.date, layer: str) -> Members:
-        d = self.definition(partner_id, dataset)
-        k = kalender(peildatum)
-        kept: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        for row in self.rows(layer, partner_id, d.table):
-            if not d.where_py(row, k):
+    def _key(self, partner_id: str, dataset: str, peildatum: dt.date, layer: str) -> int:
+        """The member-table key of a dataset evaluation; evaluates it the first time."""
+        key = (partner_id, dataset, peildatum, layer)
+        if key not in self._keys:
+            self.prepare([key])
+        return self._keys[key]
+
+    def prepare(self, keys: Iterable[tuple[str, str, dt.date, str]]) -> None:
+        """Evaluate (partner, dataset, peildatum, layer)s not evaluated yet, one scan per partner table and layer."""
+        groups: dict[tuple[str, str, str], list[tuple[str, str, dt.date, str]]] = {}
+        for key in keys:
+            partner_id, dataset, _, layer = key
+            if layer not in LAYERS:
+                raise ValueError(f"layer must be one of {LAYERS}")
+            if key in self._keys:
                 continue
-            order = tuple(row[c] for c in d.order_by)  # latest first: keep the maximum
-            best = kept.get(row["bsn"])
-            if best is None or order > best[0]:
-                kept[row["bsn"]] = (order, row)
-        out: Members = {}
-        for person, (_, row) in sorted(kept.items()):
-            values = {}
-            for name, dim in d.dims.items():
-                value = dim.py(row, k)
-                values[name] = value if value in self.domain(partner_id, dataset, name) else ONBEKEND
-            out[person] = values
-        return out
+            group = groups.setdefault((partner_id, self.definition(partner_id, dataset).table, layer), [])
+            if key not in group:
+                group.append(key)
+        for (partner_id, table, layer), group in groups.items():
+            self.db.execute("BEGIN")
+            try:
+                ks = self._evaluate(partner_id, table, layer, group)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            self._keys.update(zip(group, ks))
+
+    def _evaluate(self, partner_id: str, table: str, layer: str,
+                  group: Sequence[tuple[str, str, dt.date, str]]) -> list[int]:
+        """Members of datasets on one partner table into the member table, in one scan of its rows.
+
+        Per dataset and person the row with the highest `order_by` is kept (latest first).
+        """
+        specs = []
+        for n_key, (_, dataset, peildatum, _) in enumerate(group):
+            d = self.definition(partner_id, dataset)
+            dims = [(dim.py, self.domain(partner_id, dataset, name)) for name, dim in d.dims.items()]
+            specs.append((len(self._keys) + n_key, d.where_py, kalender(peildatum), dims, d.order_by))
+        n = max(len(spec[4]) for spec in specs)
+        names = self._columns(table)
+        db = self.db
+        db.execute("DROP TABLE IF EXISTS temp.stage")
+        db.execute(f"CREATE TEMP TABLE stage(k INTEGER, person TEXT, valid INTEGER, vals TEXT, "
+                   f"{', '.join(f'o{i}' for i in range(n))})")
+        insert = f"INSERT INTO stage VALUES (?, ?, ?, ?, {', '.join('?' * n)})"
+        cur = db.execute("SELECT id, data FROM record WHERE partner=? AND tbl=? AND layer IN (?, 'both')",
+                         (partner_id, table, layer))
+        batch: list[tuple[Any, ...]] = []
+        for rid, data in cur:
+            row = dict(zip(names, json.loads(data)))
+            row["id"] = rid
+            for k, where, kal, dims, order_by in specs:
+                if not where(row, kal):
+                    continue
+                values = []
+                for py, domain in dims:
+                    value = py(row, kal)
+                    values.append(value if value in domain else ONBEKEND)
+                bsn = row["bsn"]
+                order = [row[c] for c in order_by]
+                order += [None] * (n - len(order))  # the same padding within a dataset: no effect on the pick
+                batch.append((k, bsn, is_valid_bsn(bsn), "\t".join(values), *order))
+            if len(batch) >= 20_000:
+                db.executemany(insert, batch)
+                batch.clear()
+        db.executemany(insert, batch)
+        order_sql = ", ".join(f"o{i} DESC" for i in range(n))
+        db.execute(f"INSERT INTO member SELECT k, person, valid, vals FROM "
+                   f"(SELECT k, person, valid, vals, "
+                   f"ROW_NUMBER() OVER (PARTITION BY k, person ORDER BY {order_sql}) AS rn FROM stage) "
+                   f"WHERE rn = 1 ORDER BY k, person")
+        db.execute("DROP TABLE temp.stage")
+        return [spec[0] for spec in specs]
+
+    def _stream(self, partner_id: str, dataset: str, peildatum: dt.date, layer: str,
+                ordered: bool = False) -> Iterator[tuple[str, list[str]]]:
+        """(person, dimension values in definition order) of each member, streamed."""
+        k = self._key(partner_id, dataset, peildatum, layer)
+        ndims = len(self.definition(partner_id, dataset).dims)
+        sql = "SELECT person, vals FROM member WHERE k=?" + (" ORDER BY person" if ordered else "")
+        for person, vals in self.db.execute(sql, (k,)):
+            yield person, (vals.split("\t") if ndims else [])
 
     def cells(self, partner_id: str, dataset: str, by: Sequence[str]) -> list[Cell]:
         domains = [(*self.domain(partner_id, dataset, b), ONBEKEND) for b in by]
         return [tuple(c) for c in itertools.product(*domains)]
 
+    def _tally(self, partner_id: str, dataset: str, rows: Iterator[tuple[list[str], int]],
+               bys: Sequence[Sequence[str]], where: Callable[[dict[str, str]], bool] | None,
+               width: int) -> list[dict[Cell, list[int]]]:
+        """Per `by` of `bys`: cell -> counts per slot (the row's second element picks the slot)."""
+        names = tuple(self.definition(partner_id, dataset).dims)
+        pos = {name: i for i, name in enumerate(names)}
+        outs = [{c: [0] * width for c in self.cells(partner_id, dataset, by)} for by in bys]
+        picks = [[pos[b] for b in by] for by in bys]
+        for values, slot in rows:
+            if where is not None and not where(dict(zip(names, values))):
+                continue
+            for out, pick in zip(outs, picks):
+                out[tuple([values[i] for i in pick])][slot] += 1
+        return outs
+
+    def count_many(self, partner_id: str, dataset: str, peildatum: dt.date, bys: Sequence[Sequence[str]],
+                   where: Callable[[dict[str, str]], bool] | None = None,
+                   layer: str = "recorded") -> list[dict[Cell, int]]:
+        """`count` for several `by`s in one pass over the members."""
+        rows = ((values, 0) for _, values in self._stream(partner_id, dataset, peildatum, layer))
+        outs = self._tally(partner_id, dataset, rows, bys, where, 1)
+        return [{c: v[0] for c, v in out.items()} for out in outs]
+
     def count(self, partner_id: str, dataset: str, peildatum: dt.date, by: Sequence[str] = (),
               where: Callable[[dict[str, str]], bool] | None = None, layer: str = "recorded") -> dict[Cell, int]:
         """Persons per cell of the full cross product of the `by` domains (zeros included)."""
-        out = dict.fromkeys(self.cells(partner_id, dataset, by), 0)
-        for values in self.members(partner_id, dataset, peildatum, layer).values():
-            if where is None or where(values):
-                out[tuple(values[b] for b in by)] += 1
-        return out
+        return self.count_many(partner_id, dataset, peildatum, [by], where, layer)[0]
+
+    def linked_many(self, anchor: Source, others: Sequence[Source], peildatum: dt.date,
+                    bys: Sequence[Sequence[str]], where: Callable[[dict[str, str]], bool] | None = None,
+                    layer: str = "recorded") -> list[dict[Cell, tuple[int, int]]]:
+        """`linked` for several `by`s in one pass over the anchor's members."""
+        keys = sorted({self._key(src[0], src[1], src[2] if len(src) == 3 else peildatum, layer)
+                       for src in others})
+        a_pd = anchor[2] if len(anchor) == 3 else peildatum
+        a_key = self._key(anchor[0], anchor[1], a_pd, layer)
+        ndims = len(self.definition(anchor[0], anchor[1]).dims)
+        # same person string, same validity: a valid anchor member links if any other set holds it
+        found = (f"EXISTS (SELECT 1 FROM member o WHERE o.k IN ({', '.join(map(str, keys))}) "
+                 f"AND o.person = a.person)") if keys else "0"
+        cur = self.db.execute(f"SELECT a.vals, a.valid AND {found} FROM member a WHERE a.k=?", (a_key,))
+        rows = ((vals.split("\t") if ndims else [], 0 if hit else 1) for vals, hit in cur)
+        outs = self._tally(anchor[0], anchor[1], rows, bys, where, 2)
+        return [{c: (v[0], v[1]) for c, v in out.items()} for out in outs]
 
     def linked(self, anchor: Source, others: Sequence[Source], peildatum: dt.date, by: Sequence[str] = (),
                where: Callable[[dict[str, str]], bool] | None = None,
@@ -116,19 +230,7 @@ class Truth:
         (anchor members with one count in the difference). A source may carry
         its own peildatum as third element; otherwise `peildatum` applies.
         """
-        linked_bsns: set[str] = set()
-        for src in others:
-            pd = src[2] if len(src) == 3 else peildatum  # type: ignore[misc]
-            linked_bsns.update(b for b in self.members(src[0], src[1], pd, layer) if is_valid_bsn(b))
-        a_pd = anchor[2] if len(anchor) == 3 else peildatum  # type: ignore[misc]
-        cells = self.cells(anchor[0], anchor[1], by)
-        counts = {c: [0, 0] for c in cells}
-        for person, values in self.members(anchor[0], anchor[1], a_pd, layer).items():
-            if where is not None and not where(values):
-                continue
-            hit = is_valid_bsn(person) and person in linked_bsns
-            counts[tuple(values[b] for b in by)][0 if hit else 1] += 1
-        return {c: (v[0], v[1]) for c, v in counts.items()}
+        return self.linked_many(anchor, others, peildatum, [by], where, layer)[0]
 
     def indicators(self, peildatum: dt.date) -> dict[str, Any]:
         from synth.indicators import indicators
