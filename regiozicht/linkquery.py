@@ -15,11 +15,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import rfc8785
 
 from regiozicht import filters, linksets
 from regiozicht.errors import BadQuery
-from regiozicht.query import BODY_VERSION, CountQuery, _validate, canonical_epsilon, load_canonical
+from regiozicht.query import BODY_VERSION, CountQuery, SignableQuery, _validate, canonical_epsilon, load_canonical
 
 _ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 MAX_DELTA = Decimal("1e-3")
@@ -70,7 +69,7 @@ class LinkSide:
 
 
 @dataclasses.dataclass(frozen=True)
-class LinkedQuery:
+class LinkedQuery(SignableQuery):
     anchor: LinkSide
     others: tuple[LinkSide, ...]
     epsilon: str
@@ -91,13 +90,6 @@ class LinkedQuery:
             "delta": self.delta,
             "purpose": self.purpose,
         }
-
-    def canonical(self) -> bytes:
-        return rfc8785.dumps(self.body())
-
-    @property
-    def epsilon_value(self) -> float:
-        return float(self.epsilon)
 
     @property
     def delta_value(self) -> float:

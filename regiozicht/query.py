@@ -46,8 +46,24 @@ def canonical_epsilon(value: str | float | Decimal) -> str:
     return text
 
 
+class SignableQuery:
+    """What every query body shares: its canonical bytes and its ε as a number."""
+
+    epsilon: str
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def canonical(self) -> bytes:
+        return rfc8785.dumps(self.body())
+
+    @property
+    def epsilon_value(self) -> float:
+        return float(self.epsilon)
+
+
 @dataclasses.dataclass(frozen=True)
-class CountQuery:
+class CountQuery(SignableQuery):
     """A (grouped) count over one dataset of the nodes that publish it."""
 
     dataset: str
@@ -68,13 +84,6 @@ class CountQuery:
             "epsilon": self.epsilon,
             "purpose": self.purpose,
         }
-
-    def canonical(self) -> bytes:
-        return rfc8785.dumps(self.body())
-
-    @property
-    def epsilon_value(self) -> float:
-        return float(self.epsilon)
 
 
 def build_count(
