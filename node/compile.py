@@ -10,7 +10,6 @@ the GROUP BY output.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -182,7 +181,3 @@ def _set_expression(tree: linksets.Tree, key: Any, sets: Mapping[str, CTE]) -> C
         return not_(_set_expression(arg, key, sets))
     parts = [_set_expression(part, key, sets) for part in arg]
     return and_(*parts) if op == "and" else or_(*parts)
-
-
-def peildatum_param(peildatum: dt.date) -> dict[str, dt.date]:
-    return {"peildatum": peildatum}

@@ -14,10 +14,10 @@ import ipaddress
 import json
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -32,6 +32,7 @@ PASSPHRASE_ENV = "REGIOZICHT_CA_PASSPHRASE"
 CA_CERT_FILE = "ca.crt"
 CA_KEY_FILE = "ca.key"
 CA_STATE_FILE = "state.json"
+T = TypeVar("T")
 CLOCK_SKEW = dt.timedelta(seconds=120)
 # Leaf certificates start a little in the past: BoringSSL allows no skew.
 BACKDATE = dt.timedelta(minutes=5)
@@ -77,26 +78,22 @@ def load_certificate(data: bytes) -> x509.Certificate:
     Raises:
         ConfigError: The bytes are not a certificate.
     """
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError:
-        raise ConfigError(
-            "The data is not a PEM or DER certificate; pass the .crt file the CA signed."
-        ) from None
+    return _pem_or_der(data, x509.load_pem_x509_certificate, x509.load_der_x509_certificate,
+                       "The data is not a PEM or DER certificate; pass the .crt file the CA signed.")
 
 
 def load_crl(data: bytes) -> x509.CertificateRevocationList:
     """Load a revocation list from PEM or DER bytes."""
+    return _pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl,
+                       "The data is not a PEM or DER revocation list; pass the file `regiozicht pki crl` wrote.")
+
+
+def _pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], refusal: str) -> T:
+    """Parses PEM (recognised by its armour) or else DER; ConfigError with `refusal` when neither."""
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
+        return pem(data) if data.lstrip().startswith(b"-----BEGIN") else der(data)
     except ValueError:
-        raise ConfigError(
-            "The data is not a PEM or DER revocation list; pass the file `regiozicht pki crl` wrote."
-        ) from None
+        raise ConfigError(refusal) from None
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> ec.EllipticCurvePrivateKey:
