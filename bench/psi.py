@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coordinator.client import AnalystClient, Profile  # noqa: E402
 from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked  # noqa: E402
-from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
+from demo.region import COUNTER_ORG, PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
 from regiozicht import group  # noqa: E402
 from regiozicht.linknoise import shift_for  # noqa: E402
 from synth.bsn import valid_bsns  # noqa: E402
@@ -62,6 +62,7 @@ def partner(node_id: str, kind: str, database: Path) -> PartnerSetup:
     covenant["budget"]["delta"] = "0.001"
     covenant["purposes"][0]["linking"] = {"kinds": ["wi" if kind == "rmc" else "rmc"], "datasets": ["personen"],
                                           "partner_datasets": ["personen"]}
+    covenant["linked"] = {"counters": [COUNTER_ORG]}
     return PartnerSetup(node_id, node_id, kind, f"sqlite:///{database}", AS_OF, [DATASET], covenant)
 
 
@@ -78,7 +79,8 @@ def end_to_end(root: Path, size: int) -> tuple[float, int, int]:
         client = AnalystClient(Profile.load(files.profile))
         nodes = client.catalog()
         query = resolve_linked(nodes, "personen@rmc", "personen@wi", epsilon=EPSILON, delta=DELTA,
-                               purpose="rmc-monitor", by=[], where=None, at=None, with_at=None)
+                               purpose="rmc-monitor", by=[], where=None, at=None, with_at=None,
+                               counters=client.counters())
         started = time.perf_counter()
         result = submit_linked(client, query, anchor_cells(nodes, query))
         elapsed = time.perf_counter() - started

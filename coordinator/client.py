@@ -148,6 +148,19 @@ class AnalystClient:
             nodes.append(NodeInfo(entry.org, signer.kind or "", entry.online, describe))
         return nodes
 
+    def counters(self) -> list[str]:
+        """The linked-count counters online, each CounterHello verified against the CA (role counter)."""
+        response = self._call("Catalog", pb.CatalogRequest(), 30)
+        assert isinstance(response, pb.CatalogResponse)
+        found = []
+        for entry in response.counters:
+            _, signer = open_signed(entry.describe, self.trust, ("counter",))
+            if signer.org != entry.org or pb.CounterHello.FromString(entry.describe.payload).org != entry.org:
+                raise AuthenticationFailed(f"The catalog entry for counter {entry.org} is signed by {signer}; the "
+                                           "coordinator is misbehaving.")
+            found.append(entry.org)
+        return found
+
     def publishers(self, dataset: str, nodes: list[NodeInfo] | None = None) -> list[NodeInfo]:
         nodes = self.catalog() if nodes is None else nodes
         found = [n for n in nodes if n.dataset(dataset) is not None]

@@ -81,6 +81,7 @@ class Hub:
         self.query_timeout = query_timeout
         self._sessions: dict[str, NodeSession] = {}
         self._known: dict[str, KnownNode] = {}
+        self._counters: dict[str, NodeSession] = {}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
 
@@ -111,6 +112,32 @@ class Hub:
             self._changed.notify_all()
         log.info("node %s disconnected", session.identity)
 
+    def attach_counter(self, session: NodeSession) -> None:
+        """Registers a counter; a second connection of the same org replaces the first."""
+        with self._lock:
+            old = self._counters.get(session.identity.org)
+            self._counters[session.identity.org] = session
+        if old is not None:
+            old.close()
+        log.info("counter %s connected", session.identity)
+
+    def detach_counter(self, session: NodeSession) -> None:
+        session.close()
+        with self._lock:
+            if self._counters.get(session.identity.org) is session:
+                del self._counters[session.identity.org]
+        log.info("counter %s disconnected", session.identity)
+
+    def counters(self) -> dict[str, NodeSession]:
+        with self._lock:
+            return dict(self._counters)
+
+    def counter_catalog(self) -> list[pb.CatalogEntry]:
+        with self._lock:
+            return [pb.CatalogEntry(org=org, kind="counter", online=True, describe=session.describe_signed,
+                                    last_seen_unix=int(time.time()))
+                    for org, session in sorted(self._counters.items())]
+
     def sessions(self) -> list[NodeSession]:
         with self._lock:
             return list(self._sessions.values())
@@ -131,16 +158,6 @@ class Hub:
                 )
                 for org, known in sorted(self._known.items())
             ]
-
-    def wait_for(self, orgs: set[str], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while not orgs <= set(self._sessions):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-        return True
 
     def dispatch(
         self, envelope: pb.Signed, dataset: str,

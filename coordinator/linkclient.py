@@ -2,10 +2,11 @@
 
 Each side is written SET@WHO: a boolean combination of datasets
 (`regiozicht/linksets.py`) at a node kind or organisation. Nothing the
-coordinator says is taken on trust: each run needs both nodes' signed
-verdicts (role node, org and kind as the signed query names them), both ok,
-with identical matches, sizes and shift — equal to the coordinator's own
-count. Estimates, intervals and shares are computed here.
+coordinator says is taken on trust: each peer's run must appear exactly once,
+with the counter's signed release (role counter, the org the signed query
+names) and both nodes' signed acknowledgements (role node, org and kind as
+the signed query names them), which must name the same lists (digests and
+sizes) as the release. Estimates, intervals and shares are computed here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
-from regiozicht import linknoise, linksets
+from regiozicht import linknoise, linksets, psi
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.linkquery import LinkedQuery, LinkSide, build_linked
 from regiozicht.query import ONBEKEND, MAX_EXPIRY_SECONDS, body_hash, check_against_domains, default_peildatum, new_query_id
@@ -107,7 +108,9 @@ def _side(node: NodeInfo, tree: linksets.Tree, at: dt.date | None) -> LinkSide:
 
 
 def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: str, delta: str, purpose: str,
-                   by: list[str], where: str | None, at: dt.date | None, with_at: dt.date | None) -> LinkedQuery:
+                   by: list[str], where: str | None, at: dt.date | None, with_at: dt.date | None,
+                   counters: list[str], counter: str | None = None) -> LinkedQuery:
+    """`counters`: the counters online (`AnalystClient.counters`); `counter` the one asked for, if any."""
     """The anchor node and every node publishing the other set, from the catalog."""
     anchor_set, anchors = _matching(nodes, anchor)
     if len(anchors) > 1:
@@ -118,13 +121,34 @@ def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: s
     peers = [n for n in found if n.org != node.org]
     if not peers:
         raise BadQuery(f"Only the anchor itself publishes {other!r}; link with another node's dataset.")
-    query = build_linked(_side(node, anchor_set, at), [_side(p, other_set, with_at) for p in peers],
-                         epsilon=epsilon, delta=delta, purpose=purpose, by=by, where=where)
-    described = node.dataset(query.anchor.dataset)
+    anchor_side = _side(node, anchor_set, at)
+    described = node.dataset(anchor_side.dataset)
     assert described is not None
-    check_against_domains(query.anchor.dataset, {d.name: list(d.domain) for d in described.dimensions},
-                          query.anchor_count())
+    domains = {d.name: list(d.domain) for d in described.dimensions}
+    for name in by:
+        if name not in domains:
+            raise BadQuery(f"Dataset {anchor_side.dataset!r} has no dimension {name!r}; `regiozicht catalog` lists "
+                           "its dimensions.")
+    cells = 1
+    for name in by:
+        cells *= len(domains[name]) + 1  # every public value and `onbekend`
+    others = [_side(p, other_set, with_at) for p in peers]
+    chosen = choose_counter(counters, [anchor_side.org, *(o.org for o in others)], counter)
+    query = build_linked(anchor_side, others, epsilon=epsilon, delta=delta, purpose=purpose, counter=chosen,
+                         cells=cells, by=by, where=where)
+    check_against_domains(query.anchor.dataset, domains, query.anchor_count())
     return query
+
+
+def choose_counter(counters: list[str], query_parties: list[str], wanted: str | None) -> str:
+    """The counter to name in the query: the one asked for, or the first online that is no party."""
+    if wanted:
+        return wanted
+    free = [org for org in counters if org not in query_parties]
+    if not free:
+        raise BadQuery("No counter is online for linked counts; ask the region's operators to start one "
+                       "(`regiozicht counter serve`), or name one with --counter.")
+    return free[0]
 
 
 def submit_linked(client: AnalystClient, query: LinkedQuery, groups: list[tuple[str, ...]],
@@ -151,27 +175,47 @@ def _open_verdict(client: AnalystClient, signed: pb.Signed, side: LinkSide, role
     return verdict
 
 
+def _open_release(client: AnalystClient, signed: pb.Signed, counter: str, query_id: str, run_id: str,
+                  body: bytes) -> pb.CounterRelease:
+    _, signer = open_signed(signed, client.trust, ("counter",))
+    release = pb.CounterRelease.FromString(signed.payload)
+    if signer.org != counter or release.org != counter or release.query_id != query_id or \
+            release.run_id != run_id or release.body_sha256 != body_hash(body) or not release.ok:
+        raise AuthenticationFailed(f"The release of run {run_id} is not counter {counter}'s for this query; the "
+                                   "coordinator is misbehaving.")
+    return release
+
+
 def verify_linked(client: AnalystClient, query: LinkedQuery, query_id: str, body: bytes,
                   response: pb.SubmitResponse, groups: list[tuple[str, ...]]) -> LinkedResult:
     shift = linknoise.shift_for(query.epsilon_value, query.delta_value)
     outcomes, matches, sizes = [], [], []
     peers = {p.org: p for p in query.others}
+    seen: set[str] = set()
     for run in response.runs:
         peer = peers.get(run.peer_org)
         if peer is None or run.run_id != query.run_id(query_id, peer.org):
             raise AuthenticationFailed("The coordinator returned a run this query did not ask for.")
+        if peer.org in seen:
+            raise AuthenticationFailed(f"The coordinator returned the run with {peer.org} twice; report this to the "
+                                       "region.")
+        seen.add(peer.org)
         if run.HasField("error"):
             outcomes.append(RunOutcome(run.run_id, peer.org, error=run.error.message, failed_org=run.failed_org,
                                        bytes_relayed=run.bytes_relayed))
             continue
         a = _open_verdict(client, run.anchor_verdict, query.anchor, "anchor", query_id, run.run_id, body)
         b = _open_verdict(client, run.other_verdict, peer, "other", query_id, run.run_id, body)
-        if not (a.ok and b.ok) or list(a.matches) != list(b.matches) or list(a.anchor_sizes) != list(b.anchor_sizes) \
-                or a.shift != shift or b.shift != shift or list(run.matches) != list(a.matches):
-            raise AuthenticationFailed(f"The nodes' signed verdicts of run {run.run_id} disagree with each other or "
-                                       "with the coordinator; report this to the region.")
-        matches.append(list(a.matches))
-        sizes.append(list(a.anchor_sizes))
+        release = _open_release(client, run.release, query.counter, query_id, run.run_id, body)
+        lists = [(v.anchor_digest, v.other_digest, list(v.anchor_sizes), v.other_size, v.counter) for v in (a, b)]
+        counted = (release.anchor_digest, release.other_digest, list(release.anchor_sizes), release.other_size,
+                   query.counter)
+        if not (a.ok and b.ok) or lists[0] != counted or lists[1] != counted or a.shift != shift \
+                or b.shift != shift or release.shift != shift or len(release.matches) != len(release.anchor_sizes):
+            raise AuthenticationFailed(f"The nodes' signed acknowledgements of run {run.run_id} disagree with each "
+                                       "other or with the counter's release; report this to the region.")
+        matches.append(list(release.matches))
+        sizes.append([size - psi.slot_offset(shift) for size in release.anchor_sizes])
         outcomes.append(RunOutcome(run.run_id, peer.org, {a.org: (a.epsilon, a.delta), b.org: (b.epsilon, b.delta)},
                                    bytes_relayed=run.bytes_relayed))
     if len(outcomes) != len(query.others):

@@ -72,7 +72,7 @@ class RevocationWatcher:
             try:
                 if self.load():
                     log.info("revocation list reloaded; forwarding to %d nodes", len(self.hub.sessions()))
-                    for session in self.hub.sessions():
+                    for session in [*self.hub.sessions(), *self.hub.counters().values()]:
                         session.outbox.put(self.message())
             except RegiozichtError as exc:
                 log.error("revocation list refused: %s", exc.message)
@@ -106,6 +106,41 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
                 return
             assert isinstance(item, pb.CoordinatorMessage)
             yield item
+
+    def CounterConnect(self, requests: Iterator[pb.NodeMessage],
+                       context: grpc.ServicerContext) -> Iterator[pb.CoordinatorMessage]:
+        peer = self._peer(context, ("counter",))
+        first = next(requests, None)
+        if first is None or first.WhichOneof("message") != "hello":
+            raise BadQuery("A counter's first message must be its signed CounterHello; upgrade the counter.")
+        _, signer = open_signed(first.hello, self.trust, ("counter",))
+        hello = pb.CounterHello.FromString(first.hello.payload)
+        if signer != peer or hello.org != peer.org:
+            raise AuthenticationFailed(f"The CounterHello is signed by {signer} for {hello.org}, not by the connected "
+                                       f"{peer}; use one counter key.")
+        session = NodeSession(peer, first.hello, pb.Describe(org=peer.org, kind="counter",
+                                                             capabilities=list(hello.capabilities)))
+        self.hub.attach_counter(session)
+        context.add_callback(lambda: self.hub.detach_counter(session))
+        threading.Thread(target=self._read_counter, args=(requests, session), daemon=True,
+                         name=f"counter-{peer.org}").start()
+        yield self.revocations.message()
+        while True:
+            item = session.outbox.get()
+            if item is CLOSED:
+                return
+            assert isinstance(item, pb.CoordinatorMessage)
+            yield item
+
+    def _read_counter(self, requests: Iterator[pb.NodeMessage], session: NodeSession) -> None:
+        try:
+            for message in requests:
+                if message.WhichOneof("message") == "link":
+                    self.links.route(session, message.link)
+        except (grpc.RpcError, RegiozichtError) as exc:
+            log.info("stream from %s ended: %s", session.identity, exc)
+        finally:
+            self.hub.detach_counter(session)
 
     def _open_describe(self, signed: pb.Signed, peer: Identity) -> tuple[pb.Signed, pb.Describe]:
         _, signer = open_signed(signed, self.trust, ("node",))
@@ -167,7 +202,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         if refusal is not None:
             raise refusal
         runs = self.links.run_all(signed, query, envelope.query_id, envelope.expires_at_unix,
-                                  {s.identity.org: s for s in self.hub.sessions()})
+                                  {s.identity.org: s for s in self.hub.sessions()}, self.hub.counters())
         kinds = {r.error.kind for r in runs if r.HasField("error")}
         if len(kinds) == 1 and all(r.HasField("error") for r in runs) and \
                 kinds <= {"BadQuery", "PermissionDenied", "BudgetExhausted", "Replayed"}:
@@ -185,7 +220,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
 
     def Catalog(self, request: pb.CatalogRequest, context: grpc.ServicerContext) -> pb.CatalogResponse:
         self._peer(context, QUERY_ROLES)
-        return pb.CatalogResponse(nodes=self.hub.catalog())
+        return pb.CatalogResponse(nodes=self.hub.catalog(), counters=self.hub.counter_catalog())
 
 
 class CoordinatorServer:

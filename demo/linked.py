@@ -96,7 +96,7 @@ def ask_linked(client: AnalystClient, truth: Any, manifest: Any,
     for anchor in _anchors(question, nodes):
         query = resolve_linked(nodes, anchor, question.other, epsilon=question.epsilon, delta=question.delta,
                                purpose=question.purpose, by=list(question.by), where=question.where,
-                               at=_anchor_date(question, nodes, anchor), with_at=None)
+                               at=_anchor_date(question, nodes, anchor), with_at=None, counters=client.counters())
         result = submit_linked(client, query, anchor_cells(nodes, query))
         shown[question.indicator] += _rows(question, result, truth, partner_ids, question.found, question.indicator)
         if question.complement:

@@ -46,6 +46,7 @@ class RegionFiles:
     crl: Path
     node_configs: dict[str, Path] = field(default_factory=dict)
     port: int = 0
+    counter_config: Path | None = None
 
 
 def free_port() -> int:
@@ -65,6 +66,9 @@ def _issue(files: RegionFiles, directory: Path, identity: Identity, **names: Any
     )
     (directory / "cert.pem").write_bytes(certificate)
     (directory / "ca.crt").write_bytes((files.ca_dir / pki.CA_CERT_FILE).read_bytes())
+
+
+COUNTER_ORG = "regio-teller"  # the demo's counter: an organisation that is party to no run
 
 
 def demo_covenant(org: str, datasets: list[dict[str, Any]], *, purpose: str = "rmc-monitor",
@@ -92,6 +96,7 @@ def demo_covenant(org: str, datasets: list[dict[str, Any]], *, purpose: str = "r
     }
     if linking:
         covenant["purposes"][0]["linking"] = linking
+        covenant["linked"] = {"counters": [COUNTER_ORG]}
     return covenant
 
 
@@ -121,6 +126,13 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
     _issue(files, root / "analyst", Identity("analyst", "regio-analist"))
     _write_toml(files.profile, {
         "coordinator": f"localhost:{files.port}", "ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem",
+    })
+    _issue(files, root / "counter", Identity("counter", COUNTER_ORG))
+    files.counter_config = root / "counter" / "counter.toml"
+    _write_toml(files.counter_config, {
+        "counter": {"org": COUNTER_ORG},
+        "coordinator": {"address": f"localhost:{files.port}"},
+        "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem"},
     })
     for partner in partners:
         directory = root / "nodes" / partner.node_id
@@ -161,6 +173,11 @@ class RunningRegion:
         self._spawn(f"node-{node_id}", [_script("regiozicht-node"), "serve", "--config",
                                         str(self.files.node_configs[node_id])])
 
+    def start_counter(self) -> None:
+        assert self.files.counter_config is not None
+        self._spawn("counter", [_script("regiozicht"), "counter", "serve", "--config",
+                                str(self.files.counter_config)])
+
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process is not None and process.poll() is None:
@@ -173,6 +190,7 @@ class RunningRegion:
 
     def start(self) -> None:
         self.start_coordinator()
+        self.start_counter()
         for node_id in self.files.node_configs:
             self.start_node(node_id)
 
@@ -188,6 +206,9 @@ class RunningRegion:
                 self._check_alive()
                 try:
                     online = {n.org for n in client.catalog() if n.online}
+                    if "counter" in self.processes:
+                        online |= set(client.counters())
+                        orgs = orgs | {COUNTER_ORG}
                     if orgs <= online:
                         return
                 except Unavailable:

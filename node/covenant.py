@@ -133,6 +133,30 @@ class Limits(_Frozen):
         return _amount(value, positive=False)
 
 
+class LinkedRules(_Frozen):
+    counters: tuple[str, ...] = Field(
+        (), description="Counter organisations this node accepts for linked counts (none: no linked counts); a "
+                        "counter whose organisation or legal entity is a party of the run is refused anyway.")
+    pair_epsilon: str | None = Field(
+        None, description="ε any one partner may spend per period linking against this node (default: the budget's).")
+    pair_delta: str | None = Field(None, description="δ any one partner may spend per period linking against this node.")
+    failed_runs_alert: int = Field(
+        3, ge=1, description="Failed or aborted runs with one partner per period from which the node alerts.")
+
+    @field_validator("counters")
+    @classmethod
+    def _slugs(cls, counters: tuple[str, ...]) -> tuple[str, ...]:
+        for org in counters:
+            if not re.fullmatch(_SLUG.strip("^$"), org):
+                raise ValueError(f"counter {org!r} is not an organisation slug")
+        return counters
+
+    @field_validator("pair_epsilon", "pair_delta")
+    @classmethod
+    def _pair(cls, value: str | None) -> str | None:
+        return None if value is None else _amount(value, positive=False)
+
+
 class Suppression(_Frozen):
     below: int = Field(ge=1, description="Noisy values below this are shown as suppressed.")
     purposes: tuple[str, ...] = Field((), description="Purposes it applies to (empty: all).")
@@ -146,6 +170,7 @@ class Covenant(_Frozen):
     parties: tuple[Party, ...] = Field(description="Who may ask.")
     purposes: tuple[Purpose, ...] = Field(description="What they may ask for.")
     suppression: tuple[Suppression, ...] = Field((), description="Suppression of small noisy values.")
+    linked: LinkedRules = Field(LinkedRules(), description="Linked counts: accepted counters, per-partner budget.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Covenant:

@@ -26,6 +26,7 @@ from regiozicht.errors import BudgetExhausted, ConfigError
 
 decimal.getcontext().prec = 60  # sums of many small ε stay exact
 TOTAL, SHARED = "*", "shared"
+PAIR = "pair:"  # + partner org: what one partner has spent linking against this node
 
 # built once: these run on every release, and building expressions costs more than running them
 _POT = (budget_totals.c.period == bindparam("b_period")) & (budget_totals.c.pot == bindparam("b_pot"))
@@ -87,6 +88,9 @@ class Ledger:
 
     def limit(self, pot: str) -> tuple[Decimal, Decimal]:
         budget = self.covenant.budget
+        if pot.startswith(PAIR):
+            linked = self.covenant.linked
+            return (Decimal(linked.pair_epsilon or budget.epsilon), Decimal(linked.pair_delta or budget.delta))
         if pot == TOTAL:
             return Decimal(budget.epsilon), Decimal(budget.delta)
         if pot == SHARED:
@@ -132,18 +136,25 @@ class Ledger:
     # -- charging ---------------------------------------------------------------
 
     def charge(self, tx: Connection, *, charge_id: str, kind: str, purpose: Purpose, epsilon: Decimal,
-               delta: Decimal, now: int, audit_seq: int = 0) -> bool:
-        """Charges once per id; False when the id was already charged. Raises BudgetExhausted."""
+               delta: Decimal, now: int, audit_seq: int = 0, partner: str | None = None) -> bool:
+        """Charges once per id; False when the id was already charged. Raises BudgetExhausted.
+
+        A linked run names its `partner`: what one partner spends linking against this
+        node has its own ceiling per period (the covenant's `[linked] pair_epsilon`)."""
         period = self.advance_clock(tx, now)
         if tx.execute(_CHARGED, {"b_charge_id": charge_id}).first():
             return False
         eps_pot, delta_pot = self.pots(purpose)
+        pair = PAIR + partner if partner else None
         figures: dict[str, tuple[Decimal, Decimal]] = {}
-        for pot in sorted({TOTAL, eps_pot, delta_pot}):  # fixed lock order: no deadlocks on PostgreSQL
+        for pot in sorted({TOTAL, eps_pot, delta_pot} | ({pair} if pair else set())):  # fixed lock order
             spent_e, spent_d = self._spent(tx, period.id, pot, lock=True)
-            figures[pot] = (spent_e + (epsilon if pot in (TOTAL, eps_pot) else 0),
-                            spent_d + (delta if pot in (TOTAL, delta_pot) else 0))
-        for pot, index, amount in ((TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)):
+            figures[pot] = (spent_e + (epsilon if pot in (TOTAL, eps_pot, pair) else 0),
+                            spent_d + (delta if pot in (TOTAL, delta_pot, pair) else 0))
+        checks = [(TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)]
+        if pair:
+            checks += [(pair, 0, epsilon), (pair, 1, delta)]
+        for pot, index, amount in checks:
             if figures[pot][index] > self.limit(pot)[index]:
                 self._refuse(period, purpose, pot, index, amount, figures[pot][index] - amount)
         for pot, (spent_e, spent_d) in figures.items():
@@ -160,8 +171,8 @@ class Ledger:
                 spent: Decimal) -> None:
         symbol = "ε" if index == 0 else "δ"
         left = max(self.limit(pot)[index] - spent, Decimal(0))
-        scope = "in total" if pot == TOTAL else ("for purpose " + purpose.id if pot == purpose.id
-                                                 else "for purposes without a cap of their own")
+        scope = ("in total" if pot == TOTAL else f"for linking with {pot.removeprefix(PAIR)}" if pot.startswith(PAIR)
+                 else "for purpose " + purpose.id if pot == purpose.id else "for purposes without a cap of their own")
         raise BudgetExhausted(
             f"Node {self.org} has {symbol} {text(left)} of {text(self.limit(pot)[index])} left {scope} in budget "
             f"period {period.id} and this release needs {text(amount)}; ask with a smaller ε or wait until the "
@@ -206,20 +217,13 @@ class Ledger:
 
     # -- linked runs ------------------------------------------------------------
 
-    def charge_linked_run(self, run_id: str, purpose_id: str, epsilon: str, delta: str, *, query_id: str,
-                          role: str, org: str, requester: str, now: int, **audit_fields: str) -> bool:
-        """Charges and audits one linked run before its first list leaves the node; never refunded.
-
-        Idempotent per run id: a second call charges nothing and returns False.
-        Raises BudgetExhausted (nothing charged) when the pool or pot cannot pay.
-        """
-        return self.charge_linked_run_audited(run_id, purpose_id, epsilon, delta, query_id=query_id, role=role,
-                                              org=org, requester=requester, now=now, **audit_fields) is not None
-
     def charge_linked_run_audited(self, run_id: str, purpose_id: str, epsilon: str, delta: str, *, query_id: str,
-                                  role: str, org: str, requester: str, now: int,
+                                  role: str, org: str, requester: str, now: int, partner: str,
                                   **audit_fields: str) -> tuple[int, str] | None:
-        """As `charge_linked_run`, returning the (seq, head) of the run's audit entry, or None if already charged."""
+        """Charges and audits one linked run before anything data-dependent leaves the node; never
+        refunded. Returns the (seq, head) of the run's audit entry, or None if the run id was charged
+        before. Raises BudgetExhausted (nothing charged) when the pool, pot or partner's pair budget
+        cannot pay."""
         from node import audit
 
         purpose = self.covenant.purpose(purpose_id)
@@ -228,12 +232,12 @@ class Ledger:
         amount_e, amount_d = Decimal(epsilon), Decimal(delta)
         with self.state.transaction() as tx:
             if not self.charge(tx, charge_id=run_id, kind="linked-run", purpose=purpose, epsilon=amount_e,
-                               delta=amount_d, now=now):
+                               delta=amount_d, now=now, partner=partner):
                 return None
             return audit.append(tx, now=now, decision="linked-run", query_id=query_id, role=role, org=org,
                                 requester=requester, purpose=purpose.id, legal_basis=purpose.legal_basis,
-                                law=purpose.law, reason=f"linked run {run_id} charged before its first list "
-                                "leaves; never refunded", epsilon=text(amount_e), delta=text(amount_d),
+                                law=purpose.law, reason=f"linked run {run_id} with {partner} charged before its "
+                                "first list leaves; never refunded", epsilon=text(amount_e), delta=text(amount_d),
                                 **audit_fields)
 
     def spent_by_purpose(self, conn: Connection) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
@@ -245,3 +249,27 @@ class Ledger:
             spent_e, spent_d = totals.get((period, purpose), (Decimal(0), Decimal(0)))
             totals[(period, purpose)] = (spent_e + Decimal(epsilon), spent_d + Decimal(delta))
         return totals
+
+    # -- failed linked runs ---------------------------------------------------------
+
+    def record_failed_run(self, partner: str, now: int) -> int:
+        """Counts a failed or aborted linked run with `partner` in this period (it stays charged);
+        returns the period's count so far."""
+        period = period_of(self.covenant.budget.period, now)
+        key = f"failed-runs:{period.id}:{partner}"
+        with self.state.transaction() as tx:
+            count = int(self._meta(tx, key) or "0") + 1
+            self._set_meta(tx, key, str(count))
+        return count
+
+    def failed_runs(self, conn: Connection, period: str) -> dict[str, int]:
+        """partner → failed or aborted linked runs in `period`."""
+        prefix = f"failed-runs:{period}:"
+        rows = conn.execute(select(ledger_meta.c.key, ledger_meta.c.value).where(ledger_meta.c.key.like(prefix + "%")))
+        return {key.removeprefix(prefix): int(value) for key, value in rows}
+
+    def pair_spent(self, conn: Connection, period: str) -> dict[str, tuple[Decimal, Decimal]]:
+        """partner → ε and δ it has spent linking against this node in `period`."""
+        rows = conn.execute(select(budget_totals.c.pot).where(budget_totals.c.period == period,
+                                                             budget_totals.c.pot.like(PAIR + "%")))
+        return {pot.removeprefix(PAIR): self._spent(conn, period, pot, lock=False) for (pot,) in rows}

@@ -89,13 +89,18 @@ def plan_run(config: NodeConfig, covenant: Covenant, envelope: pb.QueryEnvelope,
             raise PermissionDenied(f"Purpose {purpose.id!r} in the covenant of {covenant.organisation} does not cover "
                                    f"dataset {name!r}; leave it out of the set or have the privacy officer add it.")
     check_linking(covenant, purpose, me, peer)
+    check_counter(covenant, query.counter)
     check_bounds(covenant, query, runs=len(query.others) if role == "anchor" else 1)
     try:
         shift = shift_for(query.epsilon_value, query.delta_value)
     except ValueError:
         raise BadQuery(f"δ {query.delta} is too small for ε {query.epsilon}; ask with a larger --delta.") from None
+    anchor_cells = cells(datasets[me.dataset], query.by) if role == "anchor" else []
+    if role == "anchor" and len(anchor_cells) != query.cells:
+        raise BadQuery(f"The signed query says the anchor has {query.cells} cells, but node {me.org} publishes "
+                       f"{len(anchor_cells)} for this grouping; rebuild the query from `regiozicht catalog`.")
     return LinkPlan(envelope, query, run_id, role, me, peer, datasets[me.dataset], datasets, purpose, requester,
-                    shift, cells(datasets[me.dataset], query.by) if role == "anchor" else [])
+                    shift, anchor_cells)
 
 
 def _sides(config: NodeConfig, query: LinkedQuery, query_id: str, run_id: str, role: str) -> tuple[LinkSide, LinkSide]:
@@ -151,6 +156,17 @@ def _refusal(org: str, purpose: Purpose, rule: Linking, me: LinkSide, peer: Link
                 f"purpose {purpose.id!r}; link with {', '.join(rule.partner_datasets) or 'no partner datasets'} "
                 "instead.")
     return None
+
+
+def check_counter(covenant: Covenant, counter: str) -> None:
+    """The counter the query names must be one the covenant accepts (its legal entity is checked
+    against both parties' once its signed run key arrives)."""
+    accepted = covenant.linked.counters
+    if counter not in accepted:
+        allowed = ", ".join(accepted) if accepted else "none: linked counts are off"
+        raise PermissionDenied(f"The covenant of {covenant.organisation} does not accept counter {counter!r} "
+                               f"(accepted: {allowed}); choose an accepted counter with --counter or have the "
+                               "privacy officer add it under [linked] counters.")
 
 
 def check_bounds(covenant: Covenant, query: LinkedQuery, runs: int) -> None:

@@ -1,241 +1,213 @@
-"""One linked run at one node: the protocol of docs/linked-counts.md, steps 0–3.
+"""One linked run at one node: linked counts v2, steps 0–3 (docs/linked-counts.md).
 
-Pure domain code, fed by the agent: `deliver()` hands it the peer's relayed
-messages, `send` carries its own out; no gRPC here. The run has been
-authorised and charged before a driver exists. The secrets (a or b, the
-HPKE key, phantom scalars) live in this object only and are dropped when
-`run()` returns, by success, abort or timeout.
+Pure domain code, fed by the agent: `deliver()` hands it the relayed
+messages of the peer node and the counter, `send` carries its own out; no
+gRPC here. The run has been authorised before a driver exists; it is charged
+once the peer's signed key shows the peer authorised it too, before anything
+data-dependent leaves. The secrets (a or b, the run's HPKE key, slot scalars)
+live in this object only and are dropped when `run()` returns.
 """
 
 from __future__ import annotations
 
-import queue
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from regiozicht import psi, sealing
-from regiozicht.errors import AuthenticationFailed, BudgetExhausted, RegiozichtError, Unavailable
+from regiozicht import group, linkwire, psi
+from regiozicht.errors import AuthenticationFailed, BudgetExhausted, PermissionDenied, RegiozichtError
+from regiozicht.group import GroupOps
+from regiozicht.identity import Identity, identity_of
 from regiozicht.linknoise import ShiftedLaplace
 from regiozicht.linkquery import LinkSide
 from regiozicht.pki import TrustStore
-from regiozicht.signed import Signer, open_signed
+from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
+from regiozicht import sealing
 
-Send = Callable[[pb.LinkMessage], None]
 Charge = Callable[[], tuple[int, bytes]]
-Z_CHUNK_POINTS = 8192
+
+
+def legal_entity(identity: Identity) -> str:
+    """The legal entity a certificate speaks for (its OIN or KvK number, else its organisation)."""
+    return str(getattr(identity, "legal_entity", None) or f"org:{identity.org}")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What a driver needs to know about its run (from the authorised plan and its charge)."""
+    """What a driver needs to know about its run (from the authorised plan)."""
 
     query_id: str
     run_id: str
     role: str  # anchor | other
     me: LinkSide
     peer: LinkSide
+    counter: str
+    accepted_counters: tuple[str, ...]
     epsilon: str
     delta: str
     shift: int
-    cells: int  # the anchor's number of cells (0 at the other node: the anchor's signed key says)
+    cells: int  # C, from the signed query, at both nodes
     body_sha256: bytes
     deadline: float  # time.time() after which the run is aborted
+
+    @property
+    def context(self) -> psi.RunContext:
+        anchor, other = (self.me, self.peer) if self.role == "anchor" else (self.peer, self.me)
+        return psi.RunContext(self.query_id, self.run_id, anchor.org, other.org, self.counter, self.cells, self.shift)
 
 
 class LinkDriver:
     def __init__(self, spec: RunSpec, members: Sequence[Sequence[bytes]], *, signer: Signer, trust: TrustStore,
-                 ops: psi.GroupOps, send: Send, charge: Charge, chunk_points: int = sealing.CHUNK_POINTS) -> None:
-        self.spec, self.members, self.signer, self.trust = spec, members, signer, trust
-        self.ops, self._send, self._charge, self.chunk_points = ops, send, charge, chunk_points
-        self.inbox: queue.Queue[pb.LinkMessage] = queue.Queue()
+                 pool: GroupOps | None, send: linkwire.Send, charge: Charge,
+                 chunk_points: int = linkwire.CHUNK_POINTS) -> None:
+        self.spec, self.members, self.signer, self.pool, self._charge = spec, members, signer, pool, charge
+        self.inbox = linkwire.Inbox(spec.run_id, spec.deadline, self._describe)
+        parties = [linkwire.Party(spec.me.org, spec.me.kind, spec.role),
+                   linkwire.Party(spec.peer.org, spec.peer.kind, "other" if spec.role == "anchor" else "anchor"),
+                   linkwire.Party(spec.counter, None, "counter")]
+        self.wire = linkwire.RunWire(spec.context, parties[0], parties, signer=signer, trust=trust, send=send,
+                                     inbox=self.inbox, chunk_points=chunk_points)
         self.charged: tuple[int, bytes] | None = None
+        self.lists: tuple[list[psi.Points], list[psi.Points]] = ([], [])  # (anchor's, other's), for the ack
 
     def deliver(self, message: pb.LinkMessage) -> None:
-        self.inbox.put(message)
+        self.inbox.deliver(message)
+
+    def _describe(self, org: str) -> str:
+        return f"Counter {org}" if org == self.spec.counter else f"Node {org}"
 
     # -- the run ----------------------------------------------------------
 
     def run(self) -> pb.LinkVerdict:
-        """Runs to the end; always sends a signed verdict (ok, or abort with the reason)."""
+        """Runs to the end of this node's part; on an abort, sends the reason to the others."""
         try:
-            verdict = self._protocol()
+            self._protocol()
+            return self._verdict(ok=True)
         except RegiozichtError as exc:
             verdict = self._verdict(ok=False, reason=exc.message)
             if isinstance(exc, BudgetExhausted):
                 raise  # refused before anything left: the analyst sees the budget refusal itself
+            self.wire.emit(error=pb.Error(kind=exc.kind, message=f"Node {self.spec.me.org}: {exc.message}"))
+            return verdict
         finally:
             self.members = []
-        self._emit(verdict=self.signer.sign(verdict.SerializeToString()))
-        return verdict
 
-    def _protocol(self) -> pb.LinkVerdict:
-        spec = self.spec
-        hpke = sealing.new_key()
-        self._emit(key=self._sign(pb.LinkKey(query_id=spec.query_id, run_id=spec.run_id, org=spec.me.org,
-                                             kind=spec.me.kind, hpke_public=sealing.public_bytes(hpke),
-                                             cells=spec.cells)))
-        domain = psi.domain_separator(spec.query_id, spec.run_id)
+    def _protocol(self) -> None:
+        spec, wire = self.spec, self.wire
+        ctx = spec.context
+        self._hpke = hpke = sealing.new_key()
         draw = ShiftedLaplace(float(spec.epsilon), spec.shift)
-        if spec.role == "anchor":
-            run: psi.AnchorRun | psi.OtherRun = psi.AnchorRun(domain, spec.shift, draw, self.ops)
-            mine = run.lists(self.members)  # before the peer's key: it needs nothing from the peer
-            peer_key = self._peer_key()
-        else:
-            peer_key = self._peer_key()
-            if not 1 <= peer_key.cells <= 100_000:
-                raise AuthenticationFailed("The anchor announced an impossible number of cells; the run is aborted.")
-            run = psi.OtherRun(domain, spec.shift, peer_key.cells, draw, self.ops)
-            mine = [run.list(self.members[0])]
-        self.members = []
-        # the peer's signed key says it was authorised; charge before the first list leaves
+        party: psi.AnchorParty | psi.OtherParty = (psi.AnchorParty(ctx, draw) if spec.role == "anchor"
+                                                   else psi.OtherParty(ctx, draw))
+        wire.emit(key=wire.sign(pb.LinkKey(query_id=spec.query_id, run_id=spec.run_id, org=spec.me.org,
+                                           kind=spec.me.kind, hpke_public=sealing.public_bytes(hpke),
+                                           cells=spec.cells, group_public=party.public, role=spec.role)))
+        counter_key = self._counter_key()
+        peer_key = self._peer_key()
+        # the peer's signed key says it authorised the run: charge before anything data-dependent leaves
         self.charged = self._charge()
-        self._send_lists(mine, run.public, peer_key.hpke_public)
-        expected = 1 if spec.role == "anchor" else peer_key.cells
-        peer_public, theirs = self._receive_lists(hpke, expected)
-        del hpke
-        # only now, with the peer's whole list in hand, may Z leave
-        if isinstance(run, psi.AnchorRun):
-            built = [run.answer(peer_public, theirs[0])]
+        peer_public = peer_key.group_public
+        if isinstance(party, psi.AnchorParty):
+            lists = self._anchor_lists(party, peer_key)
         else:
-            built = run.answer(peer_public, theirs)
-        self._send_z(built)
-        returned = self._receive_z(len(mine))
-        if isinstance(run, psi.AnchorRun):
-            run.check(returned)
-            matches, sizes = psi.count_matches(returned, built[0]), run.sizes
+            lists = self._other_lists(party, peer_key)
+        wire.emit(commit=wire.sign(pb.ListCommit(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
+                                                 sizes=[len(points) for points in lists], digest=psi.digest(lists))))
+        peer_commit = wire.signed(spec.peer.org, "commit", pb.ListCommit)
+        expected = 1 if spec.role == "anchor" else spec.cells
+        if len(peer_commit.sizes) != expected:
+            raise psi.ProtocolViolation(f"{spec.peer.org} committed to {len(peer_commit.sizes)} lists where the "
+                                        f"signed query implies {expected}; the run is aborted.", spec.peer.org)
+        wire.send_points(lists)  # revealed only now: no list can depend on the peer's sizes
+        theirs = wire.points(spec.peer.org, peer_commit)
+        if isinstance(party, psi.AnchorParty):
+            party.check_peer_list(theirs[0])
+            self.lists = (lists, theirs)
         else:
-            run.check(returned[0])
-            matches, sizes = psi.count_matches(built, returned[0]), [len(cell) for cell in theirs]
-        return self._verdict(ok=True, matches=matches, sizes=sizes)
-
-    # -- sending ------------------------------------------------------------
-
-    def _emit(self, **payload: object) -> None:
-        self._send(pb.LinkMessage(run_id=self.spec.run_id, sender=self.spec.me.org, **payload))  # type: ignore[arg-type]
-
-    def _sign(self, message: object) -> pb.Signed:
-        return self.signer.sign(message.SerializeToString())  # type: ignore[attr-defined]
-
-    def _send_lists(self, lists: list[psi.Points], public: bytes, peer_hpke: bytes) -> None:
-        spec = self.spec
-        self._emit(announce=self._sign(pb.ListAnnounce(
-            query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org, recipient=spec.peer.org,
-            group_public=public, sizes=[len(points) for points in lists],
-            list_hashes=[sealing.list_hash(points) for points in lists])))
-        for index, points in enumerate(lists):
-            binding = self._binding(spec.me.org, spec.peer.org, index)
-            for chunk in sealing.seal_list(points, peer_hpke, binding, self.chunk_points):
-                self._emit(chunk=pb.ListChunk(list_index=index, index=chunk.index, count=chunk.count,
-                                              list_hash=chunk.list_hash, sealed=chunk.ciphertext))
-
-    def _send_z(self, lists: list[psi.Points]) -> None:
-        spec = self.spec
-        self._emit(z_announce=self._sign(pb.ZAnnounce(
+            party.check_peer_lists(theirs)
+            self.lists = (theirs, lists)
+        wire.emit(verdict=wire.sign(self._verdict(ok=True)))  # the acknowledgement: both lists' digests
+        # step 3: images of the peer's lists, to the counter only
+        images = party.image(theirs, spec.peer.org)
+        image_digest = psi.digest(images)
+        wire.emit(image_commit=wire.sign(pb.ImageCommit(
             query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org, owner=spec.peer.org,
-            sizes=[len(points) for points in lists], list_hashes=[sealing.list_hash(points) for points in lists])))
-        for index, points in enumerate(lists):
-            pieces = [points[i:i + Z_CHUNK_POINTS] for i in range(0, len(points), Z_CHUNK_POINTS)] or [[]]
-            for number, piece in enumerate(pieces):
-                self._emit(z_chunk=pb.ZChunk(list_index=index, index=number, count=len(pieces),
-                                             points=sealing.pack(piece)))
+            sizes=[len(z) for z in images], digest=image_digest)))
+        wire.send_sealed(psi.flat(images), spec.counter, counter_key.hpke_public, "images")
+        del images
+        their_commit = wire.signed(spec.peer.org, "image_commit", pb.ImageCommit)
+        if their_commit.owner != spec.me.org or list(their_commit.sizes) != [len(points) for points in lists]:
+            raise psi.ProtocolViolation(f"{spec.peer.org}'s image commitment does not fit this node's lists; the run "
+                                        "is aborted.", spec.peer.org)
+        publics = (party.public, peer_public) if spec.role == "anchor" else (peer_public, party.public)
+        mine_seed = ctx.dleq_seed(spec.peer.org, *publics, psi.digest(lists), their_commit.digest)
+        wire.emit(weighted=wire.sign(pb.WeightedSum(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
+                                                    image_digest=their_commit.digest,
+                                                    point=party.weighted_own(mine_seed))))
+        weighted = wire.signed(spec.peer.org, "weighted", pb.WeightedSum)
+        if weighted.image_digest != image_digest:
+            raise psi.ProtocolViolation(f"{spec.peer.org}'s weighted sum answers other images; the run is aborted.",
+                                        spec.peer.org)
+        seed = ctx.dleq_seed(spec.me.org, *publics, psi.digest(theirs), image_digest)
+        wire.emit(proof=wire.sign(pb.ImageProof(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
+                                                image_digest=image_digest, proof=party.prove(weighted.point, seed))))
 
-    def _binding(self, sender: str, recipient: str, index: int) -> sealing.Binding:
-        return sealing.Binding(self.spec.query_id, self.spec.run_id, sender, recipient, f"L{index}")
+    # -- steps 0–2 ----------------------------------------------------------
 
-    # -- receiving -----------------------------------------------------------
-
-    def _next(self, expected: str) -> pb.LinkMessage:
-        """The next relayed message, which must be of the expected kind (the relay cannot reorder steps)."""
-        remaining = self.spec.deadline - time.time()
-        try:
-            message = self.inbox.get(timeout=max(0.0, remaining))
-        except queue.Empty:
-            raise Unavailable(f"Node {self.spec.peer.org} did not continue run {self.spec.run_id} in time; "
-                              "the run is aborted, ask again later.") from None
-        which = message.WhichOneof("payload")
-        if which == "error":
-            raise Unavailable(f"The run was aborted elsewhere ({message.error.message})")
-        if which != expected or message.run_id != self.spec.run_id:
-            raise AuthenticationFailed(f"Run {self.spec.run_id} received a {which} where a {expected} was due; "
-                                       "the relay misbehaved and the run is aborted.")
-        return message
-
-    def _open_peer(self, signed: pb.Signed, message: type) -> object:
-        payload, signer = open_signed(signed, self.trust, ("node",))
-        peer = self.spec.peer
-        if (signer.org, signer.kind) != (peer.org, peer.kind):
-            raise AuthenticationFailed(f"A run message is signed by {signer}, not by {peer.org} ({peer.kind}) as the "
-                                       "signed query names; the run is aborted.")
-        parsed = message()
-        parsed.ParseFromString(payload)
-        if parsed.query_id != self.spec.query_id or parsed.run_id != self.spec.run_id:
-            raise AuthenticationFailed("A signed run message belongs to another run (replayed); the run is aborted.")
-        return parsed
-
-    def _peer_key(self) -> pb.LinkKey:
-        key = self._open_peer(self._next("key").key, pb.LinkKey)
-        assert isinstance(key, pb.LinkKey)
-        if key.org != self.spec.peer.org or len(key.hpke_public) != 32:
-            raise AuthenticationFailed("The peer's run key is malformed; the run is aborted.")
+    def _counter_key(self) -> pb.LinkKey:
+        spec = self.spec
+        key = self.wire.signed(spec.counter, "key", pb.LinkKey)
+        if key.org != spec.counter or key.role != "counter" or key.cells != spec.cells:
+            raise AuthenticationFailed("The counter's run key is malformed; the run is aborted.")
+        if spec.counter not in spec.accepted_counters:
+            raise PermissionDenied(f"The covenant of {spec.me.org} does not accept counter {spec.counter}; choose an "
+                                   "accepted counter or have the privacy officer add it.")
         return key
 
-    def _receive_lists(self, hpke: object, expected: int) -> tuple[bytes, list[psi.Points]]:
-        announce = self._open_peer(self._next("announce").announce, pb.ListAnnounce)
-        assert isinstance(announce, pb.ListAnnounce)
+    def _peer_key(self) -> pb.LinkKey:
         spec = self.spec
-        if (announce.sender, announce.recipient) != (spec.peer.org, spec.me.org) or len(announce.sizes) != expected \
-                or len(announce.list_hashes) != expected:
-            raise AuthenticationFailed("The peer's list announcement is not for this node or has the wrong number "
-                                       "of lists; the run is aborted.")
-        lists = []
-        for index in range(expected):
-            chunks = self._chunks("chunk", index)
-            sealed = [sealing.SealedChunk(c.chunk.index, c.chunk.count, c.chunk.list_hash, c.chunk.sealed)
-                      for c in chunks]
-            points = sealing.open_list(sealed, hpke, self._binding(spec.peer.org, spec.me.org, index))  # type: ignore[arg-type]
-            if len(points) != announce.sizes[index] or sealing.list_hash(points) != announce.list_hashes[index]:
-                raise AuthenticationFailed("A received list differs from its signed announcement; the run is aborted.")
-            lists.append(points)
-        return announce.group_public, lists
+        key = self.wire.signed(spec.peer.org, "key", pb.LinkKey)
+        if key.org != spec.peer.org or key.cells != spec.cells or not group.is_valid(key.group_public):
+            raise psi.ProtocolViolation(f"{spec.peer.org}'s run key is malformed or names another number of cells "
+                                        f"than the signed query ({spec.cells}); the run is aborted.", spec.peer.org)
+        counter = legal_entity(self.wire.signers[spec.counter])
+        mine = legal_entity(identity_of(self.signer.certificate))
+        if counter in (mine, legal_entity(self.wire.signers[spec.peer.org])):
+            raise PermissionDenied(f"Counter {spec.counter} is the same legal entity as a party of the run "
+                                   f"({counter}); a counter must be independent of both nodes.")
+        return key
 
-    def _chunks(self, kind: str, index: int) -> list[pb.LinkMessage]:
-        first = self._next(kind)
-        part = getattr(first, kind)
-        if part.list_index != index or part.index != 0 or not 1 <= part.count <= 1_000_000:
-            raise AuthenticationFailed("List chunks arrived out of order; the run is aborted.")
-        out = [first]
-        for number in range(1, part.count):
-            message = self._next(kind)
-            if getattr(message, kind).list_index != index or getattr(message, kind).index != number:
-                raise AuthenticationFailed("List chunks arrived out of order or repeated; the run is aborted.")
-            out.append(message)
-        return out
+    def _anchor_lists(self, party: psi.AnchorParty, peer_key: pb.LinkKey) -> list[psi.Points]:
+        spec, wire = self.spec, self.wire
+        slots = party.make_slots(peer_key.group_public)
+        wire.send_sealed([s.h + s.w + s.proof for cell in slots for s in cell], spec.peer.org, peer_key.hpke_public,
+                         "slots")
+        peer_slots = linkwire.split(wire.sealed(spec.peer.org, "slots", self._hpke),
+                                    [2 * spec.shift] * spec.cells)
+        party.check_peer_slots(peer_slots)
+        party.ops = group.ops_for(self.pool, party.list_length(sum(map(len, self.members))))
+        return party.build_lists(self.members, peer_slots)
 
-    def _receive_z(self, expected: int) -> list[psi.Points]:
-        announce = self._open_peer(self._next("z_announce").z_announce, pb.ZAnnounce)
-        assert isinstance(announce, pb.ZAnnounce)
-        if (announce.sender, announce.owner) != (self.spec.peer.org, self.spec.me.org) \
-                or len(announce.sizes) != expected or len(announce.list_hashes) != expected:
-            raise AuthenticationFailed("The returned lists' announcement is not for this node's lists; "
-                                       "the run is aborted.")
-        lists = []
-        for index in range(expected):
-            points = [p for c in self._chunks("z_chunk", index) for p in sealing.unpack(c.z_chunk.points)]
-            if len(points) != announce.sizes[index] or sealing.list_hash(points) != announce.list_hashes[index]:
-                raise AuthenticationFailed("A returned list differs from its signed announcement (altered by the "
-                                           "relay); the run is aborted.")
-            lists.append(points)
-        return lists
+    def _other_lists(self, party: psi.OtherParty, peer_key: pb.LinkKey) -> list[psi.Points]:
+        spec, wire = self.spec, self.wire
+        wire.send_sealed(psi.flat(party.make_slots(peer_key.group_public)), spec.peer.org, peer_key.hpke_public,
+                         "slots")
+        records = wire.sealed(spec.peer.org, "slots", self._hpke, linkwire.SLOT_RECORD)
+        slots = [psi.Slot(r[:32], r[32:64], r[64:]) for r in records]
+        party.check_peer_slots(linkwire.split(slots, [2 * spec.shift] * spec.cells), peer_key.group_public)
+        party.ops = group.ops_for(self.pool, party.list_length(len(self.members[0])))
+        return [party.build_list(self.members[0])]
 
     # -- the outcome -----------------------------------------------------------
 
-    def _verdict(self, *, ok: bool, reason: str = "", matches: Sequence[int] = (),
-                 sizes: Sequence[int] = ()) -> pb.LinkVerdict:
+    def _verdict(self, *, ok: bool, reason: str = "") -> pb.LinkVerdict:
         spec = self.spec
+        anchor_lists, other_lists = self.lists
         return pb.LinkVerdict(
             query_id=spec.query_id, run_id=spec.run_id, org=spec.me.org, kind=spec.me.kind, role=spec.role, ok=ok,
-            reason=reason, matches=list(matches), anchor_sizes=list(sizes), shift=spec.shift, epsilon=spec.epsilon,
-            delta=spec.delta, audit_seq=self.charged[0] if self.charged else 0,
-            audit_head=self.charged[1] if self.charged else b"", body_sha256=spec.body_sha256)
+            reason=reason, anchor_sizes=[len(points) for points in anchor_lists], shift=spec.shift,
+            epsilon=spec.epsilon, delta=spec.delta, audit_seq=self.charged[0] if self.charged else 0,
+            audit_head=self.charged[1] if self.charged else b"", body_sha256=spec.body_sha256,
+            anchor_digest=psi.digest(anchor_lists) if anchor_lists else b"",
+            other_digest=psi.digest(other_lists) if other_lists else b"",
+            other_size=len(other_lists[0]) if other_lists else 0, counter=spec.counter)

@@ -5,11 +5,15 @@ combination of the node's datasets, `node/compile.py` `compile_members`).
 The rows read here (link value, and at the anchor the cell, of each person
 in the set) are the only partner rows a node ever holds in Python; they
 leave it only blinded.
-Invalid BSNs (elfproef) and duplicate link values never link. The anchor
-keeps such a person in its set as an element no peer can match (one hash
-and one multiplication, like any other), so the person still counts in
-anchor ∖ other; the other node drops them. The numbers go to this node's
-log only, never to the coordinator.
+Invalid BSNs (elfproef) and BSNs that appear more than once never link:
+every record of a repeated BSN is unlinkable, and together they are ONE
+element, so adding or removing everything about one BSN moves one element of
+one draw (a person who could link through one of several records would move
+up to three). The anchor keeps an unlinkable element in its set as an
+element no peer can match (one hash and one multiplication, like any other),
+so it still counts in anchor ∖ other, in the cell of its first record; the
+other node drops them. The numbers go to this node's log only, never to the
+coordinator.
 """
 
 from __future__ import annotations
@@ -56,21 +60,26 @@ def prepare(rows: Sequence[tuple[object, ...]], cell_index: dict[tuple[str, ...]
     """Per cell (anchor, `cell_index` given) or one list (other): items to blind."""
     cells = len(cell_index) if cell_index is not None else 1
     members = Members([[] for _ in range(cells)])
-    seen: set[str] = set()
-    # a fixed order makes which of two persons sharing a BSN links deterministic
+    by_link: dict[str, list[int]] = {}
+    invalid_cells: list[int] = []
+    # a fixed order makes the cell of a repeated BSN (its first record's) deterministic
     for row in sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r)):
         link = "" if row[0] is None else str(row[0]).strip()
         cell = cell_index[tuple(str(v) for v in row[1:])] if cell_index is not None else 0
-        valid = is_valid_bsn(link)
-        if valid and link not in seen:
-            seen.add(link)
-            members.by_cell[cell].append(link.encode())
-            continue
-        if valid:
-            members.duplicate += 1
+        if is_valid_bsn(link):
+            by_link.setdefault(link, []).append(cell)
         else:
             members.invalid += 1
+            invalid_cells.append(cell)
+    for link, record_cells in by_link.items():
+        if len(record_cells) == 1:
+            members.by_cell[record_cells[0]].append(link.encode())
+            continue
+        members.duplicate += len(record_cells)
         if cell_index is not None:
+            members.by_cell[record_cells[0]].append(_unlinkable())
+    if cell_index is not None:
+        for cell in invalid_cells:
             members.by_cell[cell].append(_unlinkable())
     return members
 

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from node import audit
 from node.envelope import open_envelope
 from node.linkauth import LinkPlan, plan_run
-from node.linked import LinkDriver, RunSpec, Send
+from node.linked import LinkDriver, RunSpec
+from regiozicht.linkwire import Send
 from node.linkmembers import read_members
-from regiozicht import psi
+from regiozicht.group import GroupOps
 from regiozicht.errors import Internal, RegiozichtError, Replayed, Unavailable
 from regiozicht.query import CLOCK_SKEW_SECONDS, body_hash
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -33,11 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_RUNS = 8
-POOL_THRESHOLD = 4096  # below this many members the worker processes cost more than they save
 
 
 class LinkRuns:
-    def __init__(self, service: NodeService, pool: psi.GroupOps | None = None) -> None:
+    def __init__(self, service: NodeService, pool: GroupOps | None = None) -> None:
         self.service = service
         self.pool = pool
         self._active: dict[str, LinkDriver | None] = {}
@@ -109,14 +109,14 @@ class LinkRuns:
         except RegiozichtError as exc:
             service._audit_refusal(known, exc, int(now))
             raise
-        size = sum(len(cell) for cell in members.by_cell)
-        ops = self.pool if self.pool is not None and size >= POOL_THRESHOLD else psi.LocalOps()
         spec = RunSpec(
             query_id=envelope.query_id, run_id=request.run_id, role=plan.role, me=plan.me, peer=plan.peer,
-            epsilon=plan.query.epsilon, delta=plan.query.delta, shift=plan.shift, cells=len(plan.cells),
+            counter=plan.query.counter, accepted_counters=service.covenant.linked.counters,
+            epsilon=plan.query.epsilon, delta=plan.query.delta, shift=plan.shift, cells=plan.query.cells,
             body_sha256=body_hash(envelope.body), deadline=envelope.expires_at_unix + CLOCK_SKEW_SECONDS)
-        driver = LinkDriver(spec, members.by_cell, signer=service.signer, trust=service.trust, ops=ops, send=send,
-                            charge=lambda: self._charge(plan, known))
+        # the worker pool is chosen inside the run, on the list length the others see
+        driver = LinkDriver(spec, members.by_cell, signer=service.signer, trust=service.trust, pool=self.pool,
+                            send=send, charge=lambda: self._charge(plan, known))
         return driver, plan
 
     def _charge(self, plan: LinkPlan, known: dict[str, Any]) -> tuple[int, bytes]:
@@ -127,7 +127,7 @@ class LinkRuns:
             charged = self.service.ledger.charge_linked_run_audited(
                 plan.run_id, plan.purpose.id, plan.query.epsilon, plan.query.delta, query_id=fields["query_id"],
                 role=fields["role"], org=fields["org"], requester=fields["requester"], now=now,
-                dataset=fields["dataset"], query=fields["query"])
+                partner=plan.peer.org, dataset=fields["dataset"], query=fields["query"])
             if charged is None:
                 raise Replayed(f"Run id {plan.run_id} was used before; sign a fresh query.")
         except RegiozichtError as exc:
@@ -147,10 +147,16 @@ class LinkRuns:
                              f"{verdict.reason}", **fields)
             elif verdict.ok:
                 audit.append(tx, now=int(time.time()), decision="granted",
-                             reason=f"linked run {plan.run_id} completed (charged at its start)", **fields)
+                             reason=f"linked run {plan.run_id}: this node's part completed (charged at its start)", **fields)
             else:
                 audit.append(tx, now=int(time.time()), decision="failed",
                              reason=f"linked run {plan.run_id} aborted: {verdict.reason}; charged, nothing released",
                              **fields)
         if not verdict.ok:
             log.warning("linked run %s aborted: %s", plan.run_id, verdict.reason)
+            if charged:
+                failed = self.service.ledger.record_failed_run(plan.peer.org, int(time.time()))
+                if failed >= self.service.covenant.linked.failed_runs_alert:
+                    log.warning("ALERT: %d linked runs with %s failed or were aborted this period (each stays "
+                                "charged); the privacy officer should look into it (`regiozicht-node budget show`)",
+                                failed, plan.peer.org)

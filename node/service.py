@@ -37,7 +37,7 @@ from node.watermark import Watermark
 from regiozicht import dp
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
-from regiozicht.psi import GroupOps
+from regiozicht.group import GroupOps
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
 from regiozicht.query import CountQuery, body_hash, parse_body
 from regiozicht.signed import Signer

@@ -1,9 +1,14 @@
 """ristretto255 group operations for linked counts (libsodium through rbcl).
 
+Points and scalars are 32-byte strings. Hash-to-group follows RFC 9380:
+expand_message_xmd with SHA-512 to 64 bytes, then ristretto255's one-way
+map (libsodium's `from_hash`), under a domain separation tag that names the
+query and the run.
+
 Batches run in worker processes: the multiplications are pure CPU work and
-threads barely scale on it. Every element of every list costs the same:
-one hash-to-group and one variable-base multiplication, so the time a list
-takes reveals nothing about how many of its elements are real.
+threads barely scale on it. Every element a node blinds costs the same (one
+hash-to-group and one multiplication), so the time a list takes reveals
+nothing about how many of its elements are real.
 """
 
 from __future__ import annotations
@@ -11,66 +16,140 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from functools import reduce
+from typing import Any, Protocol
 
 import rbcl
 
 POINT_BYTES = 32
 SCALAR_BYTES = 32
-_BASE = rbcl.crypto_scalarmult_ristretto255_base((1).to_bytes(32, "little"))
+_BASE = bytes(rbcl.crypto_scalarmult_ristretto255_base((1).to_bytes(32, "little")))
 IDENTITY = bytes(32)
 CHUNK = 2048
+ORDER = 2**252 + 27742317777372353535851937790883648493  # ℓ, the group order
 
+
+# -- scalars ------------------------------------------------------------------
 
 def new_scalar() -> bytes:
     return bytes(rbcl.crypto_core_ristretto255_scalar_random())
 
 
+def scalar_from_hash(data: bytes) -> bytes:
+    """A uniform scalar from 64 bytes of hash output (reduced mod ℓ)."""
+    return bytes(rbcl.crypto_core_ristretto255_scalar_reduce(hashlib.sha512(data).digest()))
+
+
+def scalar_add(x: bytes, y: bytes) -> bytes:
+    return bytes(rbcl.crypto_core_ristretto255_scalar_add(x, y))
+
+
+def scalar_sub(x: bytes, y: bytes) -> bytes:
+    return bytes(rbcl.crypto_core_ristretto255_scalar_sub(x, y))
+
+
+def scalar_mul(x: bytes, y: bytes) -> bytes:
+    return bytes(rbcl.crypto_core_ristretto255_scalar_mul(x, y))
+
+
+def is_scalar(value: bytes) -> bool:
+    """A canonical, non-zero scalar (< ℓ)."""
+    return len(value) == SCALAR_BYTES and 0 < int.from_bytes(value, "little") < ORDER
+
+
+# -- points -------------------------------------------------------------------
+
 def base_point() -> bytes:
-    return bytes(_BASE)
+    return _BASE
 
 
-def _hash(domain: bytes, item: bytes) -> bytes:
-    return bytes(rbcl.crypto_core_ristretto255_from_hash(hashlib.sha512(domain + b"\x00" + item).digest()))
+def expand_message_xmd(message: bytes, dst: bytes, length: int = 64) -> bytes:
+    """RFC 9380 §5.3.1 with SHA-512 (b_in_bytes 64, s_in_bytes 128)."""
+    if len(dst) > 255:
+        dst = hashlib.sha512(b"H2C-OVERSIZE-DST-" + dst).digest()
+    dst_prime = dst + bytes([len(dst)])
+    ell = -(-length // 64)
+    b0 = hashlib.sha512(bytes(128) + message + length.to_bytes(2, "big") + b"\x00" + dst_prime).digest()
+    blocks = [hashlib.sha512(b0 + b"\x01" + dst_prime).digest()]
+    for i in range(2, ell + 1):
+        mixed = bytes(a ^ b for a, b in zip(b0, blocks[-1]))
+        blocks.append(hashlib.sha512(mixed + bytes([i]) + dst_prime).digest())
+    return b"".join(blocks)[:length]
 
 
-def _mul(scalar: bytes, point: bytes) -> bytes:
+def hash_to_group(dst: bytes, item: bytes) -> bytes:
+    """RFC 9380 hash_to_ristretto255 of one item under the tag `dst`."""
+    return bytes(rbcl.crypto_core_ristretto255_from_hash(expand_message_xmd(item, dst)))
+
+
+def mul(scalar: bytes, point: bytes) -> bytes:
     return bytes(rbcl.crypto_scalarmult_ristretto255(scalar, point))
 
 
-def blind_items(domain: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
-    """H(x)^scalar for each item: one hash and one multiplication each."""
-    return [_mul(scalar, _hash(domain, item)) for item in items]
+def mul_base(scalar: bytes) -> bytes:
+    return bytes(rbcl.crypto_scalarmult_ristretto255_base(scalar))
 
 
-def phantom_points(domain: bytes, scalars: Sequence[bytes]) -> list[bytes]:
-    """G^r for each r, at the cost of a real element (a wasted hash, one multiplication)."""
-    out = []
-    for scalar in scalars:
-        _hash(domain, scalar)
-        out.append(_mul(scalar, _BASE))
-    return out
+def add(p: bytes, q: bytes) -> bytes:
+    return bytes(rbcl.crypto_core_ristretto255_add(p, q))
 
 
-def raise_points(scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
-    """p^scalar for each point: one multiplication, like a phantom image or a filler."""
-    return [_mul(scalar, p) for p in points]
-
-
-def raise_base_by(point: bytes, scalars: Sequence[bytes]) -> list[bytes]:
-    """point^s for each scalar s (phantom images and fillers)."""
-    return [_mul(s, point) for s in scalars]
+def sub(p: bytes, q: bytes) -> bytes:
+    return bytes(rbcl.crypto_core_ristretto255_sub(p, q))
 
 
 def is_valid(point: bytes) -> bool:
     return len(point) == POINT_BYTES and point != IDENTITY and bool(rbcl.crypto_core_ristretto255_is_valid_point(point))
 
 
-def _chunks(items: Sequence[bytes], size: int = CHUNK) -> Iterable[Sequence[bytes]]:
+# -- batches (module functions: they run in worker processes) -------------------
+
+def blind_items(dst: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
+    """scalar·H(x) for each item: one hash and one multiplication each."""
+    return [mul(scalar, hash_to_group(dst, item)) for item in items]
+
+
+def raise_points(scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
+    """scalar·p for each point."""
+    return [mul(scalar, p) for p in points]
+
+
+def raise_base_by(point: bytes, scalars: Sequence[bytes]) -> list[bytes]:
+    """s·point for each scalar s."""
+    return [mul(s, point) for s in scalars]
+
+
+def weighted_sum(weights: Sequence[bytes], points: Sequence[bytes]) -> bytes:
+    """Σ w_j·p_j (naive multi-scalar multiplication: libsodium has no MSM)."""
+    return reduce(add, (mul(w, p) for w, p in zip(weights, points)))
+
+
+def check_points(points: Sequence[bytes]) -> bool:
+    """Every point valid and not the identity."""
+    return all(is_valid(p) for p in points)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class GroupOps(Protocol):
+    def blind_items(self, dst: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]: ...
+    def raise_points(self, scalar: bytes, points: Sequence[bytes]) -> list[bytes]: ...
+    def weighted_sum(self, weights: Sequence[bytes], points: Sequence[bytes]) -> bytes: ...
+    def all_valid(self, points: Sequence[bytes]) -> bool: ...
+
+
+class LocalOps:
+    """Group operations in this process (tests, small lists)."""
+
+    blind_items = staticmethod(blind_items)
+    raise_points = staticmethod(raise_points)
+    weighted_sum = staticmethod(weighted_sum)
+    all_valid = staticmethod(check_points)
 
 
 def _warm(_: int) -> bytes:
@@ -90,20 +169,22 @@ class GroupPool:
         list(self.executor.map(_warm, range(self.workers)))
         return self
 
-    def blind_items(self, domain: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
-        return self._map(lambda chunk: (blind_items, domain, scalar, chunk), items)
+    def blind_items(self, dst: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
+        return self._concat([self.executor.submit(blind_items, dst, scalar, c) for c in _chunks(items)])
 
     def raise_points(self, scalar: bytes, points: Sequence[bytes]) -> list[bytes]:
-        return self._map(lambda chunk: (raise_points, scalar, chunk), points)
+        return self._concat([self.executor.submit(raise_points, scalar, c) for c in _chunks(points)])
 
-    def raise_base_by(self, point: bytes, scalars: Sequence[bytes]) -> list[bytes]:
-        return self._map(lambda chunk: (raise_base_by, point, chunk), scalars)
+    def weighted_sum(self, weights: Sequence[bytes], points: Sequence[bytes]) -> bytes:
+        futures = [self.executor.submit(weighted_sum, w, p) for w, p in zip(_chunks(weights), _chunks(points))]
+        return reduce(add, (f.result() for f in futures))
 
-    def phantom_points(self, domain: bytes, scalars: Sequence[bytes]) -> list[bytes]:
-        return self._map(lambda chunk: (phantom_points, domain, chunk), scalars)
+    def all_valid(self, points: Sequence[bytes]) -> bool:
+        futures = [self.executor.submit(check_points, c) for c in _chunks(points, 8 * CHUNK)]
+        return all(f.result() for f in futures)
 
-    def _map(self, task, items: Sequence[bytes]) -> list[bytes]:  # type: ignore[no-untyped-def]
-        futures = [self.executor.submit(*task(chunk)) for chunk in _chunks(items)]
+    @staticmethod
+    def _concat(futures: list[Any]) -> list[bytes]:
         out: list[bytes] = []
         for future in futures:
             out.extend(future.result())
@@ -113,7 +194,10 @@ class GroupPool:
         self.executor.shutdown(cancel_futures=True)
 
 
-def shuffled(items: list[bytes]) -> list[bytes]:
-    """A full, cryptographically random shuffle (before the first chunk leaves)."""
-    secrets.SystemRandom().shuffle(items)
-    return items
+def ops_for(pool: GroupOps | None, list_length: int, threshold: int = 4096) -> GroupOps:
+    """The pool for long lists, this process for short ones. Chosen on a list length the
+    other parties see anyway, never on the true member count (no timing channel)."""
+    return pool if pool is not None and list_length >= threshold else LocalOps()
+
+
+Mapper = Callable[[Sequence[bytes]], list[bytes]]

@@ -3,8 +3,10 @@
 Signed like a count query: RFC 8785 JSON of the normalised body, which names
 every party (org and kind), each side's set — a boolean combination of that
 node's own datasets (`regiozicht/linksets.py`) — and reference date, the
-anchor's grouping and filter, ε and δ per run, and the purpose. The CLI
-resolves all of it; one run per peer, run id = query id + ":" + peer org.
+anchor's grouping and filter, ε and δ per run, the purpose, and the
+counter (the organisation that checks the proofs and counts, never a party).
+The CLI resolves all of it; one run per peer, run id = query id + ":" + peer
+org.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from regiozicht.query import BODY_VERSION, CountQuery, SignableQuery, _validate,
 _ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 MAX_DELTA = Decimal("1e-3")
 MAX_PEERS = 8
+MAX_CELLS = 100_000
 
 
 def canonical_delta(value: str | float | Decimal) -> str:
@@ -77,11 +80,15 @@ class LinkedQuery(SignableQuery):
     purpose: str
     by: tuple[str, ...] = ()
     where: filters.Tree | None = None
+    counter: str = ""
+    cells: int = 0  # the anchor's number of cells: every party takes C from here, never from a message
 
     def body(self) -> dict[str, Any]:
         return {
             "v": BODY_VERSION,
             "aggregate": "linked_count",
+            "counter": self.counter,
+            "cells": self.cells,
             "anchor": self.anchor.body(),
             "others": [side.body() for side in self.others],
             "by": list(self.by),
@@ -107,9 +114,11 @@ class LinkedQuery(SignableQuery):
 
 
 def build_linked(anchor: LinkSide, others: list[LinkSide], *, epsilon: str | float, delta: str | float,
-                 purpose: str, by: list[str] | tuple[str, ...] = (), where: str | None = None) -> LinkedQuery:
+                 purpose: str, counter: str, cells: int, by: list[str] | tuple[str, ...] = (),
+                 where: str | None = None) -> LinkedQuery:
     query = LinkedQuery(anchor, tuple(sorted(others, key=lambda s: s.org)), canonical_epsilon(epsilon),
-                        canonical_delta(delta), purpose, tuple(by), filters.parse(where) if where else None)
+                        canonical_delta(delta), purpose, tuple(by), filters.parse(where) if where else None, counter,
+                        cells)
     _validate_linked(query)
     return query
 
@@ -123,6 +132,15 @@ def _validate_linked(query: LinkedQuery) -> None:
     orgs = [query.anchor.org, *(s.org for s in query.others)]
     if len(set(orgs)) != len(orgs):
         raise BadQuery("A node appears twice in the linked query; the anchor and each peer must differ.")
+    if not _ORG.match(query.counter):
+        raise BadQuery("A linked query names the counter that counts its runs; choose one with --counter "
+                       "(`regiozicht catalog` lists the counters).")
+    if isinstance(query.cells, bool) or not isinstance(query.cells, int) or not 1 <= query.cells <= MAX_CELLS:
+        raise BadQuery(f"A linked query states its anchor's number of cells (1 to {MAX_CELLS}); rebuild the query "
+                       "with the CLI.")
+    if query.counter in orgs:
+        raise BadQuery(f"Counter {query.counter} is a party of this linked query; a counter must be independent of "
+                       "both nodes, choose another with --counter.")
     for side in (query.anchor, *query.others):
         if not _ORG.match(side.org):
             raise BadQuery(f"{side.org!r} is not a node name; `regiozicht catalog` lists the nodes.")
@@ -149,17 +167,17 @@ def _side(raw: Any) -> LinkSide:
 def parse_linked_body(raw: bytes) -> LinkedQuery:
     """Parses signed linked-query bytes; refuses anything not canonical."""
     body = load_canonical(raw)
-    expected = {"v", "aggregate", "anchor", "others", "by", "where", "epsilon", "delta", "purpose"}
+    expected = {"v", "aggregate", "counter", "cells", "anchor", "others", "by", "where", "epsilon", "delta", "purpose"}
     if set(body) != expected or body["v"] != BODY_VERSION or body["aggregate"] != "linked_count":
         raise BadQuery("The linked query body has unknown or missing fields; update the `regiozicht` CLI.")
     if not isinstance(body["others"], list) or not isinstance(body["by"], list):
         raise BadQuery("The linked query body is malformed; rebuild the query with the CLI.")
     where = filters.normalise(body["where"]) if body["where"] is not None else None
-    for field in ("epsilon", "delta", "purpose"):
+    for field in ("epsilon", "delta", "purpose", "counter"):
         if not isinstance(body[field], str):
             raise BadQuery(f"The query's {field} must be a string; rebuild the query with the CLI.")
     query = LinkedQuery(_side(body["anchor"]), tuple(_side(s) for s in body["others"]), body["epsilon"],
-                        body["delta"], body["purpose"], tuple(body["by"]), where)
+                        body["delta"], body["purpose"], tuple(body["by"]), where, body["counter"], body["cells"])
     if (where != body["where"] or canonical_epsilon(query.epsilon) != query.epsilon
             or canonical_delta(query.delta) != query.delta
             or list(query.others) != sorted(query.others, key=lambda s: s.org)):

@@ -1,185 +1,345 @@
-"""The two-party linked-count protocol (DP private set intersection cardinality).
+"""Linked counts v2: the protocol logic of anchor A, other node B and counter K.
 
-Pure protocol logic, without transport: what the anchor node A and the other
-node B compute at each step, the checks each makes, and how the coordinator
-counts matches. See docs/linked-counts.md for the protocol and the privacy
-argument.
+Pure computation and checks, no transport (docs/linked-counts.md has the
+protocol, its threat model and the privacy argument):
 
-Step 1: A sends P_A = G^a and per cell g the list
-        L_A^g = {H(x)^a : x ∈ X_g} ∪ {D_A^g phantoms G^r} ∪ {E_A^g dummies H(rand)^a};
-        B sends P_B = G^b and L_B = {H(y)^b} ∪ {Σ_g D_B^g phantoms G^s} ∪ {E_B dummies}.
-Step 2: B returns Z_A^g = (L_A^g)^b ∪ {P_A^s for its D_B^g phantoms} ∪ {2T − D_B^g fillers};
-        A returns Z_B = (L_B)^a ∪ {P_B^r for all its phantoms} ∪ {2T·cells − Σ_g D_A^g fillers}.
-Step 3: each checks its phantoms' images in the Z list built from its own L;
-        the coordinator counts matches per cell: |X_g ∩ Y| + D_A^g + D_B^g.
+0. keys: P_A = a·G, P_B = b·G (signed by each node; C, the number of cells,
+   from the signed query).
+1. slots: per cell g, 2T A-slots (h = t·P_A, w = t·P_B when on, t·R_{g,k} when
+   off, with an OR-proof) go to B; 2T B-slots h′ = s·P_A go to A, and B puts
+   s·P_B of its D_B^g on-slots into its own list.
+2. lists, committed before they are revealed, each sorted by encoding:
+   L_A^g = {a·H(x) : x ∈ X_g} ∪ A-h_g ∪ B-h′_g ∪ (E_A^g + D_A^g) dummies;
+   L_B = {b·H(y)} ∪ every A-w ∪ B's on s·P_B ∪ E_B dummies.
+   B checks C lists, sorting, and every h and h′ in its own cell; A checks
+   sorting and that every A-w is in L_B.
+3. images, to K only: Z_A = b·L_A, Z_B = a·L_B element by element, each with a
+   batched DLEQ whose M = Σρ_j·L_j the owner of L computes (it never sees Z).
+4. K checks every proof and counts m_g = |Z_A^g ∩ Z_B| = |X_g ∩ Y| + D_A^g + D_B^g.
+
+Estimates: ∩ = m_g − 2T; ∖ = |L_A^g| − m_g − 4T; N̂ = |L_A^g| − 6T.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from regiozicht import group
-from regiozicht.errors import AuthenticationFailed, BadQuery
+from regiozicht import group, proofs
+from regiozicht.errors import AuthenticationFailed
+from regiozicht.group import GroupOps, LocalOps
 from regiozicht.linknoise import ShiftedLaplace
 
 Points = list[bytes]
+MAX_LIST = 20_000_000  # public cap on any list a node sends (elements)
+MAX_CELLS = 100_000
 
 
-class GroupOps(Protocol):
-    def blind_items(self, domain: bytes, scalar: bytes, items: Sequence[bytes]) -> Points: ...
-    def raise_points(self, scalar: bytes, points: Sequence[bytes]) -> Points: ...
-    def raise_base_by(self, point: bytes, scalars: Sequence[bytes]) -> Points: ...
-    def phantom_points(self, domain: bytes, scalars: Sequence[bytes]) -> Points: ...
+class ProtocolViolation(AuthenticationFailed):
+    """A party broke the protocol; `culprit` names it (org), so the run's abort can say who."""
+
+    def __init__(self, message: str, culprit: str = "") -> None:
+        super().__init__(message)
+        self.culprit = culprit
 
 
-class LocalOps:
-    """Group operations in this process (tests, small lists)."""
+@dataclass(frozen=True)
+class RunContext:
+    """What every party of a run knows in public: from the signed query and the run id."""
 
-    blind_items = staticmethod(group.blind_items)
-    raise_points = staticmethod(group.raise_points)
-    raise_base_by = staticmethod(group.raise_base_by)
-    phantom_points = staticmethod(group.phantom_points)
+    query_id: str
+    run_id: str
+    anchor: str  # org names
+    other: str
+    counter: str
+    cells: int  # C, from the signed query: never from a message
+    shift: int  # T
+
+    @property
+    def dst(self) -> bytes:
+        """The RFC 9380 domain separation tag: names the query and the run."""
+        return f"regiozicht-v2-linked-{self.query_id}-{self.run_id}".encode()
+
+    @property
+    def slots(self) -> int:
+        return 2 * self.shift
+
+    def dleq_seed(self, prover: str, public_a: bytes, public_b: bytes, l_digest: bytes, z_digest: bytes) -> bytes:
+        return proofs.transcript(b"regiozicht/v2/dleq-seed", self.query_id, self.run_id, prover, self.cells,
+                                 self.shift, public_a, public_b, l_digest, z_digest)
+
+    def slot_context(self, cell: int, slot: int) -> bytes:
+        return proofs.transcript(b"regiozicht/v2/slot-context", self.query_id, self.run_id, cell, slot)
 
 
-def domain_separator(query_id: str, run_id: str) -> bytes:
-    return f"regiozicht/v1/linked/{query_id}/{run_id}".encode()
+def digest(lists: Sequence[Sequence[bytes]]) -> bytes:
+    """One hash over lists of points, their count and each one's length."""
+    h = hashlib.sha256(len(lists).to_bytes(8, "big"))
+    for points in lists:
+        h.update(len(points).to_bytes(8, "big"))
+        h.update(b"".join(points))
+    return h.digest()
 
 
-def check_points(points: Sequence[bytes], what: str) -> None:
-    """Refuses identity, invalid and duplicate points in a received list."""
-    if len(set(points)) != len(points):
-        raise AuthenticationFailed(f"The {what} holds duplicate points; the run is aborted.")
-    for point in points:
-        if not group.is_valid(point):
-            raise AuthenticationFailed(f"The {what} holds an invalid or identity point; the run is aborted.")
+def flat(lists: Sequence[Sequence[bytes]]) -> Points:
+    return [p for points in lists for p in points]
 
 
-def _dummies(count: int) -> list[bytes]:
+def check_sorted(points: Sequence[bytes], what: str, culprit: str) -> None:
+    """Strictly ascending by encoding: the order is a function of the values, and no point repeats."""
+    if len(points) > MAX_LIST:
+        raise ProtocolViolation(f"{what} from {culprit} holds {len(points)} elements, above the cap of {MAX_LIST}; "
+                                "the run is aborted.", culprit)
+    if any(len(p) != group.POINT_BYTES for p in points):
+        raise ProtocolViolation(f"{what} from {culprit} holds an element that is no point; the run is aborted.",
+                                culprit)
+    if any(points[i] >= points[i + 1] for i in range(len(points) - 1)):
+        raise ProtocolViolation(f"{what} from {culprit} is not sorted by encoding or repeats a point; the run is "
+                                "aborted.", culprit)
+
+
+def _random_items(count: int) -> list[bytes]:
+    # 32 random bytes never equal a 9-digit BSN: the dummy's point matches nothing
     return [secrets.token_bytes(32) for _ in range(count)]
 
 
-def _scalars(count: int) -> list[bytes]:
-    return [group.new_scalar() for _ in range(count)]
+def _image(ops: GroupOps, secret: bytes, points: Sequence[bytes], culprit: str) -> Points:
+    try:
+        return ops.raise_points(secret, points)
+    except RuntimeError:  # libsodium refuses invalid encodings and the identity
+        raise ProtocolViolation(f"A list from {culprit} holds an invalid or identity point; the run is aborted.",
+                                culprit) from None
 
 
 @dataclass
-class AnchorRun:
-    """Node A's secrets for one run; kept in memory only, dropped with the run."""
-
-    domain: bytes
-    shift: int
-    draw: ShiftedLaplace
-    ops: GroupOps = field(default_factory=LocalOps)
-    secret: bytes = field(default_factory=group.new_scalar)
-    phantoms: list[list[bytes]] = field(default_factory=list)  # r scalars per cell
-    dummy_counts: list[int] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-
-    @property
-    def public(self) -> bytes:
-        return group.raise_base_by(group.base_point(), [self.secret])[0]
-
-    def lists(self, members_by_cell: Sequence[Sequence[bytes]]) -> list[Points]:
-        """Step 1: one shuffled list per cell of the public domain."""
-        out = []
-        for members in members_by_cell:
-            phantom_scalars = _scalars(self.draw.draw())
-            dummies = self.draw.draw()
-            self.phantoms.append(phantom_scalars)
-            self.dummy_counts.append(dummies)
-            points = (self.ops.blind_items(self.domain, self.secret, list(members))
-                      + self.ops.phantom_points(self.domain, phantom_scalars)
-                      + self.ops.blind_items(self.domain, self.secret, _dummies(dummies)))
-            self.sizes.append(len(points))
-            out.append(group.shuffled(points))
-        return out
-
-    def answer(self, peer_public: bytes, peer_list: Points) -> Points:
-        """Step 2: Z_B from B's list, A's phantom images and fillers."""
-        check_points([peer_public], "peer's public value")
-        check_points(peer_list, "peer's list")
-        all_phantoms = [s for cell in self.phantoms for s in cell]
-        fillers = 2 * self.shift * len(self.phantoms) - len(all_phantoms)
-        points = (self.ops.raise_points(self.secret, peer_list)
-                  + self.ops.raise_base_by(peer_public, all_phantoms)
-                  + self.ops.raise_base_by(peer_public, _scalars(fillers)))
-        self.peer_public = peer_public
-        return group.shuffled(points)
-
-    def check(self, returned: Sequence[Points]) -> None:
-        """Step 3: every phantom's image is in the Z list of its cell."""
-        if len(returned) != len(self.phantoms):
-            raise AuthenticationFailed("The peer returned another number of cells; the run is aborted.")
-        for index, (cell, scalars) in enumerate(zip(returned, self.phantoms)):
-            if len(cell) != self.sizes[index] + 2 * self.shift or len(set(cell)) != len(cell):
-                raise AuthenticationFailed("A returned list has the wrong length or duplicates; the run is aborted.")
-            images = set(group.raise_base_by(self.peer_public, scalars))
-            if not images <= set(cell):
-                raise AuthenticationFailed("The peer's list misses this node's phantoms (a false public value); "
-                                           "the run is aborted.")
+class Slot:
+    h: bytes
+    w: bytes
+    proof: bytes
 
 
 @dataclass
-class OtherRun:
-    """Node B's secrets for one run."""
+class Party:
+    """What both nodes share: the run, the secret scalar, the draws and the group operations."""
 
-    domain: bytes
-    shift: int
-    cells: int
+    ctx: RunContext
     draw: ShiftedLaplace
     ops: GroupOps = field(default_factory=LocalOps)
     secret: bytes = field(default_factory=group.new_scalar)
-    phantoms: list[list[bytes]] = field(default_factory=list)
-    size: int = 0
+    own_lists: list[Points] = field(default_factory=list)
 
     @property
     def public(self) -> bytes:
-        return group.raise_base_by(group.base_point(), [self.secret])[0]
+        return group.mul_base(self.secret)
 
-    def list(self, members: Sequence[bytes]) -> Points:
-        """Step 1: one shuffled list; phantoms drawn per anchor cell."""
-        self.phantoms = [_scalars(self.draw.draw()) for _ in range(self.cells)]
-        all_phantoms = [s for cell in self.phantoms for s in cell]
-        points = (self.ops.blind_items(self.domain, self.secret, list(members))
-                  + self.ops.phantom_points(self.domain, all_phantoms)
-                  + self.ops.blind_items(self.domain, self.secret, _dummies(self.draw.draw())))
-        self.size = len(points)
-        return group.shuffled(points)
+    def image(self, peer_lists: Sequence[Points], peer: str) -> list[Points]:
+        """Step 3: k·L element by element, in the peer's (sorted) order."""
+        return [_image(self.ops, self.secret, points, peer) for points in peer_lists]
 
-    def answer(self, peer_public: bytes, peer_lists: Sequence[Points]) -> list[Points]:
-        """Step 2: Z_A^g per cell."""
-        if len(peer_lists) != self.cells:
-            raise BadQuery("The anchor sent another number of cells than the signed query implies; aborted.")
-        check_points([peer_public], "peer's public value")
-        check_points([p for cell in peer_lists for p in cell], "peer's lists")
-        self.peer_public = peer_public
-        out = []
-        for cell, scalars in zip(peer_lists, self.phantoms):
-            fillers = 2 * self.shift - len(scalars)
-            points = (self.ops.raise_points(self.secret, cell)
-                      + self.ops.raise_base_by(peer_public, scalars)
-                      + self.ops.raise_base_by(peer_public, _scalars(fillers)))
-            out.append(group.shuffled(points))
-        return out
+    def weighted_own(self, seed: bytes) -> bytes:
+        """M = Σρ_j·L_j over this node's own lists, once the peer has committed to their image."""
+        points = flat(self.own_lists)
+        return self.ops.weighted_sum(proofs.weights(seed, len(points)), points)
 
-    def check(self, returned: Points) -> None:
-        if len(returned) != self.size + 2 * self.shift * self.cells or len(set(returned)) != len(returned):
-            raise AuthenticationFailed("The returned list has the wrong length or duplicates; the run is aborted.")
-        images = set(self.ops.raise_base_by(self.peer_public, [s for cell in self.phantoms for s in cell]))
-        if not images <= set(returned):
-            raise AuthenticationFailed("The peer's list misses this node's phantoms (a false public value); "
-                                       "the run is aborted.")
+    def prove(self, m: bytes, seed: bytes) -> bytes:
+        """N = k·M and the DLEQ (c, z) for the counter; M comes from the list's owner."""
+        try:
+            n = group.mul(self.secret, m)
+        except RuntimeError:
+            raise ProtocolViolation("The peer's weighted sum is not a valid point; the run is aborted.") from None
+        return proofs.prove_dleq(self.secret, self.public, m, n, seed).encode()
 
 
-def count_matches(anchor_returned: Sequence[Points], other_returned: Points) -> list[int]:
-    """The coordinator's work: per cell, how many elements the two Z lists share."""
-    other = set(other_returned)
-    return [sum(1 for point in cell if point in other) for cell in anchor_returned]
+@dataclass
+class AnchorParty(Party):
+    """Node A. Its D_A^g slots per cell are on; B cannot tell which (DDH)."""
+
+    slots: list[list[Slot]] = field(default_factory=list)
+    draws: list[tuple[int, int]] = field(default_factory=list)  # (D_A^g, E_A^g) per cell
+
+    def make_slots(self, peer_public: bytes) -> list[list[Slot]]:
+        """Step 1: 2T A-slots per cell, D_A^g of them on, each with its OR-proof."""
+        ctx = self.ctx
+        self.slots, self.draws = [], []
+        for cell in range(ctx.cells):
+            on_count, dummies = self.draw.draw(), self.draw.draw()
+            self.draws.append((on_count, dummies))
+            on = set(secrets.SystemRandom().sample(range(ctx.slots), on_count))
+            cell_slots = []
+            for k in range(ctx.slots):
+                h, w, proof = proofs.prove_slot(group.new_scalar(), k in on, self.public, peer_public,
+                                                proofs.off_point(ctx.dst, cell, k), ctx.slot_context(cell, k))
+                cell_slots.append(Slot(h, w, proof.encode()))
+            self.slots.append(cell_slots)
+        return self.slots
+
+    def check_peer_slots(self, peer_slots: Sequence[Sequence[bytes]]) -> None:
+        """B's h′: 2T per cell, valid, none repeated."""
+        ctx = self.ctx
+        if len(peer_slots) != ctx.cells or any(len(cell) != ctx.slots for cell in peer_slots):
+            raise ProtocolViolation(f"{ctx.other} sent another number of slots than 2T per cell; the run is aborted.",
+                                    ctx.other)
+        points = flat(peer_slots)
+        if len(set(points)) != len(points) or not all(map(group.is_valid, points)):
+            raise ProtocolViolation(f"{ctx.other}'s slots hold invalid or repeated points; the run is aborted.",
+                                    ctx.other)
+
+    def build_lists(self, members_by_cell: Sequence[Sequence[bytes]], peer_slots: Sequence[Sequence[bytes]]) -> list[Points]:
+        """Step 2: L_A^g = members ∪ A-h ∪ B-h′ ∪ (E + D) dummies, sorted."""
+        if len(members_by_cell) != self.ctx.cells:
+            raise ValueError("one member list per cell of the signed query")
+        self.own_lists = []
+        for cell, members in enumerate(members_by_cell):
+            on_count, dummies = self.draws[cell]
+            items = list(members) + _random_items(on_count + dummies)
+            points = self.ops.blind_items(self.ctx.dst, self.secret, items)
+            points += [slot.h for slot in self.slots[cell]] + list(peer_slots[cell])
+            self.own_lists.append(sorted(points))
+        if len(set(flat(self.own_lists))) != sum(map(len, self.own_lists)):
+            raise ProtocolViolation(f"{self.ctx.other}'s slots repeat points of this node's lists; the run is "
+                                    "aborted.", self.ctx.other)
+        return self.own_lists
+
+    def check_peer_list(self, peer_list: Points) -> None:
+        """A's checks of L_B: sorted, distinct, every A-w present."""
+        check_sorted(peer_list, "The other node's list", self.ctx.other)
+        present = set(peer_list)
+        if any(slot.w not in present for cell in self.slots for slot in cell):
+            raise ProtocolViolation(f"{self.ctx.other}'s list leaves out slots of this node (its noise); the run is "
+                                    "aborted.", self.ctx.other)
+
+    def list_length(self, members: int) -> int:
+        """|L_A| before it is built, for choosing the worker pool on what others see."""
+        return members + sum(on + dummies for on, dummies in self.draws) + 2 * self.ctx.slots * self.ctx.cells
+
+
+@dataclass
+class OtherParty(Party):
+    """Node B. Its D_B^g on-slots per cell put s·P_B into L_B; A cannot tell which (DDH)."""
+
+    slot_scalars: list[list[bytes]] = field(default_factory=list)
+    on: list[set[int]] = field(default_factory=list)
+    dummies: int = 0
+    h_primes: list[list[bytes]] = field(default_factory=list)
+    anchor_slots: list[list[Slot]] = field(default_factory=list)
+
+    def make_slots(self, peer_public: bytes) -> list[list[bytes]]:
+        """Step 1: 2T h′ = s·P_A per cell."""
+        ctx = self.ctx
+        self.slot_scalars = [[group.new_scalar() for _ in range(ctx.slots)] for _ in range(ctx.cells)]
+        self.on = [set(secrets.SystemRandom().sample(range(ctx.slots), self.draw.draw())) for _ in range(ctx.cells)]
+        self.dummies = self.draw.draw()
+        self.h_primes = [group.raise_base_by(peer_public, scalars) for scalars in self.slot_scalars]
+        return self.h_primes
+
+    def check_peer_slots(self, slots: Sequence[Sequence[Slot]], peer_public: bytes) -> None:
+        """A's slots: exactly 2T per cell of the signed query, distinct, each OR-proof valid."""
+        ctx = self.ctx
+        if len(slots) != ctx.cells or any(len(cell) != ctx.slots for cell in slots):
+            raise ProtocolViolation(f"{ctx.anchor} sent slots for another number of cells than the signed query "
+                                    f"has ({ctx.cells}) or not 2T per cell; the run is aborted.", ctx.anchor)
+        points = [p for cell in slots for slot in cell for p in (slot.h, slot.w)]
+        if len(set(points)) != len(points):
+            raise ProtocolViolation(f"{ctx.anchor}'s slots repeat a point; the run is aborted.", ctx.anchor)
+        for g, cell in enumerate(slots):
+            for k, slot in enumerate(cell):
+                try:
+                    proof = proofs.SlotProof.decode(slot.proof)
+                except ValueError:
+                    proof = None
+                if proof is None or not proofs.verify_slot(slot.h, slot.w, proof, peer_public, self.public,
+                                                           proofs.off_point(ctx.dst, g, k), ctx.slot_context(g, k)):
+                    raise ProtocolViolation(f"A slot proof of {ctx.anchor} (cell {g}, slot {k}) does not verify; "
+                                            "the run is aborted.", ctx.anchor)
+        self.anchor_slots = [list(cell) for cell in slots]
+
+    def build_list(self, members: Sequence[bytes]) -> Points:
+        """Step 2: L_B = members ∪ every A-w ∪ on s·P_B ∪ E_B dummies, sorted."""
+        items = list(members) + _random_items(self.dummies)
+        points = self.ops.blind_items(self.ctx.dst, self.secret, items)
+        points += [slot.w for cell in self.anchor_slots for slot in cell]
+        for scalars, on in zip(self.slot_scalars, self.on):
+            points += [group.mul(scalars[k], self.public) for k in sorted(on)]
+        self.own_lists = [sorted(points)]
+        return self.own_lists[0]
+
+    def list_length(self, members: int) -> int:
+        """|L_B| before it is built, for choosing the worker pool on what others see."""
+        return members + self.dummies + self.ctx.slots * self.ctx.cells + sum(map(len, self.on))
+
+    def check_peer_lists(self, lists: Sequence[Points]) -> None:
+        """B's checks of L_A: C lists, each sorted, distinct across cells, every h and h′ in its own cell."""
+        ctx = self.ctx
+        if len(lists) != ctx.cells:
+            raise ProtocolViolation(f"{ctx.anchor} sent {len(lists)} lists where the signed query has {ctx.cells} "
+                                    "cells; the run is aborted.", ctx.anchor)
+        for points in lists:
+            check_sorted(points, "A list of the anchor", ctx.anchor)
+        if sum(map(len, lists)) != len(set(flat(lists))):
+            raise ProtocolViolation(f"{ctx.anchor}'s lists repeat a point across cells; the run is aborted.",
+                                    ctx.anchor)
+        for g, points in enumerate(lists):
+            present = set(points)
+            if any(slot.h not in present for slot in self.anchor_slots[g]) or \
+                    any(h not in present for h in self.h_primes[g]):
+                raise ProtocolViolation(f"{ctx.anchor}'s list of cell {g} leaves out or moves a slot; the run is "
+                                        "aborted.", ctx.anchor)
+
+
+@dataclass
+class Verified:
+    """The counter's outcome: matches and anchor list sizes per cell."""
+
+    matches: list[int]
+    anchor_sizes: list[int]
+
+
+def verify_images(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_b: bytes,
+                  lists: Sequence[Points], images: Sequence[Points], z_digest: bytes, m_owner: bytes,
+                  proof: bytes, ops: GroupOps) -> None:
+    """The counter's check that `images` = k·`lists` for the prover's one key k.
+
+    Blame: a failed check is the prover's unless the owner's M differs from
+    Σρ·L, which the counter then computes itself."""
+    if [len(z) for z in images] != [len(points) for points in lists]:
+        raise ProtocolViolation(f"{prover}'s images do not have the lengths of {owner}'s lists; the run is "
+                                "aborted.", prover)
+    if digest(images) != z_digest:
+        raise ProtocolViolation(f"{prover}'s images differ from its signed commitment; the run is aborted.", prover)
+    z = flat(images)
+    if len(set(z)) != len(z):
+        raise ProtocolViolation(f"{prover}'s images repeat a point; the run is aborted.", prover)
+    seed = ctx.dleq_seed(prover, public_a, public_b, digest(lists), z_digest)
+    rho = proofs.weights(seed, len(z))
+    try:
+        n = ops.weighted_sum(rho, z)
+        dleq = proofs.Dleq.decode(proof)
+    except (RuntimeError, ValueError):
+        raise ProtocolViolation(f"{prover}'s images hold an invalid point or its proof is malformed; the run is "
+                                "aborted.", prover) from None
+    public = public_b if prover == ctx.other else public_a
+    if proofs.verify_dleq(public, m_owner, n, seed, dleq):
+        return
+    points = flat(lists)
+    if not group.is_valid(m_owner) or ops.weighted_sum(rho, points) != m_owner:
+        raise ProtocolViolation(f"{owner} sent a false weighted sum of its own list; the run is aborted.", owner)
+    raise ProtocolViolation(f"{prover}'s images are not its key applied to {owner}'s list (proof failed); the run "
+                            "is aborted.", prover)
+
+
+def count(images_of_anchor: Sequence[Points], images_of_other: Points) -> list[int]:
+    """Per cell, how many elements Z_A^g shares with Z_B."""
+    other = set(images_of_other)
+    return [sum(1 for point in cell if point in other) for cell in images_of_anchor]
 
 
 def estimates(matches: Sequence[int], anchor_sizes: Sequence[int], shift: int) -> list[tuple[int, int]]:
     """Per cell (|X_g ∩ Y|, |X_g ∖ Y|) estimates: offsets removed, noise kept."""
-    return [(m - 2 * shift, size - m) for m, size in zip(matches, anchor_sizes)]
+    return [(m - 2 * shift, size - m - 4 * shift) for m, size in zip(matches, anchor_sizes)]
+
+
+def slot_offset(shift: int) -> int:
+    """What slots add to every |L_A^g| beyond the dummies: 2T A-h and 2T B-h′."""
+    return 4 * shift

@@ -1,10 +1,14 @@
-"""Sealing linked-count lists to the peer node, through an untrusted relay.
+"""Sealing linked-count messages to one party, through an untrusted relay.
 
-Each node makes a fresh X25519 key per run and announces it signed with its
-certificate key, so the coordinator cannot swap keys. Lists travel in chunks
-of packed 32-byte points, each sealed with HPKE single-shot whose `info`
-binds query id, run id, sender, recipient, step, chunk i/n and the hash of
-the whole list: a relay that alters, reorders, drops, replays or misroutes a
+Each party makes a fresh hybrid post-quantum key per run (ML-KEM-768 +
+X25519, HPKE's `MLKEM768_X25519`) and announces it signed with its
+certificate key, so the coordinator cannot swap keys; a run's key lives in
+memory only, so recorded traffic stays closed once the run is over (forward
+secrecy), and the ML-KEM half keeps it closed against a later quantum
+computer (harvest now, decrypt later). Content travels in chunks of packed
+fixed-size records, each sealed with HPKE single-shot whose `info` binds
+query id, run id, sender, recipient, step, chunk i/n and the hash of the
+whole content: a relay that alters, reorders, drops, replays or misroutes a
 chunk makes opening or reassembly fail.
 """
 
@@ -14,14 +18,18 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import x25519
-from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.hpke import (AEAD, KDF, KEM, MLKEM768X25519PrivateKey, MLKEM768X25519PublicKey,
+                                                 Suite)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from regiozicht.errors import AuthenticationFailed
 from regiozicht.group import POINT_BYTES
 
-SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
+SUITE = Suite(KEM.MLKEM768_X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
+MLKEM_PUBLIC_BYTES = 1184
+PUBLIC_BYTES = MLKEM_PUBLIC_BYTES + 32
+PrivateKey = MLKEM768X25519PrivateKey
 CHUNK_POINTS = 8192
 
 
@@ -42,12 +50,33 @@ class Binding:
         ]).encode()
 
 
-def new_key() -> x25519.X25519PrivateKey:
-    return x25519.X25519PrivateKey.generate()
+class _Key:
+    """A run's private key and its public bytes (the hybrid key object does not serialise)."""
+
+    def __init__(self) -> None:
+        self._mlkem = mlkem.MLKEM768PrivateKey.generate()
+        self._x25519 = x25519.X25519PrivateKey.generate()
+        self.private = MLKEM768X25519PrivateKey(self._mlkem, self._x25519)
+        self.public = (self._mlkem.public_key().public_bytes_raw()
+                       + self._x25519.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
-def public_bytes(key: x25519.X25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+def new_key() -> _Key:
+    return _Key()
+
+
+def public_bytes(key: _Key) -> bytes:
+    return key.public
+
+
+def _public_key(data: bytes) -> MLKEM768X25519PublicKey:
+    if len(data) != PUBLIC_BYTES:
+        raise AuthenticationFailed("A run key has the wrong length; the run is aborted.")
+    try:
+        return MLKEM768X25519PublicKey(mlkem.MLKEM768PublicKey.from_public_bytes(data[:MLKEM_PUBLIC_BYTES]),
+                                       x25519.X25519PublicKey.from_public_bytes(data[MLKEM_PUBLIC_BYTES:]))
+    except ValueError:
+        raise AuthenticationFailed("A run key cannot be read; the run is aborted.") from None
 
 
 def list_hash(points: Sequence[bytes]) -> bytes:
@@ -61,10 +90,10 @@ def pack(points: Sequence[bytes]) -> bytes:
     return b"".join(points)
 
 
-def unpack(data: bytes) -> list[bytes]:
-    if len(data) % POINT_BYTES:
-        raise AuthenticationFailed("A list chunk is not a whole number of points; the run is aborted.")
-    return [data[i:i + POINT_BYTES] for i in range(0, len(data), POINT_BYTES)]
+def unpack(data: bytes, size: int = POINT_BYTES) -> list[bytes]:
+    if len(data) % size:
+        raise AuthenticationFailed("A chunk is not a whole number of records; the run is aborted.")
+    return [data[i:i + size] for i in range(0, len(data), size)]
 
 
 @dataclass(frozen=True)
@@ -78,7 +107,7 @@ class SealedChunk:
 def seal_list(points: Sequence[bytes], recipient_public: bytes, binding: Binding,
               chunk_points: int = CHUNK_POINTS) -> list[SealedChunk]:
     """Seals a (shuffled) list in chunks; an empty list is one empty chunk."""
-    key = x25519.X25519PublicKey.from_public_bytes(recipient_public)
+    key = _public_key(recipient_public)
     whole = list_hash(points)
     pieces = [points[i:i + chunk_points] for i in range(0, len(points), chunk_points)] or [[]]
     return [
@@ -87,7 +116,7 @@ def seal_list(points: Sequence[bytes], recipient_public: bytes, binding: Binding
     ]
 
 
-def open_list(chunks: Sequence[SealedChunk], key: x25519.X25519PrivateKey, binding: Binding) -> list[bytes]:
+def open_list(chunks: Sequence[SealedChunk], key: _Key, binding: Binding, size: int = POINT_BYTES) -> list[bytes]:
     """Opens and reassembles a list; refuses anything out of order, missing or altered."""
     if not chunks:
         raise AuthenticationFailed("No chunks arrived for a list; the run is aborted.")
@@ -99,11 +128,11 @@ def open_list(chunks: Sequence[SealedChunk], key: x25519.X25519PrivateKey, bindi
         if chunk.count != count or chunk.list_hash != whole:
             raise AuthenticationFailed("List chunks belong to different lists; the run is aborted.")
         try:
-            plain = SUITE.decrypt(chunk.ciphertext, key, info=binding.info(chunk.index, count, whole))
+            plain = SUITE.decrypt(chunk.ciphertext, key.private, info=binding.info(chunk.index, count, whole))
         except Exception:  # noqa: BLE001 - any failure to open is a tampered or misrouted chunk
             raise AuthenticationFailed("A list chunk does not open: altered, replayed or misrouted; "
                                        "the run is aborted.") from None
-        points.extend(unpack(plain))
+        points.extend(unpack(plain, size))
     if list_hash(points) != whole:
         raise AuthenticationFailed("The reassembled list does not match its hash; the run is aborted.")
     return points

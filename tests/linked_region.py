@@ -12,7 +12,7 @@ from typing import Any
 
 from coordinator.client import AnalystClient, Profile
 from demo import synthregion
-from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
+from demo.region import COUNTER_ORG, PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
 from synth.generate import generate
 from synth.manifest import Manifest
 from synth.truth import Truth
@@ -44,6 +44,7 @@ def linking_covenant(partner: PartnerSetup, *, kinds: tuple[str, ...] = (), part
     covenant["limits"]["max_delta"] = max_delta
     covenant["purposes"][0]["linking"] = rules if rules is not None else {
         "kinds": list(kinds), "datasets": list(datasets), "partner_datasets": list(partner_datasets)}
+    covenant["linked"] = {"counters": [COUNTER_ORG]}
     return covenant
 
 
@@ -150,7 +151,7 @@ class Relay:
         try:
             nodes = client.catalog()
             settings: dict[str, object] = dict(epsilon="1", delta="1e-6", purpose="rmc-monitor", by=[], where=None,
-                                               at=None, with_at=None)
+                                               at=None, with_at=None, counters=client.counters())
             settings.update(options)
             query = resolve_linked(nodes, anchor, other, **settings)  # type: ignore[arg-type]
             return submit_linked(client, query, anchor_cells(nodes, query))
@@ -174,6 +175,7 @@ def relayed_region(root: Path, partners: list[PartnerSetup], data: Path, manifes
     server = CoordinatorServer(coordinator_config.load(files.coordinator_config))
     server.start()
     running = RunningRegion(files)
+    running.start_counter()
     for node_id in files.node_configs:
         running.start_node(node_id)
     try:

@@ -19,6 +19,15 @@ app.add_typer(audit.app, name="audit")
 app.command("catalog")(catalog.catalog)
 
 
+def _counter_app() -> typer.Typer:
+    from counter.cli import app as counter_app  # its own trust domain: imported only for this command group
+
+    return counter_app
+
+
+app.add_typer(_counter_app(), name="counter")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def demo(ctx: typer.Context) -> None:
     """Run a whole synthetic region on this machine (options: `regiozicht demo --help-demo`)."""

@@ -182,6 +182,7 @@ class _LinkedArgs:
     by: list[str]
     at: dt.date | None
     with_at: dt.date | None
+    counter: str | None = None
 
 
 AnchorArg = Annotated[str, typer.Argument(help=f"The anchor set, {SET_HELP}; cells and --where come from its first "
@@ -198,6 +199,9 @@ AtOption = Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m
 WithAtOption = Annotated[Optional[dt.datetime], typer.Option("--with-at", formats=["%Y-%m-%d"],
                                                              help="The other set's reference date.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")]
+CounterOption = Annotated[Optional[str], typer.Option(
+    "--counter", help="The counter organisation that checks and counts the runs (default: the first online that is "
+                      "no party; the nodes' covenants must accept it).")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
 
@@ -205,10 +209,10 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output for
 def linked(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, purpose: PurposeOption,
            delta: DeltaOption = "1e-9", where: WhereOption = None, by: ByOption = None, at: AtOption = None,
            with_at: WithAtOption = None, dry_run: DryRunOption = False, fmt: FormatOption = OutputFormat.table,
-           profile: ProfileOption = None) -> None:
+           profile: ProfileOption = None, counter: CounterOption = None) -> None:
     """Link two partners' records on BSN: per anchor cell, DP sizes of anchor ∩ other and anchor ∖ other."""
     args = _LinkedArgs(anchor, other, epsilon, purpose, delta, where, by or [], at.date() if at else None,
-                       with_at.date() if with_at else None)
+                       with_at.date() if with_at else None, counter)
     _run_linked(args, dry_run, fmt, profile, share=False)
 
 
@@ -216,7 +220,8 @@ def linked(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, purpose
 def linked_share(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, purpose: PurposeOption,
                  delta: DeltaOption = "1e-9", where: WhereOption = None, by: ByOption = None, at: AtOption = None,
                  with_at: WithAtOption = None, dry_run: DryRunOption = False,
-                 fmt: FormatOption = OutputFormat.table, profile: ProfileOption = None) -> None:
+                 fmt: FormatOption = OutputFormat.table, profile: ProfileOption = None,
+                 counter: CounterOption = None) -> None:
     """The same linked count as a share of the anchor: per cell ∩ / (∩ + ∖) with a 95% interval.
 
     The interval comes from the joint distribution of both estimates' noise
@@ -224,7 +229,7 @@ def linked_share(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, p
     share NOT in the other set is 1 − share, with interval [1 − high, 1 − low].
     """
     args = _LinkedArgs(anchor, other, epsilon, purpose, delta, where, by or [], at.date() if at else None,
-                       with_at.date() if with_at else None)
+                       with_at.date() if with_at else None, counter)
     _run_linked(args, dry_run, fmt, profile, share=True)
 
 
@@ -232,7 +237,8 @@ def _run_linked(args: _LinkedArgs, dry_run: bool, fmt: OutputFormat, profile: An
     with exit_on_error(), analyst(profile) as client:
         nodes = client.catalog()
         query = resolve_linked(nodes, args.anchor, args.other, epsilon=args.epsilon, delta=args.delta,
-                               purpose=args.purpose, by=args.by, where=args.where, at=args.at, with_at=args.with_at)
+                               purpose=args.purpose, by=args.by, where=args.where, at=args.at, with_at=args.with_at,
+                               counters=client.counters(), counter=args.counter)
         if dry_run:
             _linked_dry_run(query, fmt)
             return

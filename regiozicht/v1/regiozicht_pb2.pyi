@@ -247,70 +247,56 @@ class LinkRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., envelope: _Optional[_Union[Signed, _Mapping]] = ..., run_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class LinkKey(_message.Message):
-    __slots__ = ("query_id", "run_id", "org", "kind", "hpke_public", "cells")
+    __slots__ = ("query_id", "run_id", "org", "kind", "hpke_public", "cells", "group_public", "role")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ORG_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     HPKE_PUBLIC_FIELD_NUMBER: _ClassVar[int]
     CELLS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_PUBLIC_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     run_id: str
     org: str
     kind: str
     hpke_public: bytes
     cells: int
-    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., hpke_public: _Optional[bytes] = ..., cells: _Optional[int] = ...) -> None: ...
-
-class ListAnnounce(_message.Message):
-    __slots__ = ("query_id", "run_id", "sender", "recipient", "group_public", "sizes", "list_hashes")
-    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
-    RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    SENDER_FIELD_NUMBER: _ClassVar[int]
-    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
-    GROUP_PUBLIC_FIELD_NUMBER: _ClassVar[int]
-    SIZES_FIELD_NUMBER: _ClassVar[int]
-    LIST_HASHES_FIELD_NUMBER: _ClassVar[int]
-    query_id: str
-    run_id: str
-    sender: str
-    recipient: str
     group_public: bytes
-    sizes: _containers.RepeatedScalarFieldContainer[int]
-    list_hashes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., recipient: _Optional[str] = ..., group_public: _Optional[bytes] = ..., sizes: _Optional[_Iterable[int]] = ..., list_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    role: str
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., hpke_public: _Optional[bytes] = ..., cells: _Optional[int] = ..., group_public: _Optional[bytes] = ..., role: _Optional[str] = ...) -> None: ...
 
-class ListChunk(_message.Message):
-    __slots__ = ("list_index", "index", "count", "list_hash", "sealed")
-    LIST_INDEX_FIELD_NUMBER: _ClassVar[int]
+class Sealed(_message.Message):
+    __slots__ = ("step", "recipient", "index", "count", "content_hash", "ciphertext")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
-    LIST_HASH_FIELD_NUMBER: _ClassVar[int]
-    SEALED_FIELD_NUMBER: _ClassVar[int]
-    list_index: int
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    step: str
+    recipient: str
     index: int
     count: int
-    list_hash: bytes
-    sealed: bytes
-    def __init__(self, list_index: _Optional[int] = ..., index: _Optional[int] = ..., count: _Optional[int] = ..., list_hash: _Optional[bytes] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+    content_hash: bytes
+    ciphertext: bytes
+    def __init__(self, step: _Optional[str] = ..., recipient: _Optional[str] = ..., index: _Optional[int] = ..., count: _Optional[int] = ..., content_hash: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
-class ZAnnounce(_message.Message):
-    __slots__ = ("query_id", "run_id", "sender", "owner", "sizes", "list_hashes")
+class ListCommit(_message.Message):
+    __slots__ = ("query_id", "run_id", "sender", "sizes", "digest")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
-    OWNER_FIELD_NUMBER: _ClassVar[int]
     SIZES_FIELD_NUMBER: _ClassVar[int]
-    LIST_HASHES_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     run_id: str
     sender: str
-    owner: str
     sizes: _containers.RepeatedScalarFieldContainer[int]
-    list_hashes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., owner: _Optional[str] = ..., sizes: _Optional[_Iterable[int]] = ..., list_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    digest: bytes
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., sizes: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
-class ZChunk(_message.Message):
+class PointChunk(_message.Message):
     __slots__ = ("list_index", "index", "count", "points")
     LIST_INDEX_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -322,8 +308,52 @@ class ZChunk(_message.Message):
     points: bytes
     def __init__(self, list_index: _Optional[int] = ..., index: _Optional[int] = ..., count: _Optional[int] = ..., points: _Optional[bytes] = ...) -> None: ...
 
+class ImageCommit(_message.Message):
+    __slots__ = ("query_id", "run_id", "sender", "owner", "sizes", "digest")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    sender: str
+    owner: str
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    digest: bytes
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., owner: _Optional[str] = ..., sizes: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ...) -> None: ...
+
+class WeightedSum(_message.Message):
+    __slots__ = ("query_id", "run_id", "sender", "image_digest", "point")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    POINT_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    sender: str
+    image_digest: bytes
+    point: bytes
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., image_digest: _Optional[bytes] = ..., point: _Optional[bytes] = ...) -> None: ...
+
+class ImageProof(_message.Message):
+    __slots__ = ("query_id", "run_id", "sender", "image_digest", "proof")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    sender: str
+    image_digest: bytes
+    proof: bytes
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., sender: _Optional[str] = ..., image_digest: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
+
 class LinkVerdict(_message.Message):
-    __slots__ = ("query_id", "run_id", "org", "kind", "role", "ok", "reason", "matches", "anchor_sizes", "shift", "epsilon", "delta", "audit_seq", "audit_head", "body_sha256")
+    __slots__ = ("query_id", "run_id", "org", "kind", "role", "ok", "reason", "anchor_sizes", "shift", "epsilon", "delta", "audit_seq", "audit_head", "body_sha256", "anchor_digest", "other_digest", "other_size", "counter")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ORG_FIELD_NUMBER: _ClassVar[int]
@@ -331,7 +361,6 @@ class LinkVerdict(_message.Message):
     ROLE_FIELD_NUMBER: _ClassVar[int]
     OK_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
-    MATCHES_FIELD_NUMBER: _ClassVar[int]
     ANCHOR_SIZES_FIELD_NUMBER: _ClassVar[int]
     SHIFT_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +368,10 @@ class LinkVerdict(_message.Message):
     AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
     AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
     BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OTHER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OTHER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     run_id: str
     org: str
@@ -346,7 +379,6 @@ class LinkVerdict(_message.Message):
     role: str
     ok: bool
     reason: str
-    matches: _containers.RepeatedScalarFieldContainer[int]
     anchor_sizes: _containers.RepeatedScalarFieldContainer[int]
     shift: int
     epsilon: str
@@ -354,39 +386,93 @@ class LinkVerdict(_message.Message):
     audit_seq: int
     audit_head: bytes
     body_sha256: bytes
-    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., role: _Optional[str] = ..., ok: _Optional[bool] = ..., reason: _Optional[str] = ..., matches: _Optional[_Iterable[int]] = ..., anchor_sizes: _Optional[_Iterable[int]] = ..., shift: _Optional[int] = ..., epsilon: _Optional[str] = ..., delta: _Optional[str] = ..., audit_seq: _Optional[int] = ..., audit_head: _Optional[bytes] = ..., body_sha256: _Optional[bytes] = ...) -> None: ...
+    anchor_digest: bytes
+    other_digest: bytes
+    other_size: int
+    counter: str
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., role: _Optional[str] = ..., ok: _Optional[bool] = ..., reason: _Optional[str] = ..., anchor_sizes: _Optional[_Iterable[int]] = ..., shift: _Optional[int] = ..., epsilon: _Optional[str] = ..., delta: _Optional[str] = ..., audit_seq: _Optional[int] = ..., audit_head: _Optional[bytes] = ..., body_sha256: _Optional[bytes] = ..., anchor_digest: _Optional[bytes] = ..., other_digest: _Optional[bytes] = ..., other_size: _Optional[int] = ..., counter: _Optional[str] = ...) -> None: ...
+
+class CounterRelease(_message.Message):
+    __slots__ = ("query_id", "run_id", "org", "ok", "reason", "culprit", "matches", "anchor_sizes", "anchor_digest", "other_digest", "other_size", "shift", "body_sha256")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CULPRIT_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_SIZES_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OTHER_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OTHER_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    run_id: str
+    org: str
+    ok: bool
+    reason: str
+    culprit: str
+    matches: _containers.RepeatedScalarFieldContainer[int]
+    anchor_sizes: _containers.RepeatedScalarFieldContainer[int]
+    anchor_digest: bytes
+    other_digest: bytes
+    other_size: int
+    shift: int
+    body_sha256: bytes
+    def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., ok: _Optional[bool] = ..., reason: _Optional[str] = ..., culprit: _Optional[str] = ..., matches: _Optional[_Iterable[int]] = ..., anchor_sizes: _Optional[_Iterable[int]] = ..., anchor_digest: _Optional[bytes] = ..., other_digest: _Optional[bytes] = ..., other_size: _Optional[int] = ..., shift: _Optional[int] = ..., body_sha256: _Optional[bytes] = ...) -> None: ...
 
 class LinkMessage(_message.Message):
-    __slots__ = ("run_id", "sender", "key", "announce", "chunk", "z_announce", "z_chunk", "verdict", "error")
+    __slots__ = ("run_id", "sender", "key", "verdict", "error", "sealed", "commit", "points", "image_commit", "weighted", "proof", "release")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
-    ANNOUNCE_FIELD_NUMBER: _ClassVar[int]
-    CHUNK_FIELD_NUMBER: _ClassVar[int]
-    Z_ANNOUNCE_FIELD_NUMBER: _ClassVar[int]
-    Z_CHUNK_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTED_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sender: str
     key: Signed
-    announce: Signed
-    chunk: ListChunk
-    z_announce: Signed
-    z_chunk: ZChunk
     verdict: Signed
     error: Error
-    def __init__(self, run_id: _Optional[str] = ..., sender: _Optional[str] = ..., key: _Optional[_Union[Signed, _Mapping]] = ..., announce: _Optional[_Union[Signed, _Mapping]] = ..., chunk: _Optional[_Union[ListChunk, _Mapping]] = ..., z_announce: _Optional[_Union[Signed, _Mapping]] = ..., z_chunk: _Optional[_Union[ZChunk, _Mapping]] = ..., verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    sealed: Sealed
+    commit: Signed
+    points: PointChunk
+    image_commit: Signed
+    weighted: Signed
+    proof: Signed
+    release: Signed
+    def __init__(self, run_id: _Optional[str] = ..., sender: _Optional[str] = ..., key: _Optional[_Union[Signed, _Mapping]] = ..., verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., sealed: _Optional[_Union[Sealed, _Mapping]] = ..., commit: _Optional[_Union[Signed, _Mapping]] = ..., points: _Optional[_Union[PointChunk, _Mapping]] = ..., image_commit: _Optional[_Union[Signed, _Mapping]] = ..., weighted: _Optional[_Union[Signed, _Mapping]] = ..., proof: _Optional[_Union[Signed, _Mapping]] = ..., release: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+
+class CounterHello(_message.Message):
+    __slots__ = ("org", "protocol_version", "capabilities", "issued_at_unix")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    protocol_version: int
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    issued_at_unix: int
+    def __init__(self, org: _Optional[str] = ..., protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., issued_at_unix: _Optional[int] = ...) -> None: ...
 
 class NodeMessage(_message.Message):
-    __slots__ = ("describe", "reply", "link")
+    __slots__ = ("describe", "reply", "link", "hello")
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     LINK_FIELD_NUMBER: _ClassVar[int]
+    HELLO_FIELD_NUMBER: _ClassVar[int]
     describe: Signed
     reply: QueryReply
     link: LinkMessage
-    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ...) -> None: ...
+    hello: Signed
+    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ..., hello: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("query", "revocation_list", "link_request", "link")
@@ -419,7 +505,7 @@ class NodeResult(_message.Message):
     def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., answer: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("run_id", "peer_org", "peer_kind", "anchor_verdict", "other_verdict", "error", "failed_org", "matches", "bytes_relayed")
+    __slots__ = ("run_id", "peer_org", "peer_kind", "anchor_verdict", "other_verdict", "error", "failed_org", "bytes_relayed", "release", "counter_org")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ORG_FIELD_NUMBER: _ClassVar[int]
     PEER_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -427,8 +513,9 @@ class RunResult(_message.Message):
     OTHER_VERDICT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FAILED_ORG_FIELD_NUMBER: _ClassVar[int]
-    MATCHES_FIELD_NUMBER: _ClassVar[int]
     BYTES_RELAYED_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_ORG_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     peer_org: str
     peer_kind: str
@@ -436,9 +523,10 @@ class RunResult(_message.Message):
     other_verdict: Signed
     error: Error
     failed_org: str
-    matches: _containers.RepeatedScalarFieldContainer[int]
     bytes_relayed: int
-    def __init__(self, run_id: _Optional[str] = ..., peer_org: _Optional[str] = ..., peer_kind: _Optional[str] = ..., anchor_verdict: _Optional[_Union[Signed, _Mapping]] = ..., other_verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., failed_org: _Optional[str] = ..., matches: _Optional[_Iterable[int]] = ..., bytes_relayed: _Optional[int] = ...) -> None: ...
+    release: Signed
+    counter_org: str
+    def __init__(self, run_id: _Optional[str] = ..., peer_org: _Optional[str] = ..., peer_kind: _Optional[str] = ..., anchor_verdict: _Optional[_Union[Signed, _Mapping]] = ..., other_verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., failed_org: _Optional[str] = ..., bytes_relayed: _Optional[int] = ..., release: _Optional[_Union[Signed, _Mapping]] = ..., counter_org: _Optional[str] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("results", "by", "combined", "runs")
@@ -471,7 +559,9 @@ class CatalogEntry(_message.Message):
     def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., online: _Optional[bool] = ..., describe: _Optional[_Union[Signed, _Mapping]] = ..., last_seen_unix: _Optional[int] = ...) -> None: ...
 
 class CatalogResponse(_message.Message):
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "counters")
     NODES_FIELD_NUMBER: _ClassVar[int]
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[CatalogEntry]
-    def __init__(self, nodes: _Optional[_Iterable[_Union[CatalogEntry, _Mapping]]] = ...) -> None: ...
+    counters: _containers.RepeatedCompositeFieldContainer[CatalogEntry]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[CatalogEntry, _Mapping]]] = ..., counters: _Optional[_Iterable[_Union[CatalogEntry, _Mapping]]] = ...) -> None: ...

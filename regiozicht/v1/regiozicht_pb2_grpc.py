@@ -49,6 +49,11 @@ class CoordinatorStub:
                 request_serializer=regiozicht_dot_v1_dot_regiozicht__pb2.CatalogRequest.SerializeToString,
                 response_deserializer=regiozicht_dot_v1_dot_regiozicht__pb2.CatalogResponse.FromString,
                 _registered_method=True)
+        self.CounterConnect = channel.stream_stream(
+                '/regiozicht.v1.Coordinator/CounterConnect',
+                request_serializer=regiozicht_dot_v1_dot_regiozicht__pb2.NodeMessage.SerializeToString,
+                response_deserializer=regiozicht_dot_v1_dot_regiozicht__pb2.CoordinatorMessage.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -75,6 +80,13 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CounterConnect(self, request_iterator, context):
+        """Opened by a linked-count counter. Its first message must be its signed CounterHello.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +104,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.Catalog,
                     request_deserializer=regiozicht_dot_v1_dot_regiozicht__pb2.CatalogRequest.FromString,
                     response_serializer=regiozicht_dot_v1_dot_regiozicht__pb2.CatalogResponse.SerializeToString,
+            ),
+            'CounterConnect': grpc.stream_stream_rpc_method_handler(
+                    servicer.CounterConnect,
+                    request_deserializer=regiozicht_dot_v1_dot_regiozicht__pb2.NodeMessage.FromString,
+                    response_serializer=regiozicht_dot_v1_dot_regiozicht__pb2.CoordinatorMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +192,33 @@ class Coordinator:
             '/regiozicht.v1.Coordinator/Catalog',
             regiozicht_dot_v1_dot_regiozicht__pb2.CatalogRequest.SerializeToString,
             regiozicht_dot_v1_dot_regiozicht__pb2.CatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CounterConnect(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/regiozicht.v1.Coordinator/CounterConnect',
+            regiozicht_dot_v1_dot_regiozicht__pb2.NodeMessage.SerializeToString,
+            regiozicht_dot_v1_dot_regiozicht__pb2.CoordinatorMessage.FromString,
             options,
             channel_credentials,
             insecure,
