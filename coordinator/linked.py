@@ -40,6 +40,7 @@ class RunRelay:
         self.failure: tuple[str, pb.Error] | None = None
         self.bytes_relayed = 0
         self.changed = threading.Condition()
+        self.requested = threading.Event()  # every party's LinkRequest is queued: forwarding may begin
 
     def parties(self) -> tuple[NodeSession, NodeSession, NodeSession]:
         return self.anchor, self.other, self.counter
@@ -60,6 +61,8 @@ class RunRelay:
     def on_message(self, session: NodeSession, message: pb.LinkMessage) -> None:
         """A message from one party's stream: record what the analyst needs, forward the rest."""
         message.sender = session.identity.org  # never what the party claims
+        # a fast party may answer before the others' LinkRequests are queued; they must come first
+        self.requested.wait(ABORT_GRACE_SECONDS)
         for tap in self.taps:
             tap(self.run_id, message)
         which = message.WhichOneof("payload")
@@ -188,6 +191,7 @@ class LinkRelays:
             for session, role in ((relay.counter, "counter"), (relay.anchor, "anchor"), (relay.other, "other")):
                 session.outbox.put(pb.CoordinatorMessage(link_request=pb.LinkRequest(
                     request_id=uuid.uuid4().hex, envelope=envelope, run_id=run_id, role=role)))
+            relay.requested.set()
             relay.wait(deadline)
             return relay.result(peer)
         finally:

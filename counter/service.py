@@ -13,7 +13,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import grpc
 from cryptography import x509
@@ -66,7 +66,7 @@ class CounterService:
             raise PermissionDenied(f"The certificate is for {identity}, not counter {config.counter.org}; fix "
                                    "[counter] org or the certificate.")
         self.pool: GroupOps = pool or LocalOps()
-        self.runs: dict[str, CounterRun | None] = {}
+        self.runs: dict[str, CounterRun] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.credentials = rpc.channel_credentials(rpc.read(config.tls.ca, "CA certificate"),
@@ -148,15 +148,15 @@ class CounterService:
             send(pb.LinkMessage(run_id=request.run_id, sender=self.config.counter.org,
                                 error=pb.Error(kind=exc.kind, message=exc.message)))
             return
+        # registered before the thread starts: the nodes' first messages may arrive at once
+        run = CounterRun(spec, signer=self.signer, trust=self.trust, ops=self.pool, send=send)
         with self.lock:
-            self.runs[request.run_id] = None
-        threading.Thread(target=self._count, args=(spec, send), daemon=True, name=f"count-{spec.run_id}").start()
+            self.runs[request.run_id] = run
+        threading.Thread(target=self._count, args=(run,), daemon=True, name=f"count-{spec.run_id}").start()
 
-    def _count(self, spec: CounterSpec, send: Callable[[pb.LinkMessage], None]) -> None:
+    def _count(self, run: CounterRun) -> None:
+        spec = run.spec
         try:
-            run = CounterRun(spec, signer=self.signer, trust=self.trust, ops=self.pool, send=send)
-            with self.lock:
-                self.runs[spec.run_id] = run
             release = run.run()
             log.info("run %s counted: %s", spec.run_id, "released" if release.ok else f"aborted ({release.reason})")
         except Exception:  # noqa: BLE001 - one run must never take the counter down
