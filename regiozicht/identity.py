@@ -14,7 +14,7 @@ from cryptography import x509
 from regiozicht.errors import AuthenticationFailed
 
 URI_PREFIX = "urn:regiozicht:v1:"
-ROLES: tuple[str, ...] = ("node", "coordinator", "analyst", "service")
+ROLES: tuple[str, ...] = ("node", "coordinator", "analyst", "service", "counter")
 QUERY_ROLES: tuple[str, ...] = ("analyst", "service")  # who may sign queries
 KINDS: tuple[str, ...] = ("rmc", "wi", "school", "jeugdhulp", "leerplicht", "brp")
 ORG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")

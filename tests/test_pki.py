@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from coordinator.cli.pki import app
 from regiozicht import pki, signing
 from regiozicht.errors import AuthenticationFailed, ConfigError, PermissionDenied
-from regiozicht.identity import Identity, identity_of
+from regiozicht.identity import QUERY_ROLES, Identity, identity_of
 
 PASSPHRASE = b"correct horse battery staple"
 DAY = dt.timedelta(days=1)
@@ -63,6 +63,7 @@ NODE = Identity("node", "rmc-hollands-midden", "rmc")
 COORDINATOR = Identity("coordinator", "regio-hollands-midden")
 ANALYST = Identity("analyst", "gemeente-leiden")
 SERVICE = Identity("service", "dashboard-hm")
+COUNTER = Identity("counter", "telpunt-hm")
 
 # ----------------------------------------------------------------- identity
 
@@ -84,6 +85,7 @@ def test_identity_uri_round_trip_and_str() -> None:
     "urn:regiozicht:v2:node:org:rmc",          # other version
     "urn:regiozicht:v1:node:org:rmc:extra",
     "urn:regiozicht:v1:node:-org:rmc",
+    "urn:regiozicht:v1:counter:org:rmc",       # kind on a counter
 ])
 def test_identity_parse_rejects(uri: str) -> None:
     with pytest.raises(ValueError):
@@ -110,7 +112,7 @@ def test_init_ca_refuses_to_overwrite(ca: Ca) -> None:
         pki.init_ca(ca.dir, PASSPHRASE)
 
 
-@pytest.mark.parametrize("identity", [NODE, COORDINATOR, ANALYST, SERVICE], ids=str)
+@pytest.mark.parametrize("identity", [NODE, COORDINATOR, ANALYST, SERVICE, COUNTER], ids=str)
 def test_round_trip_all_roles(ca: Ca, identity: Identity) -> None:
     dns = ("localhost",) if identity.role == "coordinator" else ()
     ips = ("127.0.0.1",) if identity.role == "coordinator" else ()
@@ -341,6 +343,22 @@ def test_role_not_allowed(ca: Ca) -> None:
         store.verify(cert_pem, roles=("service", "analyst"))
 
 
+def test_counter_role(ca: Ca, tmp_path: Path) -> None:
+    assert COUNTER.uri == "urn:regiozicht:v1:counter:telpunt-hm"
+    assert Identity.parse(COUNTER.uri) == COUNTER
+    assert "counter" not in QUERY_ROLES
+    _, cert_pem = ca.issue(COUNTER)
+    store = ca.store()
+    assert store.verify(cert_pem, roles={"counter"}).role == "counter"
+    for roles in (("node",), ("analyst",), ("node", "analyst"), QUERY_ROLES):
+        with pytest.raises(PermissionDenied, match="counter telpunt-hm"):
+            store.verify(cert_pem, roles=roles)
+    with pytest.raises(ConfigError, match="Only a coordinator"):
+        pki.make_request(tmp_path / "k.key", tmp_path / "k.csr", COUNTER, dns_names=["counter.example"])
+    with pytest.raises(ValueError, match="Only nodes have a kind"):
+        Identity("counter", "telpunt-hm", "rmc")
+
+
 def test_trust_store_from_files(ca: Ca, tmp_path: Path) -> None:
     _, cert_pem = ca.issue(NODE)
     crl_path = tmp_path / "ca.crl"
@@ -449,6 +467,33 @@ def test_cli_workflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = pki.TrustStore.from_files(ca_dir / "ca.crt", tmp_path / "ca.crl", require_crl=True)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         store.verify((tmp_path / "n.crt").read_bytes())
+
+
+def _cli(*args: str | Path) -> tuple[int, str, str]:
+    """Runs `regiozicht pki`; stderr normalised as in test_cli_workflow."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+def test_cli_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pki.PASSPHRASE_ENV, PASSPHRASE.decode())
+    ca_dir = tmp_path / "ca"
+    assert _cli("init-ca", "--ca-dir", ca_dir)[0] == 0
+    code, out, _ = _cli("request", "--role", "counter", "--org", COUNTER.org,
+                        "--key", tmp_path / "t.key", "--out", tmp_path / "t.csr")
+    assert code == 0 and "counter telpunt-hm" in out
+    code, _, err = _cli("request", "--role", "counter", "--org", COUNTER.org, "--dns", "localhost",
+                        "--key", tmp_path / "u.key", "--out", tmp_path / "u.csr")
+    assert code == 2 and "Only a coordinator" in err
+    code, _, err = _cli("sign", tmp_path / "t.csr", "--role", "service", "--org", COUNTER.org,
+                        "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
+    assert code == 2 and "asks for identity" in err
+    code, out, _ = _cli("sign", tmp_path / "t.csr", "--role", "counter", "--org", COUNTER.org,
+                        "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
+    assert code == 0, out
+    assert pki.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes()) == COUNTER
+    code, out, _ = _cli("list", "--ca-dir", ca_dir, "--format", "json")
+    assert code == 0 and COUNTER.uri in out
 
 
 def test_cli_exit_codes_documented() -> None:
