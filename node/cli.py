@@ -38,6 +38,9 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's n
 def request_cert(
     org: Annotated[Optional[str], typer.Option(help="Organisation slug (or taken from --config).")] = None,
     kind: Annotated[Optional[str], typer.Option(help="Partner kind (or taken from --config).")] = None,
+    entity: Annotated[
+        Optional[str], typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")
+    ] = None,
     key: Annotated[Optional[Path], typer.Option(help="Where to write the new private key (0600).")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the certificate request.")] = Path("node.csr"),
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Take org, kind and key path from node.toml.")] = None,
@@ -55,7 +58,7 @@ def request_cert(
                 key = config.parent / tls["key"]
         if not org or not kind or key is None:
             raise ConfigError("Give --org, --kind and --key, or --config pointing at node.toml.")
-        request_node_certificate(key, out, org, kind)
+        request_node_certificate(key, out, org, kind, entity)
         console.print(f"key written to {key} (mode 0600); send {out} to the CA operator for `regiozicht pki sign`.")
 
 

@@ -1,8 +1,9 @@
 """The regional CA and the trust store that checks its certificates.
 
 Profile (docs/pki.md): ECDSA P-256 keys, SHA-256 signatures, one SAN URI
-``urn:regiozicht:v1:<role>:<org>[:<kind>]``, leaf certificates for both
-serverAuth and clientAuth, 30-day certificates, 7-day revocation lists.
+``urn:regiozicht:v1:<role>:<org>[:<kind>]``, an optional legal entity in the
+subject's organizationIdentifier, leaf certificates for both serverAuth and
+clientAuth, 30-day certificates, 7-day revocation lists.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from regiozicht.errors import AuthenticationFailed, ConfigError, PermissionDenied
-from regiozicht.identity import Identity, identity_of, identity_uris
+from regiozicht.identity import Identity, entity_of, identity_of, identity_uris
 
 PASSPHRASE_ENV = "REGIOZICHT_CA_PASSPHRASE"
 CA_CERT_FILE = "ca.crt"
@@ -257,10 +258,13 @@ def _san(identity: Identity, dns_names: Iterable[str], ips: Iterable[IpAddress])
 
 
 def _subject(identity: Identity) -> x509.Name:
-    return x509.Name([
+    attributes = [
         x509.NameAttribute(NameOID.COMMON_NAME, identity.common_name),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, identity.org),
-    ])
+    ]
+    if identity.entity is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, identity.entity))
+    return x509.Name(attributes)
 
 
 def make_request(
@@ -296,10 +300,12 @@ def make_request(
     Path(csr_path).write_bytes(csr.public_bytes(serialization.Encoding.PEM))
 
 
-def request_node_certificate(key_path: Path, csr_path: Path, org: str, kind: str) -> None:
+def request_node_certificate(
+    key_path: Path, csr_path: Path, org: str, kind: str, entity: str | None = None
+) -> None:
     """Make a node's key and certificate request (for `regiozicht-node request-cert`)."""
     try:
-        identity = Identity("node", org, kind)
+        identity = Identity("node", org, kind, entity)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     make_request(key_path, csr_path, identity)
@@ -329,6 +335,7 @@ def sign_request(
     role: str,
     org: str,
     kind: str | None = None,
+    entity: str | None = None,
     dns_names: Iterable[str] = (),
     ip_addresses: Iterable[str | IpAddress] = (),
     days: int = 30,
@@ -336,6 +343,7 @@ def sign_request(
 ) -> bytes:
     """Sign a certificate request for the identity the CA operator states.
 
+    The request must name the same legal entity (or none when ``entity`` is None).
     DNS names and IP addresses (coordinator only) default to those in the request.
 
     Returns:
@@ -346,7 +354,7 @@ def sign_request(
             disagrees with the stated one.
     """
     try:
-        identity = Identity(role, org, kind)
+        identity = Identity(role, org, kind, entity)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     csr = _load_csr(csr_pem)
@@ -360,6 +368,17 @@ def sign_request(
         raise ConfigError(
             f"The request asks for identity {found}, not {identity.uri}; check --role/--org/--kind "
             "or ask the requester for a new request."
+        )
+    try:
+        csr_entity = entity_of(csr.subject)
+    except ValueError as exc:
+        raise ConfigError(
+            f"The request names an invalid legal entity ({exc}); ask the requester for a new request."
+        ) from None
+    if csr_entity != identity.entity:
+        raise ConfigError(
+            f"The request asks for legal entity {csr_entity or 'none'}, not {identity.entity or 'none'}; "
+            "check --entity or ask the requester for a new request."
         )
     dns_names, ips = list(dns_names), _parse_ips(ip_addresses)
     if not dns_names and not ips:
@@ -405,6 +424,7 @@ def sign_request(
         state["issued"].append({
             "serial": cert.serial_number,
             "identity": identity.uri,
+            "entity": identity.entity,
             "not_before": cert.not_valid_before_utc.isoformat(),
             "not_after": cert.not_valid_after_utc.isoformat(),
         })
@@ -412,11 +432,14 @@ def sign_request(
 
 
 def issued_certificates(ca_dir: Path) -> list[dict[str, Any]]:
-    """The CA's records of issued certificates, each with a ``revoked`` date or None."""
+    """The CA's records of issued certificates, each with an ``entity`` and a ``revoked`` date, or None."""
     state_path = Path(ca_dir) / CA_STATE_FILE
     state = json.loads(read_file(state_path, "CA state"))
     revoked = {entry["serial"]: entry["revoked_at"] for entry in state["revoked"]}
-    return [entry | {"revoked": revoked.get(entry["serial"])} for entry in state["issued"]]
+    return [
+        entry | {"entity": entry.get("entity"), "revoked": revoked.get(entry["serial"])}
+        for entry in state["issued"]
+    ]
 
 
 # ------------------------------------------------------------------ revocation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import stat
 from concurrent import futures
 from pathlib import Path
@@ -14,13 +15,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from typer.testing import CliRunner
 
 from coordinator.cli.pki import app
+from node.cli import app as node_app
 from regiozicht import pki, signing
 from regiozicht.errors import AuthenticationFailed, ConfigError, PermissionDenied
-from regiozicht.identity import Identity, identity_of
+from regiozicht.identity import QUERY_ROLES, Identity, identity_of
 
 PASSPHRASE = b"correct horse battery staple"
 DAY = dt.timedelta(days=1)
@@ -46,7 +48,7 @@ class Ca:
         pki.make_request(key_path, csr_path, identity, dns_names=dns, ip_addresses=ips)
         cert_pem = pki.sign_request(
             self.dir, PASSPHRASE, csr_path.read_bytes(), role=identity.role, org=identity.org,
-            kind=identity.kind, days=days, now=now,
+            kind=identity.kind, entity=identity.entity, days=days, now=now,
         )
         return key_path, cert_pem
 
@@ -63,6 +65,9 @@ NODE = Identity("node", "rmc-hollands-midden", "rmc")
 COORDINATOR = Identity("coordinator", "regio-hollands-midden")
 ANALYST = Identity("analyst", "gemeente-leiden")
 SERVICE = Identity("service", "dashboard-hm")
+COUNTER = Identity("counter", "telpunt-hm")
+OIN = "OIN:00000001123456789000"
+KVK = "KVK:12345678"
 
 # ----------------------------------------------------------------- identity
 
@@ -84,6 +89,7 @@ def test_identity_uri_round_trip_and_str() -> None:
     "urn:regiozicht:v2:node:org:rmc",          # other version
     "urn:regiozicht:v1:node:org:rmc:extra",
     "urn:regiozicht:v1:node:-org:rmc",
+    "urn:regiozicht:v1:counter:org:rmc",       # kind on a counter
 ])
 def test_identity_parse_rejects(uri: str) -> None:
     with pytest.raises(ValueError):
@@ -110,7 +116,7 @@ def test_init_ca_refuses_to_overwrite(ca: Ca) -> None:
         pki.init_ca(ca.dir, PASSPHRASE)
 
 
-@pytest.mark.parametrize("identity", [NODE, COORDINATOR, ANALYST, SERVICE], ids=str)
+@pytest.mark.parametrize("identity", [NODE, COORDINATOR, ANALYST, SERVICE, COUNTER], ids=str)
 def test_round_trip_all_roles(ca: Ca, identity: Identity) -> None:
     dns = ("localhost",) if identity.role == "coordinator" else ()
     ips = ("127.0.0.1",) if identity.role == "coordinator" else ()
@@ -208,6 +214,113 @@ def test_csr_with_bad_signature_refused(ca: Ca, tmp_path: Path) -> None:
     der[-5] ^= 0x01  # inside the signature's s value: still valid DER
     with pytest.raises(ConfigError, match="signature is invalid"):
         pki.sign_request(ca.dir, PASSPHRASE, bytes(der), role="node", org=NODE.org, kind="rmc")
+
+
+# ------------------------------------------------------------ legal entity
+
+
+@pytest.mark.parametrize("identity", [
+    Identity("node", "rmc-hollands-midden", "rmc", OIN),
+    Identity("analyst", "gemeente-leiden", entity=OIN),
+    Identity("counter", "telpunt-hm", entity=KVK),
+], ids=str)
+def test_entity_round_trip(ca: Ca, identity: Identity) -> None:
+    _, cert_pem = ca.issue(identity)
+    cert = pki.load_certificate(cert_pem)
+    [attribute] = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
+    assert attribute.oid.dotted_string == "2.5.4.97" and attribute.value == identity.entity
+    verified = ca.store().verify(cert_pem)
+    assert verified.entity == identity_of(cert).entity == identity.entity
+    assert verified.legal_entity == identity.entity
+    # equality stays (role, org, kind): code comparing against entity-less identities keeps working
+    assert verified == Identity(identity.role, identity.org, identity.kind)
+    assert Identity.parse(identity.uri).entity is None
+    [record] = pki.issued_certificates(ca.dir)
+    assert record["entity"] == identity.entity
+
+
+def test_certificate_without_entity(ca: Ca) -> None:
+    _, cert_pem = ca.issue(ANALYST)
+    cert = pki.load_certificate(cert_pem)
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER) == []
+    verified = ca.store().verify(cert_pem)
+    assert verified.entity is None and verified.legal_entity == "org:gemeente-leiden"
+    assert verified.legal_entity == Identity("service", "gemeente-leiden").legal_entity
+    assert verified.legal_entity != SERVICE.legal_entity
+    assert verified.legal_entity != Identity("analyst", "gemeente-leiden", entity=KVK).legal_entity
+    assert pki.issued_certificates(ca.dir)[0]["entity"] is None
+
+
+def test_records_from_before_entities_list_none(ca: Ca) -> None:
+    ca.issue(NODE)
+    state_path = ca.dir / pki.CA_STATE_FILE
+    state = json.loads(state_path.read_text())
+    del state["issued"][0]["entity"]
+    state_path.write_text(json.dumps(state))
+    assert pki.issued_certificates(ca.dir)[0]["entity"] is None
+
+
+@pytest.mark.parametrize("entity", [
+    "OIN:123", "KVK:1234567", "KVK:123456789", "kvk:12345678", "OIN:0000000112345678900a",
+    "KVK:12345678 ", "12345678", "NTRNL-12345678", "RSIN:123456789", "",
+    "KVK:\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668",  # Arabic-Indic digits are not digits here
+])
+def test_malformed_entity_refused(entity: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as refusal:
+        Identity("analyst", "gemeente-leiden", entity=entity)
+    message = str(refusal.value)
+    assert message.endswith(" or KVK:<8 digits>.") and message.count(".") == 1  # one sentence
+    assert "neither an OIN nor a KvK number" in message
+    with pytest.raises(ConfigError, match="neither an OIN nor a KvK number"):
+        pki.request_node_certificate(tmp_path / "n.key", tmp_path / "n.csr", "wi-leiden", "wi", entity)
+    assert not (tmp_path / "n.key").exists()
+
+
+@pytest.mark.parametrize(("requested", "stated"), [
+    (OIN, "OIN:00000001123456789001"),
+    (OIN, KVK),
+    (OIN, None),
+    (None, KVK),
+])
+def test_request_and_sign_entity_mismatch(ca: Ca, tmp_path: Path, requested: str | None,
+                                          stated: str | None) -> None:
+    requester = Identity("analyst", "gemeente-leiden", entity=requested)
+    pki.make_request(tmp_path / "a.key", tmp_path / "a.csr", requester)
+    refusal = f"asks for legal entity {requested or 'none'}, not {stated or 'none'}; check --entity"
+    with pytest.raises(ConfigError, match=refusal):
+        pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "a.csr").read_bytes(),
+                         role="analyst", org="gemeente-leiden", entity=stated)
+    assert pki.issued_certificates(ca.dir) == []
+
+
+def _csr_with_subject(identity: Identity, entities: list[str]) -> bytes:
+    """A request whose subject carries `entities` as given, bypassing Identity's checks."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity.common_name)]
+                        + [x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, e) for e in entities])
+    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity.uri)])
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(subject)
+           .add_extension(san, critical=False).sign(key, hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("entities", [["OIN:1"], [KVK, OIN], [KVK, KVK]])
+def test_request_with_invalid_entity_refused(ca: Ca, entities: list[str]) -> None:
+    csr_pem = _csr_with_subject(ANALYST, entities)
+    with pytest.raises(ConfigError, match="invalid legal entity"):
+        pki.sign_request(ca.dir, PASSPHRASE, csr_pem, role="analyst", org=ANALYST.org, entity=KVK)
+
+
+def test_certificate_with_two_entities_is_not_an_identity() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, e) for e in (KVK, OIN)])
+    now = _now()
+    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(ANALYST.uri)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + DAY)
+            .add_extension(san, critical=False).sign(key, hashes.SHA256()))
+    with pytest.raises(AuthenticationFailed, match="invalid legal entity .*2 legal entities"):
+        identity_of(cert)
 
 
 # -------------------------------------------------------------- trust store
@@ -341,6 +454,22 @@ def test_role_not_allowed(ca: Ca) -> None:
         store.verify(cert_pem, roles=("service", "analyst"))
 
 
+def test_counter_role(ca: Ca, tmp_path: Path) -> None:
+    assert COUNTER.uri == "urn:regiozicht:v1:counter:telpunt-hm"
+    assert Identity.parse(COUNTER.uri) == COUNTER
+    assert "counter" not in QUERY_ROLES
+    _, cert_pem = ca.issue(COUNTER)
+    store = ca.store()
+    assert store.verify(cert_pem, roles={"counter"}).role == "counter"
+    for roles in (("node",), ("analyst",), ("node", "analyst"), QUERY_ROLES):
+        with pytest.raises(PermissionDenied, match="counter telpunt-hm"):
+            store.verify(cert_pem, roles=roles)
+    with pytest.raises(ConfigError, match="Only a coordinator"):
+        pki.make_request(tmp_path / "k.key", tmp_path / "k.csr", COUNTER, dns_names=["counter.example"])
+    with pytest.raises(ValueError, match="Only nodes have a kind"):
+        Identity("counter", "telpunt-hm", "rmc")
+
+
 def test_trust_store_from_files(ca: Ca, tmp_path: Path) -> None:
     _, cert_pem = ca.issue(NODE)
     crl_path = tmp_path / "ca.crl"
@@ -449,6 +578,71 @@ def test_cli_workflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = pki.TrustStore.from_files(ca_dir / "ca.crt", tmp_path / "ca.crl", require_crl=True)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         store.verify((tmp_path / "n.crt").read_bytes())
+
+
+def _cli(*args: str | Path) -> tuple[int, str, str]:
+    """Runs `regiozicht pki`; stderr normalised as in test_cli_workflow."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, " ".join(result.stderr.split())
+
+
+def test_cli_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pki.PASSPHRASE_ENV, PASSPHRASE.decode())
+    ca_dir = tmp_path / "ca"
+    assert _cli("init-ca", "--ca-dir", ca_dir)[0] == 0
+    code, out, _ = _cli("request", "--role", "counter", "--org", COUNTER.org,
+                        "--key", tmp_path / "t.key", "--out", tmp_path / "t.csr")
+    assert code == 0 and "counter telpunt-hm" in out
+    code, _, err = _cli("request", "--role", "counter", "--org", COUNTER.org, "--dns", "localhost",
+                        "--key", tmp_path / "u.key", "--out", tmp_path / "u.csr")
+    assert code == 2 and "Only a coordinator" in err
+    code, _, err = _cli("sign", tmp_path / "t.csr", "--role", "service", "--org", COUNTER.org,
+                        "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
+    assert code == 2 and "asks for identity" in err
+    code, out, _ = _cli("sign", tmp_path / "t.csr", "--role", "counter", "--org", COUNTER.org,
+                        "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
+    assert code == 0, out
+    assert pki.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes()) == COUNTER
+    code, out, _ = _cli("list", "--ca-dir", ca_dir, "--format", "json")
+    assert code == 0 and COUNTER.uri in out
+
+
+def test_cli_entity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pki.PASSPHRASE_ENV, PASSPHRASE.decode())
+    ca_dir = tmp_path / "ca"
+    assert _cli("init-ca", "--ca-dir", ca_dir)[0] == 0
+    code, out, _ = _cli("request", "--role", "counter", "--org", COUNTER.org, "--entity", KVK,
+                        "--key", tmp_path / "t.key", "--out", tmp_path / "t.csr")
+    assert code == 0 and KVK in out
+    code, _, err = _cli("request", "--role", "analyst", "--org", "x", "--entity", "KVK:123",
+                        "--key", tmp_path / "x.key", "--out", tmp_path / "x.csr")
+    assert code == 2 and "neither an OIN nor a KvK number" in err and not (tmp_path / "x.key").exists()
+    for stated in ((), ("--entity", OIN)):
+        code, _, err = _cli("sign", tmp_path / "t.csr", "--role", "counter", "--org", COUNTER.org, *stated,
+                            "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
+        assert code == 2 and "asks for legal entity KVK:12345678" in err
+    code, out, _ = _cli("sign", tmp_path / "t.csr", "--role", "counter", "--org", COUNTER.org, "--entity", KVK,
+                        "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
+    assert code == 0 and KVK in out
+    verified = pki.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes())
+    assert (verified.role, verified.entity) == ("counter", KVK)
+
+    runner = CliRunner()
+    done = runner.invoke(node_app, ["request-cert", "--org", "wi-leiden", "--kind", "wi", "--entity", OIN,
+                                    "--key", str(tmp_path / "n.key"), "--out", str(tmp_path / "n.csr")])
+    assert done.exit_code == 0, done.output
+    code, _, _ = _cli("sign", tmp_path / "n.csr", "--role", "node", "--org", "wi-leiden", "--kind", "wi",
+                      "--entity", OIN, "--ca-dir", ca_dir, "--out", tmp_path / "n.crt")
+    assert code == 0
+    assert identity_of(pki.load_certificate((tmp_path / "n.crt").read_bytes())).entity == OIN
+    bad = runner.invoke(node_app, ["request-cert", "--org", "wi-leiden", "--kind", "wi", "--entity", "OIN:1",
+                                   "--key", str(tmp_path / "m.key"), "--out", str(tmp_path / "m.csr")])
+    assert bad.exit_code == 2
+
+    code, out, _ = _cli("list", "--ca-dir", ca_dir, "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[0] == "serial,identity,entity,not_before,not_after,revoked"
+    assert f"{COUNTER.uri},{KVK}," in out and f"urn:regiozicht:v1:node:wi-leiden:wi,{OIN}," in out
 
 
 def test_cli_exit_codes_documented() -> None:

@@ -35,13 +35,22 @@ Org = Annotated[str, typer.Option("--org", help="Organisation slug, e.g. rmc-hol
 Kind = Annotated[Optional[str], typer.Option("--kind", help=f"Node kind (nodes only): {', '.join(KINDS)}.")]
 Dns = Annotated[Optional[list[str]], typer.Option("--dns", help="DNS name nodes dial (coordinator only; repeatable).")]
 Ip = Annotated[Optional[list[str]], typer.Option("--ip", help="IP address nodes dial (coordinator only; repeatable).")]
+Entity = Annotated[
+    Optional[str],
+    typer.Option("--entity", help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional)."),
+]
 
 
-def _identity(role: str, org: str, kind: str | None) -> Identity:
+def _identity(role: str, org: str, kind: str | None, entity: str | None = None) -> Identity:
     try:
-        return Identity(role, org, kind)
+        return Identity(role, org, kind, entity)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _described(identity: Identity) -> str:
+    """The identity for messages, with its legal entity when it names one."""
+    return f"{identity} [{identity.entity}]" if identity.entity is not None else str(identity)
 
 
 @app.command("init-ca")
@@ -67,14 +76,16 @@ def request(
     key: Annotated[Path, typer.Option("--key", help="Where to write the new private key (0600).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the certificate request.")],
     kind: Kind = None,
+    entity: Entity = None,
     dns: Dns = None,
     ip: Ip = None,
 ) -> None:
     """Make a private key here, where it is used, and a request for the CA to sign."""
     with exit_on_error():
-        identity = _identity(role, org, kind)
+        identity = _identity(role, org, kind, entity)
         pki.make_request(key, out, identity, dns_names=dns or (), ip_addresses=ip or ())
-        print(f"Wrote key {key} and request {out} for {identity}; send only the request to the CA operator.")
+        print(f"Wrote key {key} and request {out} for {_described(identity)}; "
+              "send only the request to the CA operator.")
 
 
 @app.command("sign")
@@ -85,24 +96,25 @@ def sign(
     ca_dir: CaDir,
     out: Annotated[Path, typer.Option("--out", help="Where to write the certificate.")],
     kind: Kind = None,
+    entity: Entity = None,
     dns: Dns = None,
     ip: Ip = None,
     passphrase_file: PassphraseFile = None,
     days: Annotated[int, typer.Option(help="Lifetime in days.")] = 30,
 ) -> None:
-    """Sign a request for the role and organisation you have checked."""
+    """Sign a request for the role, organisation and legal entity you have checked."""
     with exit_on_error():
         csr = pki.read_file(request_file, "certificate request")
         passphrase = pki.load_passphrase(passphrase_file)
         cert_pem = pki.sign_request(
-            ca_dir, passphrase, csr, role=role, org=org, kind=kind,
+            ca_dir, passphrase, csr, role=role, org=org, kind=kind, entity=entity,
             dns_names=dns or (), ip_addresses=ip or (), days=days,
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(cert_pem)
         cert = pki.load_certificate(cert_pem)
         print(
-            f"Signed {_identity(role, org, kind)}: serial {cert.serial_number}, "
+            f"Signed {_described(_identity(role, org, kind, entity))}: serial {cert.serial_number}, "
             f"valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; wrote {out}."
         )
 
@@ -157,4 +169,5 @@ def list_(
     """List the certificates this CA issued (no passphrase needed)."""
     with exit_on_error():
         rows = pki.issued_certificates(ca_dir)
-        emit(rows, ["serial", "identity", "not_before", "not_after", "revoked"], fmt, title="Issued certificates")
+        emit(rows, ["serial", "identity", "entity", "not_before", "not_after", "revoked"], fmt,
+             title="Issued certificates")
