@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Benchmark peers whose pins conflict with ours get a venv of their own:
+# openmined-psi 2.0.6 requires protobuf==6.30.2, we run protobuf 7.
+OPENMINED_VENV := .venv-openmined
+OPENMINED_PSI  := openmined-psi==2.0.6
 
-.PHONY: demo test protos install clean
+.PHONY: demo test protos install bench-peers clean
 
 $(BIN)/regiozicht: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +24,17 @@ test: install
 	scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q
 
+$(OPENMINED_VENV)/.installed:
+	rm -rf $(OPENMINED_VENV)
+	$(PYTHON) -m venv $(OPENMINED_VENV)
+	$(OPENMINED_VENV)/bin/pip install --quiet '$(OPENMINED_PSI)'
+	$(OPENMINED_VENV)/bin/python -c 'import private_set_intersection.python'
+	touch $@
+
+bench-peers: $(OPENMINED_VENV)/.installed
+
 protos: install
 	scripts/gen-protos.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OPENMINED_VENV) build *.egg-info .pytest_cache

@@ -7,8 +7,9 @@ the coordinator relaying over mutual TLS, lists sealed with HPKE. Prints
 records/s and bytes relayed; then, in the same run, the raw rate of two
 worker processes doing libsodium ristretto255 hash-to-group + multiplication
 (and multiplication alone) on the same element counts, and openmined-psi's
-PSI-cardinality time on the same sets (100k and below; skipped when it is
-not installed). Last line: raw_fraction=… vs_openmined=…
+PSI-cardinality time on the same sets (100k and below; it runs in its own
+venv, .venv-openmined, made by `make bench-peers` on first use). Last line:
+raw_fraction=… vs_openmined=…
 
 raw_fraction = time the protocol's hash-to-group and multiplications alone
 take at the raw rate ÷ end-to-end time; vs_openmined = its time ÷ ours.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import openmined_peer  # noqa: E402
 from coordinator.client import AnalystClient, Profile  # noqa: E402
 from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked  # noqa: E402
 from demo.region import COUNTER_ORG, PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
@@ -121,21 +123,12 @@ def raw_rates(elements: int) -> tuple[float, float]:
 
 
 def openmined(size: int) -> float | None:
-    try:
-        import private_set_intersection.python as om  # type: ignore[import-not-found]
-    except ImportError:
-        print("openmined-psi is not installed (pip install '.[bench]'); comparison skipped")
+    timing = openmined_peer.measure(size)
+    if timing is None:
         return None
-    anchor_set, other_set = sets(size)
-    started = time.perf_counter()
-    client, server = om.client.CreateWithNewKey(False), om.server.CreateWithNewKey(False)
-    setup = server.CreateSetupMessage(1e-9, len(anchor_set), other_set, om.DataStructure.RAW)
-    request = client.CreateRequest(anchor_set)
-    response = server.ProcessRequest(request)
-    found = client.GetIntersectionSize(setup, response)
-    elapsed = time.perf_counter() - started
-    print(f"openmined-psi cardinality: {found} in {elapsed:.2f} s (one process, exact, no DP)")
-    return elapsed
+    print(f"openmined-psi cardinality: {timing.cardinality} in {timing.seconds:.2f} s "
+          "(one process in .venv-openmined, exact, no DP)")
+    return timing.seconds
 
 
 def main() -> None:
