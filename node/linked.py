@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from regiozicht import group, linkwire, psi
 from regiozicht.errors import AuthenticationFailed, BudgetExhausted, PermissionDenied, RegiozichtError
 from regiozicht.group import GroupOps
-from regiozicht.identity import Identity, identity_of
+from regiozicht.identity import identity_of
 from regiozicht.linknoise import ShiftedLaplace
 from regiozicht.linkquery import LinkSide
 from regiozicht.pki import TrustStore
@@ -25,11 +25,6 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht import sealing
 
 Charge = Callable[[], tuple[int, bytes]]
-
-
-def legal_entity(identity: Identity) -> str:
-    """The legal entity a certificate speaks for (its OIN or KvK number, else its organisation)."""
-    return str(getattr(identity, "legal_entity", None) or f"org:{identity.org}")
 
 
 @dataclass(frozen=True)
@@ -170,9 +165,9 @@ class LinkDriver:
         if key.org != spec.peer.org or key.cells != spec.cells or not group.is_valid(key.group_public):
             raise psi.ProtocolViolation(f"{spec.peer.org}'s run key is malformed or names another number of cells "
                                         f"than the signed query ({spec.cells}); the run is aborted.", spec.peer.org)
-        counter = legal_entity(self.wire.signers[spec.counter])
-        mine = legal_entity(identity_of(self.signer.certificate))
-        if counter in (mine, legal_entity(self.wire.signers[spec.peer.org])):
+        # independence is a matter of legal entity, not of name (an RMC and a W&I are often one municipality)
+        counter = self.wire.signers[spec.counter].legal_entity
+        if counter in (identity_of(self.signer.certificate).legal_entity, self.wire.signers[spec.peer.org].legal_entity):
             raise PermissionDenied(f"Counter {spec.counter} is the same legal entity as a party of the run "
                                    f"({counter}); a counter must be independent of both nodes.")
         return key
