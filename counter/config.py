@@ -16,7 +16,7 @@ class _Frozen(BaseModel):
 
 class CounterSection(_Frozen):
     org: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="The counter's organisation (its certificate's).")
-    max_runs: int = Field(4, ge=1, le=64, description="Runs counted at once; more are refused until one ends.")
+    max_runs: int = Field(16, ge=1, le=256, description="Runs counted at once; more are refused until one ends.")
     workers: int = Field(0, ge=0, description="Worker processes for the proof checks (0: one per core).")
 
 

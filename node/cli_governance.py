@@ -18,7 +18,7 @@ from node import audit
 from node.covenant import Covenant
 from node.describe import cumulative
 from node.governance import open_governance
-from node.ledger import TOTAL, Ledger, period_of, text
+from node.ledger import PAIR, TOTAL, Ledger, period_of, text
 from regiozicht import dp
 from regiozicht.audit_chain import verify_chain
 from regiozicht.cli_support import OutputFormat, emit, exit_on_error
@@ -101,14 +101,26 @@ def budget_show(config: ConfigOption, fmt: FormatOption = OutputFormat.table) ->
                     left_e, left_d = (ledger.remaining(conn, purpose, now)[1:] if period == current.id
                                       else (None, None))
                     rows.append(_row(period, purpose.id, e, d, left_e, left_d))
+                limit_e, limit_d = ledger.limit(PAIR)
+                for partner, (e, d) in sorted(ledger.pair_spent(conn, period).items()):
+                    # what one partner may still spend linking against this node (the covenant's pair budget)
+                    left = (limit_e - e, limit_d - d) if period == current.id else (None, None)
+                    rows.append(_row(period, f"(linking with {partner})", e, d, *left))
+                failed = {period: ledger.failed_runs(conn, period) for period in periods}
             all_e, all_d = cumulative(ledger, conn)
+        failed = {period: runs for period, runs in failed.items() if runs}
         extra = {"period_kind": covenant.budget.period, "current_period": current.id,
                  "renews_on": current.renews.isoformat(), "epsilon_spent_all_periods": text(all_e),
-                 "delta_spent_all_periods": text(all_d)}
+                 "delta_spent_all_periods": text(all_d), "failed_linked_runs": failed}
         emit(rows, ["period", "purpose", "epsilon_spent", "epsilon_remaining", "delta_spent", "delta_remaining"],
              fmt, title=f"Privacy budget of {covenant.organisation} (renews {current.renews})", extra=extra)
         if fmt is OutputFormat.table:
             console.print(f"all periods: ε {text(all_e)} and δ {text(all_d)} spent")
+            for period, runs in failed.items():
+                for partner, count in sorted(runs.items()):
+                    alert = count >= covenant.linked.failed_runs_alert
+                    console.print(f"{'[red]ALERT[/] ' if alert else ''}{period}: {count} linked run(s) with {partner} "
+                                  "failed or were aborted (each stays charged)", highlight=False)
 
 
 def _row(period: str, purpose: str, spent_e: Decimal, spent_d: Decimal, left_e: Decimal | None,

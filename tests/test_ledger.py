@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from node import audit
+from node.ledger import period_of
 from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
 from regiozicht.errors import BudgetExhausted, ConfigError, Replayed, Unavailable
@@ -216,15 +217,55 @@ def test_a_linked_run_is_charged_once_and_never_refunded(tmp_path: Path) -> None
     setup = node_setup(tmp_path, _budget("2"))
     node = setup.service()
     now = int(YEAR_2027) - 86400 * 30
-    kwargs = dict(query_id="q1", role="analyst", org="regio-analist", requester="urn:x", now=now)
-    assert node.ledger.charge_linked_run("q1:wi-1", "test", "1", "0.000000001", **kwargs) is True
-    assert node.ledger.charge_linked_run("q1:wi-1", "test", "1", "0.000000001", **kwargs) is False
+    kwargs = dict(query_id="q1", role="analyst", org="regio-analist", requester="urn:x", now=now, partner="wi-1")
+    assert node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0.000000001", **kwargs) is not None
+    assert node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0.000000001", **kwargs) is None
     with node.state.transaction() as tx:
         node.ledger.refund(tx, "q1:wi-1", now)  # only query charges can be refunded
     assert _spent(node) == Decimal("1")
     with pytest.raises(BudgetExhausted):
-        node.ledger.charge_linked_run("q1:wi-2", "test", "1.5", "0", **kwargs)
+        node.ledger.charge_linked_run_audited("q1:wi-2", "test", "1.5", "0", **kwargs)
     assert [e["decision"] for e in audit.entries(node.state)] == ["linked-run"]
+
+
+def _pair_budget(covenant: dict[str, Any]) -> None:
+    _budget("10")(covenant)
+    covenant["linked"] = {"counters": ["regio-teller"], "pair_epsilon": "1.5", "failed_runs_alert": 2}
+
+
+def test_one_partner_cannot_spend_more_than_its_pair_budget_linking_against_a_node(tmp_path: Path) -> None:
+    """A node still chooses its own input set, so repeated single-target runs by one partner are
+    bounded per period: the covenant's pair budget, whatever the pool has left."""
+    setup = node_setup(tmp_path, _pair_budget)
+    node = setup.service()
+    now = int(YEAR_2027) - 86400 * 30
+    kwargs = dict(query_id="q", role="analyst", org="regio-analist", requester="urn:x", now=now)
+    assert node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0", partner="wi-1", **kwargs)
+    with pytest.raises(BudgetExhausted, match=r"ε 0.5 of 1.5 left for linking with wi-1"):
+        node.ledger.charge_linked_run_audited("q2:wi-1", "test", "1", "0", partner="wi-1", **kwargs)
+    assert node.ledger.charge_linked_run_audited("q2:wi-2", "test", "1", "0", partner="wi-2", **kwargs)
+    assert _spent(node, period_of("calendar-year", now).id) == Decimal("2")
+
+
+def test_budget_show_lists_each_partners_linking_and_alerts_on_failed_runs(tmp_path: Path) -> None:
+    setup = node_setup(tmp_path, _pair_budget)
+    node = setup.service()
+    now = int(__import__("time").time())
+    node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0", query_id="q", role="analyst",
+                                          org="regio-analist", requester="urn:x", now=now, partner="wi-1")
+    assert [node.ledger.record_failed_run("wi-1", now) for _ in range(2)] == [1, 2]
+    script = Path(sys.executable).parent / "regiozicht-node"
+    shown = subprocess.run([str(script), "budget", "show", "--config", str(setup.config), "--format", "json"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    period = document["current_period"]
+    row = next(r for r in document["rows"] if r["purpose"] == "(linking with wi-1)")
+    assert (row["period"], row["epsilon_spent"], row["epsilon_remaining"]) == (period, "1", "0.5")
+    assert document["failed_linked_runs"] == {period: {"wi-1": 2}}
+    table = subprocess.run([str(script), "budget", "show", "--config", str(setup.config)], capture_output=True,
+                           text=True, timeout=60, check=False, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert "ALERT" in table.stdout and "2 linked run(s) with wi-1 failed" in table.stdout, table.stdout
 
 
 def test_budget_show_lists_spent_and_remaining_per_period_and_purpose(tmp_path: Path) -> None:

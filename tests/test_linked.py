@@ -4,6 +4,8 @@ tests can watch and tamper with what it relays), mutual TLS, sealing."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +17,7 @@ from regiozicht import group, psi
 from regiozicht.errors import BadQuery, PermissionDenied
 from regiozicht.v1 import regiozicht_pb2 as pb
 from synth.bsn import is_valid_bsn
+from demo.region import COUNTER_ORG
 from tests.linked_region import Relay, relayed_region, synth_partners
 
 PEILDATUM = dt.date(2026, 10, 1)
@@ -76,22 +79,26 @@ def test_captured_traffic_holds_no_bsn_and_no_unblinded_hash(relay: Relay) -> No
     assert not result.failures
     (run_id, messages), = captured.items()
     traffic = b"".join(messages)
-    assert {pb.LinkMessage.FromString(m).WhichOneof("payload") for m in messages} >= {"key", "announce", "chunk",
-                                                                                       "z_announce", "z_chunk"}
+    parsed = [pb.LinkMessage.FromString(m) for m in messages]
+    assert {m.WhichOneof("payload") for m in parsed} == {"key", "sealed", "commit", "points", "verdict",
+                                                         "image_commit", "weighted", "proof", "release"}
     truth = relay.region.truth
     bsns = set(truth.members("rmc", "rmc_stock", PEILDATUM)) | set(truth.members("wi-regio", "bijstand", PEILDATUM))
     assert len(bsns) > 50
-    domain = psi.domain_separator(result.query_id, run_id)
+    dst = psi.RunContext(result.query_id, run_id, RMC, WI, COUNTER_ORG, 1, 1).dst
     for bsn in bsns:
         assert bsn.encode() not in traffic
-        assert group._hash(domain, bsn.encode()) not in traffic
+        assert group.hash_to_group(dst, bsn.encode()) not in traffic
     assert any(is_valid_bsn(b) for b in bsns)
+    # slots travel sealed to the peer node, images sealed to the counter: the relay sees neither in clear
+    assert {(m.sealed.step, m.sealed.recipient) for m in parsed if m.WhichOneof("payload") == "sealed"} == \
+        {("slots", "peer"), ("images", "counter")}
 
 
 def test_a_relay_that_alters_a_list_chunk_fails_the_run_and_both_stay_charged(relay: Relay) -> None:
     def tamper(run_id: str, message: pb.LinkMessage) -> None:
-        if message.WhichOneof("payload") == "chunk" and message.sender == RMC:
-            message.chunk.sealed = message.chunk.sealed[:-1] + bytes([message.chunk.sealed[-1] ^ 1])
+        if message.WhichOneof("payload") == "points" and message.sender == RMC:
+            message.points.points = message.points.points[:-1] + bytes([message.points.points[-1] ^ 1])
 
     relay.server.links.taps.append(tamper)
     try:
@@ -99,23 +106,23 @@ def test_a_relay_that_alters_a_list_chunk_fails_the_run_and_both_stay_charged(re
     finally:
         relay.server.links.taps.remove(tamper)
     (run,) = result.runs
-    assert run.error and run.failed_org == WI, run
+    assert run.error and run.failed_org in (WI, COUNTER_ORG) and "commitment" in run.error, run
     charged = dict(relay.linked_charges("rmc")), dict(relay.linked_charges("wi-regio"))
     assert charged[0][run.run_id] == "charged" and charged[1][run.run_id] == "charged"
     assert not relay.ask().failures  # both nodes keep serving
 
 
-def test_a_relay_that_drops_a_z_chunk_fails_the_run(relay: Relay) -> None:
+def test_a_relay_that_cuts_a_sealed_image_chunk_fails_the_run_at_the_counter(relay: Relay) -> None:
     def drop(run_id: str, message: pb.LinkMessage) -> None:
-        if message.WhichOneof("payload") == "z_chunk" and message.sender == WI:
-            message.z_chunk.points = message.z_chunk.points[32:]
+        if message.WhichOneof("payload") == "sealed" and message.sealed.step == "images" and message.sender == WI:
+            message.sealed.ciphertext = message.sealed.ciphertext[32:]
 
     relay.server.links.taps.append(drop)
     try:
         result = relay.ask()
     finally:
         relay.server.links.taps.remove(drop)
-    assert result.runs[0].error and result.runs[0].failed_org == RMC
+    assert result.runs[0].error and result.runs[0].failed_org == COUNTER_ORG and "does not open" in result.runs[0].error
 
 
 def test_a_covenant_that_forbids_the_link_refuses_before_any_list_and_costs_nothing(relay: Relay) -> None:
@@ -128,7 +135,7 @@ def test_a_covenant_that_forbids_the_link_refuses_before_any_list_and_costs_noth
             relay.ask(other=f"bijstand@{WI_GM}")
     finally:
         relay.server.links.taps.remove(tap)
-    assert "chunk" not in seen and "announce" not in seen
+    assert not {"sealed", "commit", "points"} & set(seen)
     assert (relay.linked_charges("rmc"), relay.linked_charges("wi-gm9001")) == before
 
 
@@ -174,3 +181,72 @@ def test_the_cli_prints_cells_costs_and_a_dry_run(relay: Relay) -> None:
     bad = runner.invoke(app, ["query", "linked", "vsv@rmc", "--with", "bijstand@wi", "--epsilon", "0",
                               "--purpose", "rmc-monitor", "--profile", profile])
     assert bad.exit_code == 2
+
+
+def test_a_counter_offline_is_named_exits_6_and_costs_nothing(relay: Relay) -> None:
+    """The coordinator sends no LinkRequest when the counter is offline: nothing is charged."""
+    before = relay.linked_charges("rmc"), relay.linked_charges("wi-regio")
+    running = relay.region.running
+    running.stop_process("counter")
+    try:
+        _wait_for_counters(relay, present=False)
+        with pytest.raises(BadQuery, match="No counter is online"):
+            relay.ask()
+        result = relay.ask(counter=COUNTER_ORG)
+        (run,) = result.runs
+        assert run.failed_org == COUNTER_ORG and "offline" in run.error
+        cli = CliRunner().invoke(app, ["query", "linked", "rmc_stock@rmc", "--with", f"bijstand@{WI}", "--epsilon", "1",
+                                       "--delta", "1e-6", "--purpose", "rmc-monitor", "--counter", COUNTER_ORG,
+                                       "--profile", str(relay.region.files.profile)])
+        assert cli.exit_code == 6, cli.output
+        assert (relay.linked_charges("rmc"), relay.linked_charges("wi-regio")) == before
+    finally:
+        running.start_counter()
+        _wait_for_counters(relay, present=True)
+    assert not relay.ask().failures
+
+
+def _wait_for_counters(relay: Relay, *, present: bool) -> None:
+    client = relay.region.client()
+    try:
+        deadline = time.monotonic() + 30
+        while (COUNTER_ORG in client.counters()) != present:
+            assert time.monotonic() < deadline, "the counter did not come and go in time"
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def test_a_counter_that_is_a_party_or_not_accepted_is_refused_at_no_cost(relay: Relay) -> None:
+    """A second, real counter the covenants do not list: every node refuses before anything is read."""
+    import tomli_w
+
+    from demo.region import _issue
+    from regiozicht.identity import Identity
+
+    files = relay.region.files
+    directory = files.root / "counter2"
+    _issue(files, directory, Identity("counter", "ander-teller"))
+    (directory / "counter.toml").write_text(tomli_w.dumps({
+        "counter": {"org": "ander-teller"}, "coordinator": {"address": f"localhost:{files.port}"},
+        "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem"}}))
+    running = relay.region.running
+    running._spawn("counter2", [sys.executable, "-m", "coordinator.cli.main", "counter", "serve", "--config",
+                                str(directory / "counter.toml")])
+    before = relay.linked_charges("rmc"), relay.linked_charges("wi-regio")
+    try:
+        client = relay.region.client()
+        try:
+            deadline = time.monotonic() + 30
+            while "ander-teller" not in client.counters():
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        finally:
+            client.close()
+        with pytest.raises(BadQuery, match="is a party of this linked query"):
+            relay.ask(counter=RMC)
+        with pytest.raises(PermissionDenied, match="does not accept counter 'ander-teller'"):
+            relay.ask(counter="ander-teller")
+    finally:
+        running.stop_process("counter2")
+    assert (relay.linked_charges("rmc"), relay.linked_charges("wi-regio")) == before

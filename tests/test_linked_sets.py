@@ -22,6 +22,7 @@ from regiozicht import linknoise
 from regiozicht.errors import BadQuery, PermissionDenied
 from regiozicht.query import new_query_id
 from regiozicht.v1 import regiozicht_pb2 as pb
+from demo.region import COUNTER_ORG
 from tests.linked_region import SET_CASES, Relay, assert_sets_equal_the_truth, relayed_region, synth_partners
 
 P, P0 = dt.date(2026, 10, 1), dt.date(2025, 10, 1)
@@ -72,7 +73,8 @@ def test_a_union_set_equals_the_truths_union_of_sources(relay: Relay) -> None:
 
     query = build_linked(LinkSide.of(RMC, "rmc", "rmc_stock", P),
                          [LinkSide.of(WI, "wi", "baan or bijstand", P0), LinkSide.of(WI_GM, "wi", "baan or bijstand", P0)],
-                         epsilon="1", delta="1e-6", purpose="rmc-monitor", by=["gemeente"])
+                         epsilon="1", delta="1e-6", purpose="rmc-monitor", by=["gemeente"], counter=COUNTER_ORG,
+                         cells=3)
     ids = {p.org: p.node_id for p in relay.region.partners}
     general = linkedtruth._evaluated(relay.region.truth, ids, query, query.others, None, "recorded")
     assert linked_truth(relay.region.truth, ids, query) == general
@@ -215,7 +217,7 @@ def test_a_hand_signed_bare_not_never_reaches_a_node(relay: Relay) -> None:
 
     body = rfc8785.dumps({
         "v": 1, "aggregate": "linked_count", "by": [], "where": None, "epsilon": "1", "delta": "0.000001",
-        "purpose": "rmc-monitor",
+        "purpose": "rmc-monitor", "counter": COUNTER_ORG, "cells": 1,
         "anchor": {"org": RMC, "kind": "rmc", "set": {"dataset": "vsv"}, "peildatum": "2026-10-01"},
         "others": [{"org": WI, "kind": "wi", "set": {"not": {"dataset": "baan"}}, "peildatum": "2026-10-01"}]})
     before = relay.linked_charges("rmc"), relay.linked_charges("wi-regio")

@@ -116,7 +116,8 @@ def test_malformed_trees_are_refused(tree: Any) -> None:
 def _query() -> Any:
     return build_linked(LinkSide.of("rmc-regio", "rmc", "vsv and not rmc_traject", P),
                         [LinkSide.of("wi-b", "wi", "bijstand or baan", P), LinkSide.of("wi-a", "wi", "baan", P)],
-                        epsilon="1.0", delta="1e-9", purpose="rmc-monitor", by=["gemeente"])
+                        epsilon="1.0", delta="1e-9", purpose="rmc-monitor", by=["gemeente"], counter="regio-teller",
+                        cells=6)
 
 
 def test_the_body_carries_each_sides_set_and_round_trips() -> None:

@@ -38,3 +38,7 @@ def demo(ctx: typer.Context) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
