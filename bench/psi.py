@@ -3,10 +3,11 @@
     python bench/psi.py --size 100000
 
 Two node processes (anchor and other, `--size` persons each, half shared),
-the coordinator relaying over mutual TLS, lists sealed with HPKE. Prints
-records/s and bytes relayed; then, in the same run, the raw rate of two
-worker processes doing libsodium ristretto255 hash-to-group + multiplication
-(and multiplication alone) on the same element counts, and openmined-psi's
+the counter and the coordinator as processes over mutual TLS: linked counts
+v2 with every proof. Prints records/s and the bytes through the coordinator
+and into the counter; then, in the same run, the raw rate of two worker
+processes doing libsodium ristretto255 hash-to-group + multiplication (and
+multiplication, and addition) on the element operations the protocol needs, and openmined-psi's
 PSI-cardinality time on the same sets (100k and below; it runs in its own
 venv, .venv-openmined, made by `make bench-peers` on first use). Last line:
 raw_fraction=… vs_openmined=…
@@ -69,6 +70,7 @@ def partner(node_id: str, kind: str, database: Path) -> PartnerSetup:
 
 
 def end_to_end(root: Path, size: int) -> tuple[float, int, int]:
+    """Seconds, bytes through the coordinator and bytes of those into the counter, for one run."""
     anchor_set, other_set = sets(size)
     write(root / "a.sqlite", anchor_set)
     write(root / "b.sqlite", other_set)
@@ -94,7 +96,7 @@ def end_to_end(root: Path, size: int) -> tuple[float, int, int]:
     cell = result.cells[0]
     print(f"estimate: ∩ {cell.inter} {cell.inter_ci} (true {size // 2}), ∖ {cell.only} {cell.only_ci} "
           f"(true {size - size // 2})")
-    return elapsed, result.runs[0].bytes_relayed, size // 2
+    return elapsed, result.runs[0].bytes_relayed, result.runs[0].bytes_to_counter
 
 
 def _hash_mul(count: int) -> int:
@@ -110,16 +112,23 @@ def _mul(count: int) -> int:
     return count
 
 
-def raw_rates(elements: int) -> tuple[float, float]:
-    """Elements/s of hash+multiplication and of multiplication, two worker processes."""
+def _add(count: int) -> int:
+    point = group.base_point()
+    for _ in range(count):
+        group.add(point, point)
+    return count
+
+
+def raw_rates(elements: int) -> tuple[float, float, float]:
+    """Elements/s of hash+multiplication, of multiplication and of addition, two worker processes."""
     rates = []
     with ProcessPoolExecutor(2, mp_context=get_context("forkserver")) as pool:
         list(pool.map(_mul, [10, 10]))
-        for task in (_hash_mul, _mul):
+        for task in (_hash_mul, _mul, _add):
             started = time.perf_counter()
             list(pool.map(task, [elements // 2, elements - elements // 2]))
             rates.append(elements / (time.perf_counter() - started))
-    return rates[0], rates[1]
+    return rates[0], rates[1], rates[2]
 
 
 def openmined(size: int) -> float | None:
@@ -136,15 +145,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000, help="persons per node")
     size = parser.parse_args().size
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, relayed, _ = end_to_end(Path(tmp), size)
+        elapsed, relayed, to_counter = end_to_end(Path(tmp), size)
     shift = shift_for(float(EPSILON), float(DELTA))
-    # per party: ~size + 2T noise elements in L (hash + mul), L plus 2T fillers in Z (mul)
-    listed = 2 * (size + 2 * shift)
-    hash_rate, mul_rate = raw_rates(listed)
-    raw_time = listed / hash_rate + (listed + 4 * shift) / mul_rate
+    # The element operations v2 needs (one cell): each node blinds its members and about 2T dummies
+    # (hash + mul); each list of about size + 4T..6T elements is imaged by the peer (mul), summed with
+    # weights by its owner (mul + add) and by the counter (mul + add); each of the 2T A-slots costs
+    # about 8 mul to make and 8 mul + 4 add to verify, each of the 2T B-slots 2 mul.
+    blinded = 2 * (size + 2 * shift)
+    listed = 2 * (size + 5 * shift)
+    slot_mul, slot_add = 2 * shift * 18, 2 * shift * 4
+    hash_rate, mul_rate, add_rate = raw_rates(blinded)
+    raw_time = blinded / hash_rate + (3 * listed + slot_mul) / mul_rate + (2 * listed + slot_add) / add_rate
     print(f"end to end: {2 * size} records in {elapsed:.2f} s = {2 * size / elapsed:,.0f} records/s; "
-          f"{relayed / 1e6:.1f} MB relayed")
-    print(f"raw libsodium, 2 processes: {hash_rate:,.0f} hash+mul/s, {mul_rate:,.0f} mul/s; "
+          f"{relayed / 1e6:.1f} MB through the coordinator, {to_counter / 1e6:.1f} MB of it to the counter")
+    print(f"raw libsodium, 2 processes: {hash_rate:,.0f} hash+mul/s, {mul_rate:,.0f} mul/s, {add_rate:,.0f} add/s; "
           f"the protocol's group work alone takes {raw_time:.2f} s")
     theirs = openmined(size) if size <= 100_000 else None
     versus = f"{theirs / elapsed:.2f}" if theirs else "n/a"

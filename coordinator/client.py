@@ -24,6 +24,7 @@ from regiozicht.query import (
     CountQuery,
     body_hash,
     check_against_domains,
+    data_as_of_refusal,
     default_peildatum,
     new_query_id,
 )
@@ -181,10 +182,7 @@ class AnalystClient:
             assert dataset is not None
             check_against_domains(query.dataset, {d.name: list(d.domain) for d in dataset.dimensions}, query)
             if query.peildatum > node.data_as_of.date():
-                raise BadQuery(
-                    f"Reference date {query.peildatum} is after {node.org}'s data-as-of date "
-                    f"{node.data_as_of.date()}; choose an earlier --at."
-                )
+                raise data_as_of_refusal(query.peildatum, node.org, node.data_as_of.date())
 
     def count(self, query: CountQuery, *, refresh: bool = False, timeout: float = 120) -> CountResult:
         query_id = new_query_id()

@@ -20,7 +20,7 @@ from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
 from regiozicht import linknoise, linksets, psi
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.linkquery import LinkedQuery, LinkSide, build_linked
-from regiozicht.query import ONBEKEND, MAX_EXPIRY_SECONDS, body_hash, check_against_domains, default_peildatum, new_query_id
+from regiozicht.query import ONBEKEND, data_as_of_refusal, MAX_EXPIRY_SECONDS, body_hash, check_against_domains, default_peildatum, new_query_id
 from regiozicht.signed import open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
 
@@ -52,6 +52,7 @@ class RunOutcome:
     error: str = ""
     failed_org: str = ""
     bytes_relayed: int = 0
+    bytes_to_counter: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,16 +103,15 @@ def _matching(nodes: list[NodeInfo], text: str) -> tuple[linksets.Tree, list[Nod
 def _side(node: NodeInfo, tree: linksets.Tree, at: dt.date | None) -> LinkSide:
     peildatum = at or default_peildatum(node.data_as_of.date())
     if peildatum > node.data_as_of.date():
-        raise BadQuery(f"Reference date {peildatum} is after {node.org}'s data-as-of date {node.data_as_of.date()}; "
-                       "choose an earlier date.")
+        raise data_as_of_refusal(peildatum, node.org, node.data_as_of.date())
     return LinkSide(node.org, node.kind, tree, peildatum)
 
 
 def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: str, delta: str, purpose: str,
                    by: list[str], where: str | None, at: dt.date | None, with_at: dt.date | None,
                    counters: list[str], counter: str | None = None) -> LinkedQuery:
-    """`counters`: the counters online (`AnalystClient.counters`); `counter` the one asked for, if any."""
-    """The anchor node and every node publishing the other set, from the catalog."""
+    """The anchor node and every node publishing the other set, from the catalog, and the counter:
+    `counter` if asked for, else the first of `counters` (online, `AnalystClient.counters`) that is no party."""
     anchor_set, anchors = _matching(nodes, anchor)
     if len(anchors) > 1:
         raise BadQuery(f"{len(anchors)} nodes match {anchor!r} ({', '.join(n.org for n in anchors)}); name one as "
@@ -217,7 +217,7 @@ def verify_linked(client: AnalystClient, query: LinkedQuery, query_id: str, body
         matches.append(list(release.matches))
         sizes.append([size - psi.slot_offset(shift) for size in release.anchor_sizes])
         outcomes.append(RunOutcome(run.run_id, peer.org, {a.org: (a.epsilon, a.delta), b.org: (b.epsilon, b.delta)},
-                                   bytes_relayed=run.bytes_relayed))
+                                   bytes_relayed=run.bytes_relayed, bytes_to_counter=run.bytes_to_counter))
     if len(outcomes) != len(query.others):
         raise AuthenticationFailed("The coordinator left out runs of this query; report this to the region.")
     return LinkedResult(query, query_id, _cells(query, groups, matches, sizes, shift), outcomes)

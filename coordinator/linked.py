@@ -3,7 +3,7 @@
 Per run it sends the two nodes and the counter a LinkRequest and forwards
 each party's messages to whom they are for: keys, commitments, lists and
 weighted sums to the others, sealed slots to the peer node, sealed images
-and proofs to the counter, node acknowledgements to the counter and the
+and proofs (all sealed) to the counter, node acknowledgements to the counter and the
 analyst, the counter's signed release to the analyst. It holds no secret and
 sees no image: slots and images are sealed to their recipient, everything
 else is signed, so whatever it alters makes the run fail.
@@ -39,6 +39,7 @@ class RunRelay:
         self.release: pb.Signed | None = None
         self.failure: tuple[str, pb.Error] | None = None
         self.bytes_relayed = 0
+        self.bytes_to_counter = 0
         self.changed = threading.Condition()
         self.requested = threading.Event()  # every party's LinkRequest is queued: forwarding may begin
 
@@ -48,13 +49,13 @@ class RunRelay:
     def _targets(self, session: NodeSession, message: pb.LinkMessage) -> list[NodeSession]:
         which = message.WhichOneof("payload")
         if session is self.counter:
-            return [self.anchor, self.other] if which in ("key", "error") else []
+            return [self.anchor, self.other] if which in ("key", "error", "outcome") else []
         peer = self.other if session is self.anchor else self.anchor
         if which in _TO_OTHERS or which == "error":
             return [peer, self.counter]
         if which == "sealed":
             return [self.counter] if message.sealed.recipient == "counter" else [peer]
-        if which in ("proof", "verdict"):
+        if which == "verdict":
             return [self.counter]
         return []
 
@@ -78,7 +79,11 @@ class RunRelay:
             elif which == "error" and self.failure is None:
                 self.failure = (session.identity.org, message.error)
             self.changed.notify_all()
-        for target in self._targets(session, message):
+        targets = self._targets(session, message)
+        if self.counter in targets:
+            with self.changed:
+                self.bytes_to_counter += message.ByteSize()
+        for target in targets:
             target.outbox.put(pb.CoordinatorMessage(link=message))
 
     def _tell(self, session: NodeSession, kind: str, text: str) -> None:
@@ -111,7 +116,8 @@ class RunRelay:
 
     def result(self, peer: LinkSide) -> pb.RunResult:
         result = pb.RunResult(run_id=self.run_id, peer_org=peer.org, peer_kind=peer.kind,
-                              bytes_relayed=self.bytes_relayed, counter_org=self.counter.identity.org)
+                              bytes_relayed=self.bytes_relayed, counter_org=self.counter.identity.org,
+                              bytes_to_counter=self.bytes_to_counter)
         if self.anchor.identity.org in self.verdicts:
             result.anchor_verdict.CopyFrom(self.verdicts[self.anchor.identity.org])
         if self.other.identity.org in self.verdicts:

@@ -36,7 +36,7 @@ class CounterSpec:
     @property
     def context(self) -> psi.RunContext:
         return psi.RunContext(self.query_id, self.run_id, self.anchor.org, self.other.org, self.org, self.cells,
-                              self.shift)
+                              self.shift, self.body_sha256)
 
 
 @dataclass
@@ -75,10 +75,13 @@ class CounterRun:
             release.ok = True
         except psi.ProtocolViolation as exc:
             release.ok, release.reason, release.culprit = False, exc.message, exc.culprit
-            self.wire.emit(error=pb.Error(kind=exc.kind, message=f"Counter {spec.org}: {exc.message}"))
         except RegiozichtError as exc:
             release.ok, release.reason = False, exc.message
-            self.wire.emit(error=pb.Error(kind=exc.kind, message=f"Counter {spec.org}: {exc.message}"))
+        # the nodes learn the outcome, never a count
+        outcome = pb.CounterRelease(query_id=spec.query_id, run_id=spec.run_id, org=spec.org, ok=release.ok,
+                                    reason=release.reason, culprit=release.culprit, shift=spec.shift,
+                                    body_sha256=spec.body_sha256)
+        self.wire.emit(outcome=self.wire.sign(outcome))
         self.wire.emit(release=self.wire.sign(release))
         return release
 
@@ -113,9 +116,8 @@ class CounterRun:
                 raise psi.ProtocolViolation(f"{prover} sent another number of images than it committed to; the run "
                                             "is aborted.", prover)
             images[prover] = linkwire.split(records, list(commit.sizes))
-        del hpke
         weighted = {org: wire.signed(org, "weighted", pb.WeightedSum) for org in (anchor, other)}
-        proofs = {org: wire.signed(org, "proof", pb.ImageProof) for org in (anchor, other)}
+        proofs = {org: wire.sealed_signed(org, "proof", hpke, pb.ImageProof) for org in (anchor, other)}
         public_a, public_b = keys[anchor].group_public, keys[other].group_public
         for prover, owner in ((other, anchor), (anchor, other)):
             if weighted[owner].image_digest != image_commits[prover].digest or \

@@ -44,7 +44,9 @@ class NodeAgent:
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self._channel: grpc.Channel | None = None
+        self._outbox: queue.Queue[object] | None = None  # the current connection's
         self._describe_queued = threading.Event()
+        service.links.on_spent = self._spent_in_run  # once: a charged run refreshes the catalog's budget
 
     def run(self) -> None:
         """Serves until `stop()`; reconnects with jittered exponential backoff."""
@@ -73,6 +75,7 @@ class NodeAgent:
         address = self.service.config.coordinator.address
         outbox: queue.Queue[object] = queue.Queue()
         outbox.put(pb.NodeMessage(describe=self.service.describe()))
+        self._outbox = outbox
         with grpc.secure_channel(address, self.credentials, options=self.options) as channel:
             self._channel = channel
             stub = pb_grpc.CoordinatorStub(channel)
@@ -96,7 +99,6 @@ class NodeAgent:
         elif which == "query":
             self.pool.submit(self._answer, message.query, outbox)
         elif which == "link_request":
-            self.service.links.on_spent = lambda: self._refresh_describe(outbox)
             self.service.links.open(message.link_request, lambda link: outbox.put(pb.NodeMessage(link=link)))
         elif which == "link":
             self.service.links.deliver(message.link)
@@ -116,6 +118,11 @@ class NodeAgent:
             reply.error.CopyFrom(pb.Error(kind=error.kind, message=error.message))
         outbox.put(pb.NodeMessage(reply=reply))
         if spent:
+            self._refresh_describe(outbox)
+
+    def _spent_in_run(self) -> None:
+        outbox = self._outbox
+        if outbox is not None:
             self._refresh_describe(outbox)
 
     def _refresh_describe(self, outbox: queue.Queue[object]) -> None:

@@ -144,19 +144,7 @@ class Ledger:
         period = self.advance_clock(tx, now)
         if tx.execute(_CHARGED, {"b_charge_id": charge_id}).first():
             return False
-        eps_pot, delta_pot = self.pots(purpose)
-        pair = PAIR + partner if partner else None
-        figures: dict[str, tuple[Decimal, Decimal]] = {}
-        for pot in sorted({TOTAL, eps_pot, delta_pot} | ({pair} if pair else set())):  # fixed lock order
-            spent_e, spent_d = self._spent(tx, period.id, pot, lock=True)
-            figures[pot] = (spent_e + (epsilon if pot in (TOTAL, eps_pot, pair) else 0),
-                            spent_d + (delta if pot in (TOTAL, delta_pot, pair) else 0))
-        checks = [(TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)]
-        if pair:
-            checks += [(pair, 0, epsilon), (pair, 1, delta)]
-        for pot, index, amount in checks:
-            if figures[pot][index] > self.limit(pot)[index]:
-                self._refuse(period, purpose, pot, index, amount, figures[pot][index] - amount)
+        figures = self._figures(tx, period, purpose, epsilon, delta, partner, lock=True)
         for pot, (spent_e, spent_d) in figures.items():
             tx.execute(_UPDATE_POT, {"b_period": period.id, "b_pot": pot, "b_epsilon": text(spent_e),
                                      "b_delta": text(spent_d)})
@@ -166,6 +154,32 @@ class Ledger:
         # before the commit: the mark may run ahead of the database, never behind it
         self.watermark.record(period.id, figures, period_start=period.start.isoformat(), now=now, audit_seq=audit_seq)
         return True
+
+    def _figures(self, tx: Connection, period: Period, purpose: Purpose, epsilon: Decimal, delta: Decimal,
+                 partner: str | None, *, lock: bool) -> dict[str, tuple[Decimal, Decimal]]:
+        """Every pot's spent figures after this charge; raises BudgetExhausted if one would overflow."""
+        eps_pot, delta_pot = self.pots(purpose)
+        pair = PAIR + partner if partner else None
+        figures: dict[str, tuple[Decimal, Decimal]] = {}
+        for pot in sorted({TOTAL, eps_pot, delta_pot} | ({pair} if pair else set())):  # fixed lock order
+            spent_e, spent_d = self._spent(tx, period.id, pot, lock=lock)
+            figures[pot] = (spent_e + (epsilon if pot in (TOTAL, eps_pot, pair) else 0),
+                            spent_d + (delta if pot in (TOTAL, delta_pot, pair) else 0))
+        checks = [(TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)]
+        if pair:
+            checks += [(pair, 0, epsilon), (pair, 1, delta)]
+        for pot, index, amount in checks:
+            if figures[pot][index] > self.limit(pot)[index]:
+                self._refuse(period, purpose, pot, index, amount, figures[pot][index] - amount)
+        return figures
+
+    def check_affordable(self, purpose: Purpose, epsilon: Decimal, delta: Decimal, partner: str, now: int) -> None:
+        """Refuses, charging nothing, a linked run this node could not pay now: checked before the node
+        tells its peer it is ready, so a budget refusal costs the peer nothing either (barring a
+        concurrent spend in between, which the charge itself still refuses)."""
+        with self.state.reading() as conn:
+            self._figures(conn, period_of(self.covenant.budget.period, now), purpose, epsilon, delta, partner,
+                          lock=False)
 
     def _refuse(self, period: Period, purpose: Purpose, pot: str, index: int, amount: Decimal,
                 spent: Decimal) -> None:
@@ -216,29 +230,6 @@ class Ledger:
         return self._spent(conn, period, TOTAL, lock=False)
 
     # -- linked runs ------------------------------------------------------------
-
-    def charge_linked_run_audited(self, run_id: str, purpose_id: str, epsilon: str, delta: str, *, query_id: str,
-                                  role: str, org: str, requester: str, now: int, partner: str,
-                                  **audit_fields: str) -> tuple[int, str] | None:
-        """Charges and audits one linked run before anything data-dependent leaves the node; never
-        refunded. Returns the (seq, head) of the run's audit entry, or None if the run id was charged
-        before. Raises BudgetExhausted (nothing charged) when the pool, pot or partner's pair budget
-        cannot pay."""
-        from node import audit
-
-        purpose = self.covenant.purpose(purpose_id)
-        if purpose is None:
-            raise ConfigError(f"The covenant has no purpose {purpose_id!r}; authorise the run before charging it.")
-        amount_e, amount_d = Decimal(epsilon), Decimal(delta)
-        with self.state.transaction() as tx:
-            if not self.charge(tx, charge_id=run_id, kind="linked-run", purpose=purpose, epsilon=amount_e,
-                               delta=amount_d, now=now, partner=partner):
-                return None
-            return audit.append(tx, now=now, decision="linked-run", query_id=query_id, role=role, org=org,
-                                requester=requester, purpose=purpose.id, legal_basis=purpose.legal_basis,
-                                law=purpose.law, reason=f"linked run {run_id} with {partner} charged before its "
-                                "first list leaves; never refunded", epsilon=text(amount_e), delta=text(amount_d),
-                                **audit_fields)
 
     def spent_by_purpose(self, conn: Connection) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         """(period, purpose) → ε and δ charged, from the charges themselves (for reports)."""

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 
+from node.admission import AuditContext, Gate
 from node.compile import cells, check_query
 from node.config import Dataset, NodeConfig
 from node.covenant import Covenant, Linking, Purpose
@@ -61,29 +62,21 @@ class LinkPlan:
                     law=self.purpose.law, dataset=self.me.expression, query=self.envelope.body.decode())
 
 
-def plan_run(config: NodeConfig, covenant: Covenant, envelope: pb.QueryEnvelope, requester: Identity,
-             run_id: str, role: str, known: dict[str, Any]) -> LinkPlan:
-    """Everything this node checks before it reads, charges or sends anything."""
+def plan_run(config: NodeConfig, covenant: Covenant, gate: Gate, envelope: pb.QueryEnvelope, requester: Identity,
+             run_id: str, role: str, context: AuditContext) -> LinkPlan:
+    """The admission gate's steps for a linked run, after the envelope: this node's role →
+    datasets and domains → data-as-of → covenant, linking rules and counter → per-query bounds."""
     query = parse_linked_body(envelope.body)
-    known.update(purpose=query.purpose, epsilon=query.epsilon, delta=query.delta)
+    context.note(purpose=query.purpose, epsilon=query.epsilon, delta=query.delta)
     me, peer = _sides(config, query, envelope.query_id, run_id, role)
-    known.update(dataset=me.expression)
-    datasets = {}
-    for name in me.datasets:
-        dataset = config.dataset(name)
-        if dataset is None:
-            raise BadQuery(f"Node {me.org} publishes no dataset {name!r}; `regiozicht catalog` lists what each node "
-                           "publishes.")
-        datasets[name] = dataset
+    context.note(dataset=me.expression)
+    datasets = {name: gate.dataset(name) for name in me.datasets}
     own = query.anchor_count() if role == "anchor" else CountQuery(me.dataset, query.epsilon, query.purpose,
                                                                    me.peildatum)
     check_query(datasets[me.dataset], own)
-    data_as_of = config.node.data_as_of.date()
-    if me.peildatum > data_as_of:
-        raise BadQuery(f"Reference date {me.peildatum} is after node {me.org}'s data-as-of date {data_as_of}; "
-                       "choose an earlier date.")
+    gate.check_data_as_of(me.peildatum)
     purpose = authorise(covenant, requester, own, hashlib.sha256(envelope.body).hexdigest(), datasets[me.dataset])
-    known.update(legal_basis=purpose.legal_basis, law=purpose.law)
+    context.note(legal_basis=purpose.legal_basis, law=purpose.law)
     for name in me.datasets:
         if name not in purpose.datasets:
             raise PermissionDenied(f"Purpose {purpose.id!r} in the covenant of {covenant.organisation} does not cover "

@@ -48,7 +48,8 @@ class RunSpec:
     @property
     def context(self) -> psi.RunContext:
         anchor, other = (self.me, self.peer) if self.role == "anchor" else (self.peer, self.me)
-        return psi.RunContext(self.query_id, self.run_id, anchor.org, other.org, self.counter, self.cells, self.shift)
+        return psi.RunContext(self.query_id, self.run_id, anchor.org, other.org, self.counter, self.cells, self.shift,
+                              self.body_sha256)
 
 
 class LinkDriver:
@@ -144,8 +145,13 @@ class LinkDriver:
             raise psi.ProtocolViolation(f"{spec.peer.org}'s weighted sum answers other images; the run is aborted.",
                                         spec.peer.org)
         seed = ctx.dleq_seed(spec.me.org, *publics, psi.digest(theirs), image_digest)
-        wire.emit(proof=wire.sign(pb.ImageProof(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
-                                                image_digest=image_digest, proof=party.prove(weighted.point, seed))))
+        # sealed to the counter: (c, z) with a peer-chosen M would let a relay test guesses against L_B
+        wire.send_sealed_signed(pb.ImageProof(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
+                                              image_digest=image_digest, proof=party.prove(weighted.point, seed)),
+                                spec.counter, counter_key.hpke_public, "proof")
+        outcome = wire.signed(spec.counter, "outcome", pb.CounterRelease)
+        if not outcome.ok:
+            raise psi.ProtocolViolation(f"Counter {spec.counter} aborted the run: {outcome.reason}", outcome.culprit)
 
     # -- steps 0–2 ----------------------------------------------------------
 

@@ -1,44 +1,73 @@
-"""The node's linked runs: authorise, read, charge, then drive each run.
+"""The node's linked runs: admit, read, charge, then drive each run.
 
 Order per run, so that a refusal costs nothing and nothing leaves early:
-verify the signed query and this node's role → covenant incl. linking rules
-(for every dataset of both sets) → run id unused → ONE statement reads the
-members of this node's set → the driver sends its run key (which tells the
-peer this node is ready) → once the peer's signed key is in, charge and
-audit (never refunded) → only then the lists leave.
+the admission gate (signer, envelope, this node's role, datasets and
+domains, data-as-of, covenant incl. linking rules and the counter) → run id
+unused → the budget could pay → ONE statement reads the members of this
+node's set → the driver sends its run key (which tells the peer this node is
+ready) → once the peer's signed key is in, charge and audit (never refunded)
+→ only then does anything data-dependent leave. This module writes every
+audit entry of a run: refused, charged, completed or failed.
 Each run has its own thread; at most `MAX_RUNS` at once keeps memory bounded.
 """
 
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from node import audit
-from node.envelope import open_envelope
+from node.admission import AuditContext, Gate
+from node.config import NodeConfig
+from node.covenant import Covenant
+from node.ledger import Ledger, text
 from node.linkauth import LinkPlan, plan_run
 from node.linked import LinkDriver, RunSpec
 from regiozicht.linkwire import Send
 from node.linkmembers import read_members
 from regiozicht.group import GroupOps
 from regiozicht.errors import Internal, RegiozichtError, Replayed, Unavailable
+from node.state import StateDB, ledger_charges
+from regiozicht.pki import TrustStore
 from regiozicht.query import CLOCK_SKEW_SECONDS, body_hash
+from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
-
-if TYPE_CHECKING:
-    from node.service import NodeService
 
 log = logging.getLogger(__name__)
 
 MAX_RUNS = 8
 
 
+@dataclass(frozen=True)
+class NodeParts:
+    """The parts of a node that counts and linked runs share, built once."""
+
+    config: NodeConfig
+    covenant: Covenant
+    trust: TrustStore
+    signer: Signer
+    partner: Engine
+    state: StateDB
+    ledger: Ledger
+    gate: Gate
+
+    def charged_before(self, charge_id: str) -> bool:
+        """Whether a query id or run id was ever charged (used run ids are refused)."""
+        with self.state.reading() as conn:
+            return conn.execute(select(ledger_charges.c.charge_id)
+                                .where(ledger_charges.c.charge_id == charge_id)).first() is not None
+
+
 class LinkRuns:
-    def __init__(self, service: NodeService, pool: GroupOps | None = None) -> None:
-        self.service = service
+    def __init__(self, parts: NodeParts, pool: GroupOps | None = None) -> None:
+        self.parts = parts
         self.pool = pool
         self._active: dict[str, LinkDriver | None] = {}
         self._early: dict[str, list[pb.LinkMessage]] = {}
@@ -53,10 +82,10 @@ class LinkRuns:
             if not busy and not known:
                 self._active[request.run_id] = None
         if busy or known:
-            error = (Unavailable(f"Node {self.service.config.node.org} is running {MAX_RUNS} linked runs; "
+            error = (Unavailable(f"Node {self.parts.config.node.org} is running {MAX_RUNS} linked runs; "
                                  "try again in a minute.") if busy else
                      Replayed(f"Run id {request.run_id} is already running; sign a fresh query."))
-            send(pb.LinkMessage(run_id=request.run_id, sender=self.service.config.node.org,
+            send(pb.LinkMessage(run_id=request.run_id, sender=self.parts.config.node.org,
                                 error=pb.Error(kind=error.kind, message=error.message)))
             return
         threading.Thread(target=self._run, args=(request, send), daemon=True, name=f"link-{request.run_id}").start()
@@ -73,7 +102,7 @@ class LinkRuns:
         driver.deliver(message)
 
     def _run(self, request: pb.LinkRequest, send: Send) -> None:
-        org = self.service.config.node.org
+        org = self.parts.config.node.org
         try:
             driver, plan = self._prepare(request, send)
             with self._lock:
@@ -96,42 +125,41 @@ class LinkRuns:
                 self._early.pop(request.run_id, None)
 
     def _prepare(self, request: pb.LinkRequest, send: Send) -> tuple[LinkDriver, LinkPlan]:
-        service, now = self.service, time.time()
-        requester = service._identify(request.envelope)
-        known: dict[str, Any] = dict(role=requester.role, org=requester.org, requester=requester.uri)
+        parts, now = self.parts, time.time()
+        requester = parts.gate.identify(request.envelope)
+        context = AuditContext.of(requester)
         try:
-            envelope = open_envelope(request.envelope, requester, now, known)
-            plan = plan_run(service.config, service.covenant, envelope, requester, request.run_id, request.role, known)
-            if service.ledger_has(request.run_id):
+            envelope = parts.gate.open(request.envelope, requester, now, context)
+            plan = plan_run(parts.config, parts.covenant, parts.gate, envelope, requester, request.run_id,
+                            request.role, context)
+            if parts.charged_before(request.run_id):
                 raise Replayed(f"Run id {request.run_id} was used before; sign a fresh query.")
-            members = read_members(service.partner, plan.datasets, plan.me.set, plan.own_query,
-                                   plan.cells if plan.role == "anchor" else None, service.config.node.org)
+            parts.ledger.check_affordable(plan.purpose, Decimal(plan.query.epsilon), Decimal(plan.query.delta),
+                                          plan.peer.org, int(now))
+            members = read_members(parts.partner, plan.datasets, plan.me.set, plan.own_query,
+                                   plan.cells if plan.role == "anchor" else None, parts.config.node.org)
         except RegiozichtError as exc:
-            service._audit_refusal(known, exc, int(now))
+            parts.gate.refuse(context, exc, int(now))
             raise
         spec = RunSpec(
             query_id=envelope.query_id, run_id=request.run_id, role=plan.role, me=plan.me, peer=plan.peer,
-            counter=plan.query.counter, accepted_counters=service.covenant.linked.counters,
+            counter=plan.query.counter, accepted_counters=parts.covenant.linked.counters,
             epsilon=plan.query.epsilon, delta=plan.query.delta, shift=plan.shift, cells=plan.query.cells,
             body_sha256=body_hash(envelope.body), deadline=envelope.expires_at_unix + CLOCK_SKEW_SECONDS)
         # the worker pool is chosen inside the run, on the list length the others see
-        driver = LinkDriver(spec, members.by_cell, signer=service.signer, trust=service.trust, pool=self.pool,
-                            send=send, charge=lambda: self._charge(plan, known))
+        driver = LinkDriver(spec, members.by_cell, signer=parts.signer, trust=parts.trust, pool=self.pool,
+                            send=send, charge=lambda: self._charge(plan, context))
         return driver, plan
 
-    def _charge(self, plan: LinkPlan, known: dict[str, Any]) -> tuple[int, bytes]:
-        """Charges and audits the run, once; a refusal (budget) is audited and costs nothing."""
+    def _charge(self, plan: LinkPlan, context: AuditContext) -> tuple[int, bytes]:
+        """Charges and audits the run in one transaction, once; a refusal (budget) is audited and costs nothing."""
         now = int(time.time())
-        fields = plan.audit_fields()
         try:
-            charged = self.service.ledger.charge_linked_run_audited(
-                plan.run_id, plan.purpose.id, plan.query.epsilon, plan.query.delta, query_id=fields["query_id"],
-                role=fields["role"], org=fields["org"], requester=fields["requester"], now=now,
-                partner=plan.peer.org, dataset=fields["dataset"], query=fields["query"])
+            charged = charge_run(self.parts, plan, now)
             if charged is None:
                 raise Replayed(f"Run id {plan.run_id} was used before; sign a fresh query.")
         except RegiozichtError as exc:
-            self.service._audit_refusal(known, exc, now)
+            self.parts.gate.refuse(context, exc, now)
             raise
         self.on_spent()
         return charged[0], bytes.fromhex(charged[1])
@@ -140,7 +168,7 @@ class LinkRuns:
         """A completed run is audited as granted, an aborted one as failed (both stay charged);
         one aborted before its charge as refused (it cost nothing)."""
         fields = {**plan.audit_fields(), "epsilon": "0", "delta": "0"}
-        with self.service.state.transaction() as tx:
+        with self.parts.state.transaction() as tx:
             if not charged:
                 audit.append(tx, now=int(time.time()), decision="refused",
                              reason=f"linked run {plan.run_id} aborted before anything was charged or sent: "
@@ -155,8 +183,24 @@ class LinkRuns:
         if not verdict.ok:
             log.warning("linked run %s aborted: %s", plan.run_id, verdict.reason)
             if charged:
-                failed = self.service.ledger.record_failed_run(plan.peer.org, int(time.time()))
-                if failed >= self.service.covenant.linked.failed_runs_alert:
+                failed = self.parts.ledger.record_failed_run(plan.peer.org, int(time.time()))
+                if failed >= self.parts.covenant.linked.failed_runs_alert:
                     log.warning("ALERT: %d linked runs with %s failed or were aborted this period (each stays "
                                 "charged); the privacy officer should look into it (`regiozicht-node budget show`)",
                                 failed, plan.peer.org)
+
+
+def charge_run(parts: NodeParts, plan: LinkPlan, now: int) -> tuple[int, str] | None:
+    """Charges one linked run (pool, pot and the partner's pair budget) and writes its audit entry,
+    in one transaction, before anything data-dependent leaves; never refunded. Returns the entry's
+    (seq, head), or None if the run id was charged before. Raises BudgetExhausted (nothing charged)."""
+    fields = plan.audit_fields()
+    with parts.state.transaction() as tx:
+        if not parts.ledger.charge(tx, charge_id=plan.run_id, kind="linked-run", purpose=plan.purpose,
+                                   epsilon=Decimal(plan.query.epsilon), delta=Decimal(plan.query.delta), now=now,
+                                   partner=plan.peer.org):
+            return None
+        return audit.append(tx, now=now, decision="linked-run", **{
+            **fields, "epsilon": text(Decimal(plan.query.epsilon)), "delta": text(Decimal(plan.query.delta)),
+            "reason": f"linked run {plan.run_id} with {plan.peer.org} charged before anything data-dependent "
+                      "leaves; never refunded"})

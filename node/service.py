@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cryptography import x509
-from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -26,16 +24,16 @@ from node import audit, covenant as covenant_file, describe as describe_builder,
 from node.compile import cells, check_query, compile_count
 from node.config import Dataset, NodeConfig
 from node.covenant import Purpose
-from node.envelope import open_envelope
+from node.admission import AuditContext, Gate
 from node.ledger import Ledger
-from node.linkruns import LinkRuns
+from node.linkruns import LinkRuns, NodeParts
 from node.policy import authorise
-from node.state import StateDB, ledger_charges
+from node.state import StateDB
 from node.stats import Stats
 from node.store import ReleaseStore, make_partner_engine
 from node.watermark import Watermark
 from regiozicht import dp
-from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, Unavailable
+from regiozicht.errors import RegiozichtError, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.group import GroupOps
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
@@ -55,6 +53,7 @@ class Request:
     purpose: Purpose
     requester: Identity
     release_key: str
+    context: AuditContext
 
     def audit_fields(self) -> dict[str, Any]:
         return dict(query_id=self.envelope.query_id, role=self.requester.role, org=self.requester.org,
@@ -77,14 +76,11 @@ class NodeService:
         self.stats = Stats()
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.gate = Gate(config, self.trust, self.state)
         self._sweep_abandoned()
-        self.links = LinkRuns(self, group_pool)
-
-    def ledger_has(self, charge_id: str) -> bool:
-        """Whether a query id or run id was ever charged (used run ids are refused)."""
-        with self.state.reading() as conn:
-            return conn.execute(select(ledger_charges.c.charge_id)
-                                .where(ledger_charges.c.charge_id == charge_id)).first() is not None
+        # counts and linked runs are siblings built on the same parts; neither reaches into the other
+        self.links = LinkRuns(NodeParts(config, self.covenant, self.trust, self.signer, self.partner, self.state,
+                                        self.ledger, self.gate), group_pool)
 
     def describe(self, now: float | None = None) -> pb.Signed:
         """The signed self-description, with purposes, remaining budget and audit head."""
@@ -98,51 +94,30 @@ class NodeService:
         """Answers one signed query or raises a typed error (a refusal costs nothing)."""
         moment = time.time() if now is None else now
         started = time.perf_counter()
-        requester = self._identify(envelope)
-        known: dict[str, Any] = dict(role=requester.role, org=requester.org, requester=requester.uri)
+        requester = self.gate.identify(envelope)
+        context = AuditContext.of(requester)
         try:
-            request = self._verify(envelope, requester, moment, known)
+            request = self._verify(envelope, requester, moment, context)
             with self._lock_for(request.release_key):
                 signed = self._release(request, int(moment))
         except RegiozichtError as exc:
-            if not getattr(exc, "audited", False):
-                self._audit_refusal(known, exc, int(moment))
+            self.gate.refuse(context, exc, int(moment))
             raise
         self.stats.add_answer(time.perf_counter() - started)
         return signed
 
-    def _identify(self, envelope: pb.Signed) -> Identity:
-        """Who signed: from a certificate of the regional CA (unaudited if there is none)."""
-        if not envelope.certificate or not envelope.signature:
-            raise AuthenticationFailed("The message is not signed; sign it with a certificate of the regional CA.")
-        try:
-            certificate = x509.load_der_x509_certificate(envelope.certificate)
-        except ValueError:
-            raise AuthenticationFailed("The signer's certificate cannot be read; sign with a certificate of the "
-                                       "regional CA.") from None
-        return self.trust.verify(certificate)
-
-    def _verify(self, signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> Request:
-        envelope = open_envelope(signed, requester, now, known)
+    def _verify(self, signed: pb.Signed, requester: Identity, now: float, context: AuditContext) -> Request:
+        """The admission gate's steps for a count: envelope → dataset and domains → data-as-of → covenant."""
+        envelope = self.gate.open(signed, requester, now, context)
         query = parse_body(envelope.body)
-        known.update(purpose=query.purpose, dataset=query.dataset, epsilon=query.epsilon)
-        dataset = self._dataset(query)
-        purpose = authorise(self.covenant, requester, query, hashlib.sha256(envelope.body).hexdigest(), dataset)
-        known.update(legal_basis=purpose.legal_basis, law=purpose.law)
-        release_key = hashlib.sha256(envelope.body + b"\0" + dataset.definition_hash.encode()).hexdigest()
-        return Request(envelope, query, dataset, purpose, requester, release_key)
-
-    def _dataset(self, query: CountQuery) -> Dataset:
-        dataset = self.config.dataset(query.dataset)
-        if dataset is None:
-            raise BadQuery(f"Node {self.config.node.org} publishes no dataset {query.dataset!r}; "
-                           "`regiozicht catalog` lists what each node publishes.")
+        context.note(purpose=query.purpose, dataset=query.dataset, epsilon=query.epsilon)
+        dataset = self.gate.dataset(query.dataset)
         check_query(dataset, query)
-        data_as_of = self.config.node.data_as_of.date()
-        if query.peildatum > data_as_of:
-            raise BadQuery(f"Reference date {query.peildatum} is after this node's data-as-of date {data_as_of}; "
-                           "choose an earlier --at.")
-        return dataset
+        self.gate.check_data_as_of(query.peildatum)
+        purpose = authorise(self.covenant, requester, query, hashlib.sha256(envelope.body).hexdigest(), dataset)
+        context.note(legal_basis=purpose.legal_basis, law=purpose.law)
+        release_key = hashlib.sha256(envelope.body + b"\0" + dataset.definition_hash.encode()).hexdigest()
+        return Request(envelope, query, dataset, purpose, requester, release_key, context)
 
     def _release(self, request: Request, now: int) -> pb.Signed:
         release_id, stored = self._reserve(request, now)
@@ -211,22 +186,14 @@ class NodeService:
             store.cancel(tx, release_id)
             audit.append(tx, now=now, decision="refunded", reason=f"{exc.kind}: {exc.message}",
                          **{**request.audit_fields(), "epsilon": "0"})
-        exc.audited = True  # type: ignore[attr-defined]
+        request.context.audited = True
 
     def _fail(self, request: Request, release_id: int, exc: BaseException, now: int) -> None:
         with self.state.transaction() as tx:
             store.set_status(tx, release_id, "failed")
             audit.append(tx, now=now, decision="failed", reason=f"failed after the reservation ({type(exc).__name__}); "
                          "charged, nothing released", **request.audit_fields())
-        if isinstance(exc, RegiozichtError):
-            exc.audited = True  # type: ignore[attr-defined]
-
-    def _audit_refusal(self, known: dict[str, Any], exc: RegiozichtError, now: int) -> None:
-        try:
-            with self.state.transaction() as tx:
-                audit.append(tx, now=now, decision="refused", reason=f"{exc.kind}: {exc.message}", **known)
-        except SQLAlchemyError:
-            log.exception("could not audit a refusal")  # the refusal itself still stands
+        request.context.audited = True
 
     def _sweep_abandoned(self) -> None:
         """Reservations left by a crash stay charged (noise may have been drawn) and are audited once."""

@@ -114,9 +114,23 @@ class RunWire:
 
     # -- receiving ---------------------------------------------------------
 
+    def send_sealed_signed(self, message: Message, recipient: str, public: bytes, step: str) -> None:
+        """A signed message sealed to one party: authentic for it, unreadable for the relay."""
+        self.send_sealed([self.sign(message).SerializeToString()], recipient, public, step)
+
     def signed(self, sender: str, kind: str, message_type: type[M]) -> M:
         """The next signed message of `kind` from `sender`, verified: signer and run binding."""
-        signed = getattr(self.inbox.next(sender, kind), kind)
+        return self._verified(sender, getattr(self.inbox.next(sender, kind), kind), message_type)
+
+    def sealed_signed(self, sender: str, step: str, key: sealing._Key, message_type: type[M]) -> M:
+        records = self.sealed(sender, step, key, size=0)
+        try:
+            signed = pb.Signed.FromString(b"".join(records))
+        except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
+            raise AuthenticationFailed(f"A sealed {step} message cannot be read; the run is aborted.") from None
+        return self._verified(sender, signed, message_type)
+
+    def _verified(self, sender: str, signed: pb.Signed, message_type: type[M]) -> M:
         party = self.parties[sender]
         roles = ("counter",) if party.role == "counter" else ("node",)
         payload, signer = open_signed(signed, self.trust, roles)

@@ -56,6 +56,7 @@ class RunContext:
     counter: str
     cells: int  # C, from the signed query: never from a message
     shift: int  # T
+    body: bytes = b""  # sha256 of the signed query body
 
     @property
     def dst(self) -> bytes:
@@ -67,8 +68,8 @@ class RunContext:
         return 2 * self.shift
 
     def dleq_seed(self, prover: str, public_a: bytes, public_b: bytes, l_digest: bytes, z_digest: bytes) -> bytes:
-        return proofs.transcript(b"regiozicht/v2/dleq-seed", self.query_id, self.run_id, prover, self.cells,
-                                 self.shift, public_a, public_b, l_digest, z_digest)
+        return proofs.transcript(b"regiozicht/v2/dleq-seed", self.query_id, self.body, self.run_id, prover,
+                                 self.cells, self.shift, public_a, public_b, l_digest, z_digest)
 
     def slot_context(self, cell: int, slot: int) -> bytes:
         return proofs.transcript(b"regiozicht/v2/slot-context", self.query_id, self.run_id, cell, slot)

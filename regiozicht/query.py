@@ -178,6 +178,12 @@ def check_expiry(issued_at: int, expires_at: int, now: float) -> None:
         raise Replayed("The signed query has expired; run the command again to sign a fresh one.")
 
 
+def data_as_of_refusal(peildatum: dt.date, org: str, data_as_of: dt.date) -> BadQuery:
+    """The one wording, at the CLI and at every node, of a reference date past what a node holds."""
+    return BadQuery(f"Reference date {peildatum} is after node {org}'s data-as-of date {data_as_of}; choose an "
+                    "earlier reference date (--at).")
+
+
 def default_peildatum(data_as_of: dt.date) -> dt.date:
     """The latest 1 October on or before the data-as-of date."""
     year = data_as_of.year if data_as_of >= dt.date(data_as_of.year, 10, 1) else data_as_of.year - 1

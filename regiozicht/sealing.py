@@ -91,6 +91,9 @@ def pack(points: Sequence[bytes]) -> bytes:
 
 
 def unpack(data: bytes, size: int = POINT_BYTES) -> list[bytes]:
+    """Fixed-size records; size 0: the data is one record."""
+    if size == 0:
+        return [data]
     if len(data) % size:
         raise AuthenticationFailed("A chunk is not a whole number of records; the run is aborted.")
     return [data[i:i + size] for i in range(0, len(data), size)]

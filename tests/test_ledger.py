@@ -217,15 +217,21 @@ def test_a_linked_run_is_charged_once_and_never_refunded(tmp_path: Path) -> None
     setup = node_setup(tmp_path, _budget("2"))
     node = setup.service()
     now = int(YEAR_2027) - 86400 * 30
-    kwargs = dict(query_id="q1", role="analyst", org="regio-analist", requester="urn:x", now=now, partner="wi-1")
-    assert node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0.000000001", **kwargs) is not None
-    assert node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0.000000001", **kwargs) is None
+    assert _charge_run(node, "q1:wi-1", "1", "0.000000001", "wi-1", now) is True
+    assert _charge_run(node, "q1:wi-1", "1", "0.000000001", "wi-1", now) is False
     with node.state.transaction() as tx:
         node.ledger.refund(tx, "q1:wi-1", now)  # only query charges can be refunded
-    assert _spent(node) == Decimal("1")
+    assert _spent(node, period_of("calendar-year", now).id) == Decimal("1")
     with pytest.raises(BudgetExhausted):
-        node.ledger.charge_linked_run_audited("q1:wi-2", "test", "1.5", "0", **kwargs)
-    assert [e["decision"] for e in audit.entries(node.state)] == ["linked-run"]
+        _charge_run(node, "q1:wi-2", "1.5", "0", "wi-1", now)
+    with pytest.raises(BudgetExhausted):  # checked before a run's key leaves, charging nothing
+        node.ledger.check_affordable(node.covenant.purpose("test"), Decimal("1.5"), Decimal(0), "wi-1", now)
+
+
+def _charge_run(node: NodeService, run_id: str, epsilon: str, delta: str, partner: str, now: int) -> bool:
+    with node.state.transaction() as tx:
+        return node.ledger.charge(tx, charge_id=run_id, kind="linked-run", purpose=node.covenant.purpose("test"),
+                                  epsilon=Decimal(epsilon), delta=Decimal(delta), now=now, partner=partner)
 
 
 def _pair_budget(covenant: dict[str, Any]) -> None:
@@ -239,11 +245,10 @@ def test_one_partner_cannot_spend_more_than_its_pair_budget_linking_against_a_no
     setup = node_setup(tmp_path, _pair_budget)
     node = setup.service()
     now = int(YEAR_2027) - 86400 * 30
-    kwargs = dict(query_id="q", role="analyst", org="regio-analist", requester="urn:x", now=now)
-    assert node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0", partner="wi-1", **kwargs)
+    assert _charge_run(node, "q1:wi-1", "1", "0", "wi-1", now)
     with pytest.raises(BudgetExhausted, match=r"ε 0.5 of 1.5 left for linking with wi-1"):
-        node.ledger.charge_linked_run_audited("q2:wi-1", "test", "1", "0", partner="wi-1", **kwargs)
-    assert node.ledger.charge_linked_run_audited("q2:wi-2", "test", "1", "0", partner="wi-2", **kwargs)
+        _charge_run(node, "q2:wi-1", "1", "0", "wi-1", now)
+    assert _charge_run(node, "q2:wi-2", "1", "0", "wi-2", now)
     assert _spent(node, period_of("calendar-year", now).id) == Decimal("2")
 
 
@@ -251,8 +256,7 @@ def test_budget_show_lists_each_partners_linking_and_alerts_on_failed_runs(tmp_p
     setup = node_setup(tmp_path, _pair_budget)
     node = setup.service()
     now = int(__import__("time").time())
-    node.ledger.charge_linked_run_audited("q1:wi-1", "test", "1", "0", query_id="q", role="analyst",
-                                          org="regio-analist", requester="urn:x", now=now, partner="wi-1")
+    _charge_run(node, "q1:wi-1", "1", "0", "wi-1", now)
     assert [node.ledger.record_failed_run("wi-1", now) for _ in range(2)] == [1, 2]
     script = Path(sys.executable).parent / "regiozicht-node"
     shown = subprocess.run([str(script), "budget", "show", "--config", str(setup.config), "--format", "json"],

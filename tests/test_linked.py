@@ -81,7 +81,7 @@ def test_captured_traffic_holds_no_bsn_and_no_unblinded_hash(relay: Relay) -> No
     traffic = b"".join(messages)
     parsed = [pb.LinkMessage.FromString(m) for m in messages]
     assert {m.WhichOneof("payload") for m in parsed} == {"key", "sealed", "commit", "points", "verdict",
-                                                         "image_commit", "weighted", "proof", "release"}
+                                                         "image_commit", "weighted", "outcome", "release"}
     truth = relay.region.truth
     bsns = set(truth.members("rmc", "rmc_stock", PEILDATUM)) | set(truth.members("wi-regio", "bijstand", PEILDATUM))
     assert len(bsns) > 50
@@ -92,7 +92,7 @@ def test_captured_traffic_holds_no_bsn_and_no_unblinded_hash(relay: Relay) -> No
     assert any(is_valid_bsn(b) for b in bsns)
     # slots travel sealed to the peer node, images sealed to the counter: the relay sees neither in clear
     assert {(m.sealed.step, m.sealed.recipient) for m in parsed if m.WhichOneof("payload") == "sealed"} == \
-        {("slots", "peer"), ("images", "counter")}
+        {("slots", "peer"), ("images", "counter"), ("proof", "counter")}
 
 
 def test_a_relay_that_alters_a_list_chunk_fails_the_run_and_both_stay_charged(relay: Relay) -> None:

@@ -55,13 +55,13 @@ def _targets(org: str, message: pb.LinkMessage) -> list[str]:
     """Where the coordinator takes a message (coordinator/linked.py `RunRelay._targets`)."""
     which = message.WhichOneof("payload")
     if org == K:
-        return [A.org, B.org] if which in ("key", "error") else []
+        return [A.org, B.org] if which in ("key", "error", "outcome") else []
     peer = B.org if org == A.org else A.org
     if which in ("key", "commit", "points", "image_commit", "weighted", "error"):
         return [peer, K]
     if which == "sealed":
         return [K] if message.sealed.recipient == "counter" else [peer]
-    return [K] if which in ("proof", "verdict") else []
+    return [K] if which == "verdict" else []
 
 
 def run_three(identities, hostile: Hostile | None = None, *, run_id: str = "q:wi-1",  # type: ignore[no-untyped-def]
@@ -132,7 +132,7 @@ def test_nodes_never_receive_an_image_or_a_count(identities) -> None:  # type: i
     _, release, seen = run_three(identities)
     to_nodes = [(org, m) for org, m in seen for target in _targets(org, m) if target != K]
     kinds = {m.WhichOneof("payload") for _, m in to_nodes}
-    assert "release" not in kinds and "proof" not in kinds
+    assert "release" not in kinds and "outcome" in kinds
     assert all(m.sealed.step == "slots" for _, m in to_nodes if m.WhichOneof("payload") == "sealed")
 
 
@@ -184,13 +184,20 @@ ATTACKS: dict[str, Callable[[], Hostile]] = {
     "drop a list chunk": lambda: _nth("points", 2, lambda m: []),
     "drop the key": lambda: _nth("key", 1, lambda m: []),
     "drop the counter's key": lambda: _nth("key", 1, lambda m: [], sender=K),
-    "drop a proof": lambda: _nth("proof", 1, lambda m: []),
+    "drop a proof": lambda: _drop_step("proof"),
     "reorder list chunks": lambda: _Held("points"),
     "misroute a key to its sender": lambda: _nth("key", 1, lambda m: [pb.LinkMessage(run_id=m.run_id,
                                                                                      sender="to-self", key=m.key)]),
     "drop the commitment": lambda: _nth("commit", 1, lambda m: []),
     "route images to the peer": lambda: _nth("sealed", 2, lambda m: [_reroute(m)], sender=B.org),
 }
+
+
+def _drop_step(step: str) -> Hostile:
+    def hostile(org: str, message: pb.LinkMessage) -> list[pb.LinkMessage]:
+        dropped = org == B.org and message.WhichOneof("payload") == "sealed" and message.sealed.step == step
+        return [] if dropped else [message]
+    return hostile
 
 
 def _reroute(message: pb.LinkMessage) -> pb.LinkMessage:

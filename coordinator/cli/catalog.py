@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from coordinator.cli.common import ProfileOption, analyst
 from coordinator.client import NodeInfo
@@ -45,5 +46,8 @@ def catalog(
                     "period": budget.period,
                     "description": dataset.description,
                 })
+        counters = client.counters()
         emit(rows, ["dataset", "node", "kind", "online", "data_as_of", "dimensions", "purposes",
-                    "epsilon_remaining"], fmt, title="Regiozicht catalog")
+                    "epsilon_remaining"], fmt, title="Regiozicht catalog", extra={"counters": counters})
+        if fmt is OutputFormat.table:
+            Console().print(f"linked-count counters online: {', '.join(counters) or 'none'}", highlight=False)

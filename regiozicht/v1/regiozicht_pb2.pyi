@@ -423,7 +423,7 @@ class CounterRelease(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., run_id: _Optional[str] = ..., org: _Optional[str] = ..., ok: _Optional[bool] = ..., reason: _Optional[str] = ..., culprit: _Optional[str] = ..., matches: _Optional[_Iterable[int]] = ..., anchor_sizes: _Optional[_Iterable[int]] = ..., anchor_digest: _Optional[bytes] = ..., other_digest: _Optional[bytes] = ..., other_size: _Optional[int] = ..., shift: _Optional[int] = ..., body_sha256: _Optional[bytes] = ...) -> None: ...
 
 class LinkMessage(_message.Message):
-    __slots__ = ("run_id", "sender", "key", "verdict", "error", "sealed", "commit", "points", "image_commit", "weighted", "proof", "release")
+    __slots__ = ("run_id", "sender", "key", "verdict", "error", "sealed", "commit", "points", "image_commit", "weighted", "proof", "release", "outcome")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -436,6 +436,7 @@ class LinkMessage(_message.Message):
     WEIGHTED_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sender: str
     key: Signed
@@ -448,7 +449,8 @@ class LinkMessage(_message.Message):
     weighted: Signed
     proof: Signed
     release: Signed
-    def __init__(self, run_id: _Optional[str] = ..., sender: _Optional[str] = ..., key: _Optional[_Union[Signed, _Mapping]] = ..., verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., sealed: _Optional[_Union[Sealed, _Mapping]] = ..., commit: _Optional[_Union[Signed, _Mapping]] = ..., points: _Optional[_Union[PointChunk, _Mapping]] = ..., image_commit: _Optional[_Union[Signed, _Mapping]] = ..., weighted: _Optional[_Union[Signed, _Mapping]] = ..., proof: _Optional[_Union[Signed, _Mapping]] = ..., release: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+    outcome: Signed
+    def __init__(self, run_id: _Optional[str] = ..., sender: _Optional[str] = ..., key: _Optional[_Union[Signed, _Mapping]] = ..., verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., sealed: _Optional[_Union[Sealed, _Mapping]] = ..., commit: _Optional[_Union[Signed, _Mapping]] = ..., points: _Optional[_Union[PointChunk, _Mapping]] = ..., image_commit: _Optional[_Union[Signed, _Mapping]] = ..., weighted: _Optional[_Union[Signed, _Mapping]] = ..., proof: _Optional[_Union[Signed, _Mapping]] = ..., release: _Optional[_Union[Signed, _Mapping]] = ..., outcome: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
 
 class CounterHello(_message.Message):
     __slots__ = ("org", "protocol_version", "capabilities", "issued_at_unix")
@@ -505,7 +507,7 @@ class NodeResult(_message.Message):
     def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., answer: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("run_id", "peer_org", "peer_kind", "anchor_verdict", "other_verdict", "error", "failed_org", "bytes_relayed", "release", "counter_org")
+    __slots__ = ("run_id", "peer_org", "peer_kind", "anchor_verdict", "other_verdict", "error", "failed_org", "bytes_relayed", "release", "counter_org", "bytes_to_counter")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ORG_FIELD_NUMBER: _ClassVar[int]
     PEER_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -516,6 +518,7 @@ class RunResult(_message.Message):
     BYTES_RELAYED_FIELD_NUMBER: _ClassVar[int]
     RELEASE_FIELD_NUMBER: _ClassVar[int]
     COUNTER_ORG_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TO_COUNTER_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     peer_org: str
     peer_kind: str
@@ -526,7 +529,8 @@ class RunResult(_message.Message):
     bytes_relayed: int
     release: Signed
     counter_org: str
-    def __init__(self, run_id: _Optional[str] = ..., peer_org: _Optional[str] = ..., peer_kind: _Optional[str] = ..., anchor_verdict: _Optional[_Union[Signed, _Mapping]] = ..., other_verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., failed_org: _Optional[str] = ..., bytes_relayed: _Optional[int] = ..., release: _Optional[_Union[Signed, _Mapping]] = ..., counter_org: _Optional[str] = ...) -> None: ...
+    bytes_to_counter: int
+    def __init__(self, run_id: _Optional[str] = ..., peer_org: _Optional[str] = ..., peer_kind: _Optional[str] = ..., anchor_verdict: _Optional[_Union[Signed, _Mapping]] = ..., other_verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., failed_org: _Optional[str] = ..., bytes_relayed: _Optional[int] = ..., release: _Optional[_Union[Signed, _Mapping]] = ..., counter_org: _Optional[str] = ..., bytes_to_counter: _Optional[int] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("results", "by", "combined", "runs")
