@@ -116,16 +116,19 @@ class CounterRun:
                 raise psi.ProtocolViolation(f"{prover} sent another number of images than it committed to; the run "
                                             "is aborted.", prover)
             images[prover] = linkwire.split(records, list(commit.sizes))
+        public_a, public_b = keys[anchor].group_public, keys[other].group_public
+        # N = Σρ·Z at once, while the owners compute their M
+        sums = {prover: psi.image_sum(spec.context, prover, owner, public_a, public_b, lists[owner], images[prover],
+                                      image_commits[prover].digest, self.ops)
+                for prover, owner in ((other, anchor), (anchor, other))}
         weighted = {org: wire.signed(org, "weighted", pb.WeightedSum) for org in (anchor, other)}
         proofs = {org: wire.sealed_signed(org, "proof", hpke, pb.ImageProof) for org in (anchor, other)}
-        public_a, public_b = keys[anchor].group_public, keys[other].group_public
         for prover, owner in ((other, anchor), (anchor, other)):
             if weighted[owner].image_digest != image_commits[prover].digest or \
                     proofs[prover].image_digest != image_commits[prover].digest:
                 raise psi.ProtocolViolation(f"A weighted sum or proof answers other images than {prover} committed "
                                             "to; the run is aborted.", prover)
-            psi.verify_images(spec.context, prover, owner, public_a, public_b, lists[owner], images[prover],
-                              image_commits[prover].digest, weighted[owner].point, proofs[prover].proof, self.ops)
+            psi.check_images(spec.context, sums[prover], weighted[owner].point, proofs[prover].proof, self.ops)
         release.matches.extend(psi.count(images[other], images[anchor][0]))
         release.anchor_sizes.extend(commits[anchor].sizes)
         release.anchor_digest, release.other_digest = commits[anchor].digest, commits[other].digest

@@ -10,6 +10,7 @@ live in this object only and are dropped when `run()` returns.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ class LinkDriver:
         self.wire = linkwire.RunWire(spec.context, parties[0], parties, signer=signer, trust=trust, send=send,
                                      inbox=self.inbox, chunk_points=chunk_points)
         self.charged: tuple[int, bytes] | None = None
+        self.timings: list[tuple[str, float]] = []  # (step, seconds since the run started), for the node's log
         self.lists: tuple[list[psi.Points], list[psi.Points]] = ([], [])  # (anchor's, other's), for the ack
 
     def deliver(self, message: pb.LinkMessage) -> None:
@@ -88,8 +90,12 @@ class LinkDriver:
         finally:
             self.members = []
 
+    def _mark(self, step: str) -> None:
+        self.timings.append((step, time.monotonic() - self._started))
+
     def _protocol(self) -> None:
         spec, wire = self.spec, self.wire
+        self._started = time.monotonic()
         ctx = spec.context
         self._hpke = hpke = sealing.new_key()
         draw = ShiftedLaplace(float(spec.epsilon), spec.shift)
@@ -98,8 +104,18 @@ class LinkDriver:
         wire.emit(key=wire.sign(pb.LinkKey(query_id=spec.query_id, run_id=spec.run_id, org=spec.me.org,
                                            kind=spec.me.kind, hpke_public=sealing.public_bytes(hpke),
                                            cells=spec.cells, group_public=party.public, role=spec.role)))
+        # the bulk of this node's work, while the others' keys travel: nothing leaves before the charge
+        members = sum(map(len, self.members)) if spec.role == "anchor" else len(self.members[0])
+        party.ops = group.ops_for(self.pool, party.list_length(members))
+        if isinstance(party, psi.AnchorParty):
+            party.blind(self.members)
+        else:
+            party.blind(self.members[0])
+        self.members = []
+        self._mark("blinded")
         counter_key = self._counter_key()
         peer_key = self._peer_key()
+        self._mark("keys")
         # the peer's signed key says it authorised the run: charge before anything data-dependent leaves
         self.charged = self._charge()
         peer_public = peer_key.group_public
@@ -107,6 +123,7 @@ class LinkDriver:
             lists = self._anchor_lists(party, peer_key)
         else:
             lists = self._other_lists(party, peer_key)
+        self._mark("lists")
         wire.emit(commit=wire.sign(pb.ListCommit(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
                                                  sizes=[len(points) for points in lists], digest=psi.digest(lists))))
         peer_commit = wire.signed(spec.peer.org, "commit", pb.ListCommit)
@@ -122,9 +139,11 @@ class LinkDriver:
         else:
             party.check_peer_lists(theirs)
             self.lists = (theirs, lists)
+        self._mark("checked")
         wire.emit(verdict=wire.sign(self._verdict(ok=True)))  # the acknowledgement: both lists' digests
         # step 3: images of the peer's lists, to the counter only
         images = party.image(theirs, spec.peer.org)
+        self._mark("imaged")
         image_digest = psi.digest(images)
         wire.emit(image_commit=wire.sign(pb.ImageCommit(
             query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org, owner=spec.peer.org,
@@ -140,6 +159,7 @@ class LinkDriver:
         wire.emit(weighted=wire.sign(pb.WeightedSum(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
                                                     image_digest=their_commit.digest,
                                                     point=party.weighted_own(mine_seed))))
+        self._mark("summed")
         weighted = wire.signed(spec.peer.org, "weighted", pb.WeightedSum)
         if weighted.image_digest != image_digest:
             raise psi.ProtocolViolation(f"{spec.peer.org}'s weighted sum answers other images; the run is aborted.",
@@ -149,7 +169,9 @@ class LinkDriver:
         wire.send_sealed_signed(pb.ImageProof(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
                                               image_digest=image_digest, proof=party.prove(weighted.point, seed)),
                                 spec.counter, counter_key.hpke_public, "proof")
+        self._mark("proved")
         outcome = wire.signed(spec.counter, "outcome", pb.CounterRelease)
+        self._mark("counted")
         if not outcome.ok:
             raise psi.ProtocolViolation(f"Counter {spec.counter} aborted the run: {outcome.reason}", outcome.culprit)
 
@@ -186,8 +208,7 @@ class LinkDriver:
         peer_slots = linkwire.split(wire.sealed(spec.peer.org, "slots", self._hpke),
                                     [2 * spec.shift] * spec.cells)
         party.check_peer_slots(peer_slots)
-        party.ops = group.ops_for(self.pool, party.list_length(sum(map(len, self.members))))
-        return party.build_lists(self.members, peer_slots)
+        return party.build_lists(None, peer_slots)
 
     def _other_lists(self, party: psi.OtherParty, peer_key: pb.LinkKey) -> list[psi.Points]:
         spec, wire = self.spec, self.wire
@@ -196,8 +217,7 @@ class LinkDriver:
         records = wire.sealed(spec.peer.org, "slots", self._hpke, linkwire.SLOT_RECORD)
         slots = [psi.Slot(r[:32], r[32:64], r[64:]) for r in records]
         party.check_peer_slots(linkwire.split(slots, [2 * spec.shift] * spec.cells), peer_key.group_public)
-        party.ops = group.ops_for(self.pool, party.list_length(len(self.members[0])))
-        return [party.build_list(self.members[0])]
+        return [party.build_list(None)]
 
     # -- the outcome -----------------------------------------------------------
 

@@ -110,6 +110,8 @@ class LinkRuns:
                 for early in self._early.pop(request.run_id, []):
                     driver.deliver(early)
             verdict = driver.run()
+            log.info("linked run %s timing (s since start): %s", request.run_id,
+                     " ".join(f"{step}={seconds:.2f}" for step, seconds in driver.timings))
             self._audit_outcome(plan, verdict, driver.charged is not None)
         except RegiozichtError as exc:
             log.info("linked run %s refused: %s", request.run_id, exc.message)

@@ -159,14 +159,31 @@ class AnchorParty(Party):
 
     slots: list[list[Slot]] = field(default_factory=list)
     draws: list[tuple[int, int]] = field(default_factory=list)  # (D_A^g, E_A^g) per cell
+    blinded: list[Points] = field(default_factory=list)  # a·H(x) of members and dummies, per cell
+
+    def draw_noise(self) -> None:
+        """D_A^g (slots on) and E_A^g, then D_A^g + E_A^g dummies, per cell."""
+        if not self.draws:
+            self.draws = [(self.draw.draw(), self.draw.draw()) for _ in range(self.ctx.cells)]
+
+    def blind(self, members_by_cell: Sequence[Sequence[bytes]]) -> None:
+        """a·H(x) for every member and dummy: the bulk of a node's work, done before the peer's key
+        arrives (nothing leaves; the worker pool is chosen on the list length the others see)."""
+        if len(members_by_cell) != self.ctx.cells:
+            raise ValueError("one member list per cell of the signed query")
+        self.draw_noise()
+        self.blinded = []
+        for members, (on_count, dummies) in zip(members_by_cell, self.draws):
+            items = list(members) + _random_items(on_count + dummies)
+            self.blinded.append(self.ops.blind_items(self.ctx.dst, self.secret, items))
 
     def make_slots(self, peer_public: bytes) -> list[list[Slot]]:
         """Step 1: 2T A-slots per cell, D_A^g of them on, each with its OR-proof."""
         ctx = self.ctx
-        self.slots, self.draws = [], []
+        self.draw_noise()
+        self.slots = []
         for cell in range(ctx.cells):
-            on_count, dummies = self.draw.draw(), self.draw.draw()
-            self.draws.append((on_count, dummies))
+            on_count = self.draws[cell][0]
             on = set(secrets.SystemRandom().sample(range(ctx.slots), on_count))
             cell_slots = []
             for k in range(ctx.slots):
@@ -187,17 +204,16 @@ class AnchorParty(Party):
             raise ProtocolViolation(f"{ctx.other}'s slots hold invalid or repeated points; the run is aborted.",
                                     ctx.other)
 
-    def build_lists(self, members_by_cell: Sequence[Sequence[bytes]], peer_slots: Sequence[Sequence[bytes]]) -> list[Points]:
-        """Step 2: L_A^g = members ∪ A-h ∪ B-h′ ∪ (E + D) dummies, sorted."""
-        if len(members_by_cell) != self.ctx.cells:
-            raise ValueError("one member list per cell of the signed query")
+    def build_lists(self, members_by_cell: Sequence[Sequence[bytes]] | None,
+                    peer_slots: Sequence[Sequence[bytes]]) -> list[Points]:
+        """Step 2: L_A^g = members ∪ A-h ∪ B-h′ ∪ (E + D) dummies, sorted (blinds first if not done)."""
+        if members_by_cell is not None:
+            self.blind(members_by_cell)
         self.own_lists = []
-        for cell, members in enumerate(members_by_cell):
-            on_count, dummies = self.draws[cell]
-            items = list(members) + _random_items(on_count + dummies)
-            points = self.ops.blind_items(self.ctx.dst, self.secret, items)
-            points += [slot.h for slot in self.slots[cell]] + list(peer_slots[cell])
+        for cell, blinded in enumerate(self.blinded):
+            points = blinded + [slot.h for slot in self.slots[cell]] + list(peer_slots[cell])
             self.own_lists.append(sorted(points))
+        self.blinded = []
         if len(set(flat(self.own_lists))) != sum(map(len, self.own_lists)):
             raise ProtocolViolation(f"{self.ctx.other}'s slots repeat points of this node's lists; the run is "
                                     "aborted.", self.ctx.other)
@@ -213,6 +229,7 @@ class AnchorParty(Party):
 
     def list_length(self, members: int) -> int:
         """|L_A| before it is built, for choosing the worker pool on what others see."""
+        self.draw_noise()
         return members + sum(on + dummies for on, dummies in self.draws) + 2 * self.ctx.slots * self.ctx.cells
 
 
@@ -222,16 +239,29 @@ class OtherParty(Party):
 
     slot_scalars: list[list[bytes]] = field(default_factory=list)
     on: list[set[int]] = field(default_factory=list)
-    dummies: int = 0
+    dummies: int = -1
     h_primes: list[list[bytes]] = field(default_factory=list)
     anchor_slots: list[list[Slot]] = field(default_factory=list)
+    blinded: Points = field(default_factory=list)
+
+    def draw_noise(self) -> None:
+        """D_B^g (which slots are on) per cell, then E_B."""
+        if self.dummies < 0:
+            ctx = self.ctx
+            self.on = [set(secrets.SystemRandom().sample(range(ctx.slots), self.draw.draw()))
+                       for _ in range(ctx.cells)]
+            self.dummies = self.draw.draw()
+
+    def blind(self, members: Sequence[bytes]) -> None:
+        """b·H(y) for every member and dummy, before the peer's key arrives."""
+        self.draw_noise()
+        self.blinded = self.ops.blind_items(self.ctx.dst, self.secret, list(members) + _random_items(self.dummies))
 
     def make_slots(self, peer_public: bytes) -> list[list[bytes]]:
         """Step 1: 2T h′ = s·P_A per cell."""
         ctx = self.ctx
+        self.draw_noise()
         self.slot_scalars = [[group.new_scalar() for _ in range(ctx.slots)] for _ in range(ctx.cells)]
-        self.on = [set(secrets.SystemRandom().sample(range(ctx.slots), self.draw.draw())) for _ in range(ctx.cells)]
-        self.dummies = self.draw.draw()
         self.h_primes = [group.raise_base_by(peer_public, scalars) for scalars in self.slot_scalars]
         return self.h_primes
 
@@ -256,11 +286,12 @@ class OtherParty(Party):
                                             "the run is aborted.", ctx.anchor)
         self.anchor_slots = [list(cell) for cell in slots]
 
-    def build_list(self, members: Sequence[bytes]) -> Points:
-        """Step 2: L_B = members ∪ every A-w ∪ on s·P_B ∪ E_B dummies, sorted."""
-        items = list(members) + _random_items(self.dummies)
-        points = self.ops.blind_items(self.ctx.dst, self.secret, items)
-        points += [slot.w for cell in self.anchor_slots for slot in cell]
+    def build_list(self, members: Sequence[bytes] | None) -> Points:
+        """Step 2: L_B = members ∪ every A-w ∪ on s·P_B ∪ E_B dummies, sorted (blinds first if not done)."""
+        if members is not None:
+            self.blind(members)
+        points = self.blinded + [slot.w for cell in self.anchor_slots for slot in cell]
+        self.blinded = []
         for scalars, on in zip(self.slot_scalars, self.on):
             points += [group.mul(scalars[k], self.public) for k in sorted(on)]
         self.own_lists = [sorted(points)]
@@ -268,6 +299,7 @@ class OtherParty(Party):
 
     def list_length(self, members: int) -> int:
         """|L_B| before it is built, for choosing the worker pool on what others see."""
+        self.draw_noise()
         return members + self.dummies + self.ctx.slots * self.ctx.cells + sum(map(len, self.on))
 
     def check_peer_lists(self, lists: Sequence[Points]) -> None:
@@ -304,6 +336,25 @@ def verify_images(ctx: RunContext, prover: str, owner: str, public_a: bytes, pub
 
     Blame: a failed check is the prover's unless the owner's M differs from
     Σρ·L, which the counter then computes itself."""
+    summed = image_sum(ctx, prover, owner, public_a, public_b, lists, images, z_digest, ops)
+    check_images(ctx, summed, m_owner, proof, ops)
+
+
+@dataclass(frozen=True)
+class ImageSum:
+    """N = Σρ_j·Z_j of one prover's images, with what its proof is checked against."""
+
+    prover: str
+    owner: str
+    public: bytes  # the prover's P
+    seed: bytes
+    n: bytes
+    lists: Sequence[Points]
+
+
+def image_sum(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_b: bytes,
+              lists: Sequence[Points], images: Sequence[Points], z_digest: bytes, ops: GroupOps) -> ImageSum:
+    """The counter's half of the check, as soon as the images are in (before any proof)."""
     if [len(z) for z in images] != [len(points) for points in lists]:
         raise ProtocolViolation(f"{prover}'s images do not have the lengths of {owner}'s lists; the run is "
                                 "aborted.", prover)
@@ -313,18 +364,24 @@ def verify_images(ctx: RunContext, prover: str, owner: str, public_a: bytes, pub
     if len(set(z)) != len(z):
         raise ProtocolViolation(f"{prover}'s images repeat a point; the run is aborted.", prover)
     seed = ctx.dleq_seed(prover, public_a, public_b, digest(lists), z_digest)
-    rho = proofs.weights(seed, len(z))
     try:
-        n = ops.weighted_sum(rho, z)
+        n = ops.weighted_sum(proofs.weights(seed, len(z)), z)
+    except RuntimeError:
+        raise ProtocolViolation(f"{prover}'s images hold an invalid point; the run is aborted.", prover) from None
+    return ImageSum(prover, owner, public_b if prover == ctx.other else public_a, seed, n, lists)
+
+
+def check_images(ctx: RunContext, summed: ImageSum, m_owner: bytes, proof: bytes, ops: GroupOps) -> None:
+    """The prover's DLEQ against the owner's M and the counter's own N."""
+    prover, owner = summed.prover, summed.owner
+    try:
         dleq = proofs.Dleq.decode(proof)
-    except (RuntimeError, ValueError):
-        raise ProtocolViolation(f"{prover}'s images hold an invalid point or its proof is malformed; the run is "
-                                "aborted.", prover) from None
-    public = public_b if prover == ctx.other else public_a
-    if proofs.verify_dleq(public, m_owner, n, seed, dleq):
+    except ValueError:
+        raise ProtocolViolation(f"{prover}'s proof is malformed; the run is aborted.", prover) from None
+    if proofs.verify_dleq(summed.public, m_owner, summed.n, summed.seed, dleq):
         return
-    points = flat(lists)
-    if not group.is_valid(m_owner) or ops.weighted_sum(rho, points) != m_owner:
+    points = flat(summed.lists)
+    if not group.is_valid(m_owner) or ops.weighted_sum(proofs.weights(summed.seed, len(points)), points) != m_owner:
         raise ProtocolViolation(f"{owner} sent a false weighted sum of its own list; the run is aborted.", owner)
     raise ProtocolViolation(f"{prover}'s images are not its key applied to {owner}'s list (proof failed); the run "
                             "is aborted.", prover)
