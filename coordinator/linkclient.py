@@ -12,7 +12,6 @@ sizes) as the release. Estimates, intervals and shares are computed here.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -20,7 +19,9 @@ from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
 from regiozicht import linknoise, linksets, psi
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.linkquery import LinkedQuery, LinkSide, build_linked
-from regiozicht.query import ONBEKEND, data_as_of_refusal, MAX_EXPIRY_SECONDS, body_hash, check_against_domains, default_peildatum, new_query_id
+from regiozicht.cells import cell_list
+from regiozicht.query import (MAX_EXPIRY_SECONDS, body_hash, check_against_domains, data_as_of_refusal,
+                              default_peildatum, new_query_id)
 from regiozicht.signed import open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
 
@@ -129,9 +130,7 @@ def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: s
         if name not in domains:
             raise BadQuery(f"Dataset {anchor_side.dataset!r} has no dimension {name!r}; `regiozicht catalog` lists "
                            "its dimensions.")
-    cells = 1
-    for name in by:
-        cells *= len(domains[name]) + 1  # every public value and `onbekend`
+    cells = len(cell_list(domains, by))
     others = [_side(p, other_set, with_at) for p in peers]
     chosen = choose_counter(counters, [anchor_side.org, *(o.org for o in others)], counter)
     query = build_linked(anchor_side, others, epsilon=epsilon, delta=delta, purpose=purpose, counter=chosen,
@@ -245,8 +244,7 @@ def anchor_cells(nodes: list[NodeInfo], query: LinkedQuery) -> list[tuple[str, .
     node = next(n for n in nodes if n.org == query.anchor.org)
     described = node.dataset(query.anchor.dataset)
     assert described is not None
-    domains = {d.name: (*d.domain, ONBEKEND) for d in described.dimensions}
-    return [tuple(c) for c in itertools.product(*(domains[name] for name in query.by))]
+    return cell_list({d.name: list(d.domain) for d in described.dimensions}, query.by)
 
 
 def expected_linked_half_width(query: LinkedQuery) -> int:

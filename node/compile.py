@@ -10,7 +10,6 @@ the GROUP BY output.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select
 
 from node.config import ONBEKEND, Dataset
+from regiozicht.cells import cell_list
 from regiozicht import filters, linksets
 from regiozicht.query import CountQuery, check_against_domains
 
@@ -29,9 +29,8 @@ def check_query(dataset: Dataset, query: CountQuery) -> None:
 
 
 def cells(dataset: Dataset, by: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Every cell of the public domain (with `onbekend`), in a fixed order."""
-    domains = [(*dataset.dimensions[name].domain, ONBEKEND) for name in by]
-    return list(itertools.product(*domains))
+    """Every cell of the public domain (with `onbekend`), in the order the analyst's CLI uses too."""
+    return cell_list({name: dataset.dimensions[name].domain for name in by}, by)
 
 
 def _cell_expression(dataset: Dataset, name: str) -> ColumnElement[Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from node.config import NodeConfig
+from node.config import Dataset, NodeConfig
 from node.covenant import Covenant
 from node.ledger import TOTAL, Ledger, period_of, text
 from node.state import StateDB, budget_totals
@@ -33,12 +33,7 @@ def build(config: NodeConfig, covenant: Covenant, ledger: Ledger, state: StateDB
         software_version=_version(),
     )
     for dataset in config.datasets:
-        message.datasets.append(pb.Dataset(
-            name=dataset.name, description=dataset.description, definition_hash=dataset.definition_hash,
-            measures=sorted(dataset.measures),
-            dimensions=[pb.Dimension(name=name, domain=list(dim.domain), info_class=dim.info_class,
-                                     description=dim.description) for name, dim in dataset.dimensions.items()],
-        ))
+        message.datasets.append(dataset_message(dataset))
     with state.reading() as conn:
         for purpose in covenant.purposes:
             _, epsilon_left, delta_left = ledger.remaining(conn, purpose, now)
@@ -92,3 +87,12 @@ def _version() -> str:
         return version("regiozicht")
     except PackageNotFoundError:
         return "dev"
+
+
+def dataset_message(dataset: Dataset) -> pb.Dataset:
+    """What the catalog shows of a dataset: its public dimensions and domains, never data."""
+    return pb.Dataset(
+        name=dataset.name, description=dataset.description, definition_hash=dataset.definition_hash,
+        measures=sorted(dataset.measures),
+        dimensions=[pb.Dimension(name=name, domain=list(dim.domain), info_class=dim.info_class,
+                                 description=dim.description) for name, dim in dataset.dimensions.items()])

@@ -190,7 +190,7 @@ def default_peildatum(data_as_of: dt.date) -> dt.date:
     return dt.date(year, 10, 1)
 
 
-ONBEKEND = "onbekend"
+from regiozicht.cells import ONBEKEND  # noqa: E402 - one home for the cells and their `onbekend`
 
 
 def check_against_domains(dataset: str, domains: Mapping[str, Sequence[str]], query: CountQuery) -> None:

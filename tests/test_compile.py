@@ -11,6 +11,7 @@ from node.compile import cells, compile_count
 from node.config import Dataset
 from regiozicht.errors import BadQuery
 from regiozicht.query import build_count
+from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 
 
@@ -70,3 +71,26 @@ def test_undeclared_dimensions_and_values_are_refused(database: tuple[str, dict[
                                                        by: list[str], where: str | None, message: str) -> None:
     with pytest.raises(BadQuery, match=message):
         _run(database[0], by, where)
+
+
+def test_the_node_and_the_analysts_cli_order_cells_alike() -> None:
+    """Linked cells come back as a bare list: if the node (`node.compile.cells`) and the CLI
+    (`coordinator.linkclient.anchor_cells`, from the signed Describe) ordered them differently,
+    every cell would be mislabelled without an error."""
+    from coordinator.client import NodeInfo
+    from coordinator.linkclient import anchor_cells
+    from node import describe as describe_builder
+    from node.compile import cells
+    from node.config import Dataset
+    from regiozicht.linkquery import LinkSide, build_linked
+
+    dataset = Dataset.model_validate({**tiny.DATASET, "dimensions": {
+        "gemeente": {"domain": ["GM2", "GM1", "GM3"]}, "sex": {"domain": ["v", "m"]}}})
+    described = describe_builder.dataset_message(dataset)
+    node = NodeInfo("rmc-1", "rmc", True, pb.Describe(org="rmc-1", kind="rmc", datasets=[described],
+                                                      data_as_of="2026-11-01T00:00:00"))
+    for by in [("gemeente",), ("sex", "gemeente"), ("gemeente", "sex"), ()]:
+        query = build_linked(LinkSide.of("rmc-1", "rmc", dataset.name, tiny.PEILDATUM),
+                             [LinkSide.of("wi-1", "wi", "bijstand", tiny.PEILDATUM)], epsilon="1", delta="1e-9",
+                             purpose="test", counter="regio-teller", cells=len(cells(dataset, by)), by=by)
+        assert anchor_cells([node], query) == cells(dataset, by)
