@@ -22,3 +22,11 @@ def test_example_node_config_and_covenant_validate() -> None:
 def test_example_coordinator_config_and_profile_validate() -> None:
     assert coordinator_config.load(DEPLOY / "coordinator.toml").server.listen == "0.0.0.0:7443"
     assert Profile.load(DEPLOY / "profile.toml").coordinator.endswith(":7443")
+
+
+def test_example_counter_config_validates_and_the_covenant_accepts_that_counter() -> None:
+    from counter import config as counter_config
+
+    counter = counter_config.load(DEPLOY / "counter.toml")
+    config = node_config.load(DEPLOY / "node.toml")
+    assert counter.counter.org in covenant_file.load(config.covenant, config).linked.counters
