@@ -60,7 +60,7 @@ class LinkedQuestion:
 
 
 NONE_OF_THESE = ("vsv'ers in none of work, bijstand and youth care: W&I and youth care would have to be one linked "
-                 "set, a question of more than two parties, which waits for a written proof (DESIGN.md); the "
+                 "set, a question of more than two parties, which waits for a written proof (docs/linked-counts.md); the "
                  "two-party parts above are shown and not combined.")
 
 LINKED: tuple[LinkedQuestion, ...] = (

@@ -41,7 +41,8 @@ def covenant_check(config: ConfigOption, fmt: FormatOption = OutputFormat.table)
         governance = open_governance(config)
         covenant = governance.covenant
         rows = _party_rows(covenant)
-        extra = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger)}
+        extra = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger),
+                 "linking": _linking_rows(covenant), "linked": covenant.linked.model_dump()}
         if fmt is OutputFormat.table:
             console.print(f"covenant: {governance.config.covenant} is valid "
                           f"({len(covenant.parties)} parties, {len(covenant.purposes)} purposes)")
@@ -52,6 +53,20 @@ def covenant_check(config: ConfigOption, fmt: FormatOption = OutputFormat.table)
         if fmt is OutputFormat.table:
             emit(extra["accuracy"], ["pot", "epsilon_per_period", "typical_epsilon", "releases_per_period",
                                      "ci95_half_width"], fmt, title="What the budget buys (count, one node)")
+            emit(extra["linking"], ["purpose", "datasets", "partner_kinds", "partner_orgs", "partner_datasets"], fmt,
+                 title="Linked counts: who this node's data may be linked with")
+            linked = covenant.linked
+            console.print(f"linked counts: counters accepted: {', '.join(linked.counters) or 'none (no linked counts)'}"
+                          f"; each partner may spend ε {linked.pair_epsilon or covenant.budget.epsilon} per period "
+                          f"linking against this node; alert from {linked.failed_runs_alert} failed runs",
+                          highlight=False)
+
+
+def _linking_rows(covenant: Covenant) -> list[dict[str, Any]]:
+    return [{"purpose": purpose.id, "datasets": ", ".join(rule.datasets), "partner_kinds": ", ".join(rule.kinds),
+             "partner_orgs": ", ".join(rule.orgs) or "(any of those kinds)",
+             "partner_datasets": ", ".join(rule.partner_datasets)}
+            for purpose in covenant.purposes for rule in purpose.linking or ()]
 
 
 def _party_rows(covenant: Covenant) -> list[dict[str, Any]]:
