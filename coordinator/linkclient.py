@@ -17,14 +17,19 @@ from dataclasses import dataclass, field
 
 from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
 from regiozicht import linknoise, linksets, psi
+from regiozicht.cells import cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.linkquery import LinkedQuery, LinkSide, build_linked
-from regiozicht.cells import cell_list
-from regiozicht.query import (MAX_EXPIRY_SECONDS, body_hash, check_against_domains, data_as_of_refusal,
-                              default_peildatum, new_query_id)
+from regiozicht.query import (
+    MAX_EXPIRY_SECONDS,
+    body_hash,
+    check_against_domains,
+    data_as_of_refusal,
+    default_peildatum,
+    new_query_id,
+)
 from regiozicht.signed import open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
-
 
 LINKED_SETS = "linked-sets"  # the Describe capability of nodes that take sets in a linked query
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-
 from node.admission import AuditContext, Gate
 from node.compile import cells, check_query
 from node.config import Dataset, NodeConfig

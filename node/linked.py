@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from regiozicht import group, linkwire, psi
+from regiozicht import group, linkwire, psi, sealing
 from regiozicht.errors import AuthenticationFailed, BudgetExhausted, PermissionDenied, RegiozichtError
 from regiozicht.group import GroupOps
 from regiozicht.identity import identity_of
@@ -23,7 +23,6 @@ from regiozicht.linkquery import LinkSide
 from regiozicht.pki import TrustStore
 from regiozicht.signed import Signer
 from regiozicht.v1 import regiozicht_pb2 as pb
-from regiozicht import sealing
 
 Charge = Callable[[], tuple[int, bytes]]
 

@@ -14,11 +14,11 @@ Each run has its own thread; at most `MAX_RUNS` at once keeps memory bounded.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -30,11 +30,11 @@ from node.covenant import Covenant
 from node.ledger import Ledger, text
 from node.linkauth import LinkPlan, plan_run
 from node.linked import LinkDriver, RunSpec
-from regiozicht.linkwire import Send
 from node.linkmembers import read_members
-from regiozicht.group import GroupOps
-from regiozicht.errors import Internal, RegiozichtError, Replayed, Unavailable
 from node.state import StateDB, ledger_charges
+from regiozicht.errors import Internal, RegiozichtError, Replayed, Unavailable
+from regiozicht.group import GroupOps
+from regiozicht.linkwire import Send
 from regiozicht.pki import TrustStore
 from regiozicht.query import CLOCK_SKEW_SECONDS, body_hash
 from regiozicht.signed import Signer
@@ -116,7 +116,7 @@ class LinkRuns:
         except RegiozichtError as exc:
             log.info("linked run %s refused: %s", request.run_id, exc.message)
             send(pb.LinkMessage(run_id=request.run_id, sender=org, error=pb.Error(kind=exc.kind, message=exc.message)))
-        except Exception:  # noqa: BLE001 - one run must never take the node down
+        except Exception:
             log.exception("linked run %s failed", request.run_id)
             error = Internal(f"Node {org} hit an internal error in a linked run; its IT staff can see it in the log.")
             send(pb.LinkMessage(run_id=request.run_id, sender=org, error=pb.Error(kind=error.kind,

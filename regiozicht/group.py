@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import reduce
 from typing import Any, Protocol
@@ -200,4 +200,3 @@ def ops_for(pool: GroupOps | None, list_length: int, threshold: int = 4096) -> G
     return pool if pool is not None and list_length >= threshold else LocalOps()
 
 
-Mapper = Callable[[Sequence[bytes]], list[bytes]]

@@ -140,7 +140,7 @@ class RunWire:
         self.signers.setdefault(sender, signer)
         parsed = message_type()
         parsed.ParseFromString(payload)
-        if getattr(parsed, "query_id") != self.ctx.query_id or getattr(parsed, "run_id") != self.ctx.run_id:
+        if parsed.query_id != self.ctx.query_id or parsed.run_id != self.ctx.run_id:
             raise AuthenticationFailed("A signed run message belongs to another run (replayed); the run is aborted.")
         return parsed
 

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
-from cryptography.hazmat.primitives.hpke import (AEAD, KDF, KEM, MLKEM768X25519PrivateKey, MLKEM768X25519PublicKey,
-                                                 Suite)
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, MLKEM768X25519PrivateKey, MLKEM768X25519PublicKey, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from regiozicht.errors import AuthenticationFailed

@@ -85,7 +85,7 @@ def run_three(identities, hostile: Hostile | None = None, *, run_id: str = "q:wi
                     parties[target].deliver(out)
         return send
 
-    charge = lambda: (1, b"\0" * 32)  # noqa: E731
+    charge = lambda: (1, b"\0" * 32)
     parties[A.org] = LinkDriver(_spec("anchor", run_id, deadline, accepted), members_a, signer=signers[A.org],
                                 trust=trust, pool=None, send=sender(A.org), charge=charge, chunk_points=4)
     parties[B.org] = LinkDriver(_spec("other", run_id, deadline, accepted), members_b, signer=signers[B.org],
