@@ -1,0 +1,34 @@
+"""The test clock is one clock: child processes and PostgreSQL read the time the tests read.
+
+`make test-clock` moves the clock of every process with libfaketime; these checks
+make sure it really reached the node/coordinator subprocesses and the database,
+so the period the tests compute is the period the node charges.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+SKEW = 30  # seconds; process start-up on a busy machine, never a day
+
+
+def test_a_child_process_reads_the_same_clock() -> None:
+    before = time.time()
+    out = subprocess.run([sys.executable, "-c", "import time; print(time.time())"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert before - 0.01 <= float(out.stdout) <= time.time() + 0.01  # read between our two readings
+
+
+def test_postgresql_reads_the_same_clock(postgres: Any) -> None:
+    engine = create_engine(postgres.url())
+    try:
+        with engine.connect() as conn:
+            database = float(conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+    finally:
+        engine.dispose()
+    assert abs(database - time.time()) < SKEW
