@@ -4,7 +4,10 @@
 # libfaketime is preloaded with a relative offset ("+N" seconds), not an absolute
 # start time ("@..."): with "@" every new process restarts the clock at that moment,
 # so node, coordinator and PostgreSQL subprocesses would run behind the tests.
-# The monotonic clock stays real (timeouts and sleeps behave as usual).
+# Only the wall clock moves (FAKETIME_DONT_FAKE_MONOTONIC=1): Debian's libfaketime 0.9.10
+# does not intercept sem_clockwait, so with a moved monotonic clock every timed wait in
+# Python would last the whole offset. scripts/faketime/sitecustomize.py works around the
+# one thing that breaks then (time.sleep; see there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 at="${1:?usage: scripts/test-clock.sh 'YYYY-MM-DD HH:MM:SS' [pytest arguments]}"
@@ -17,6 +20,7 @@ fi
 offset=$(( $(date -u -d "$at" +%s) - $(date -u +%s) ))
 if [ "$offset" -ge 0 ]; then offset="+$offset"; fi
 export FAKETIME="$offset" FAKETIME_DONT_FAKE_MONOTONIC=1
+export PYTHONPATH="$PWD/scripts/faketime${PYTHONPATH:+:$PYTHONPATH}"
 export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
 echo "test-clock: FAKETIME=$FAKETIME, the clock now reads $(date -u '+%Y-%m-%d %H:%M:%S') UTC" >&2
 exec .venv/bin/python -m pytest -q "$@"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -32,3 +33,13 @@ def test_postgresql_reads_the_same_clock(postgres: Any) -> None:
     finally:
         engine.dispose()
     assert abs(database - time.time()) < SKEW
+
+
+def test_sleeps_and_timed_waits_last_as_long_as_asked() -> None:
+    # under libfaketime a wrongly moved monotonic clock makes these fail at once or hang for weeks
+    held = threading.Lock()
+    held.acquire()
+    for wait in (lambda: time.sleep(0.2), lambda: threading.Event().wait(0.2), lambda: held.acquire(timeout=0.2)):
+        started = time.monotonic()
+        wait()
+        assert 0.19 <= time.monotonic() - started < 5
