@@ -20,7 +20,7 @@ from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
 from regiozicht.errors import BudgetExhausted, ConfigError, Replayed, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
-from node.ledger import period_of
+from node.ledger import Period, period_of
 from tests.conftest import current_period, node_setup, sign_query
 from tests import tiny
 
@@ -41,9 +41,14 @@ def _budget(epsilon: str, **purpose: Any) -> Any:
     return change
 
 
-def test_an_exhausted_budget_says_what_remains_and_when_it_renews(tmp_path: Path) -> None:
-    setup = node_setup(tmp_path, _budget("1"))
+@pytest.mark.parametrize("kind", ["calendar-year", "calendar-quarter", "calendar-month"])
+def test_an_exhausted_budget_says_what_remains_and_when_it_renews(tmp_path: Path, kind: str) -> None:
+    def change(covenant: dict[str, Any]) -> None:
+        _budget("1")(covenant)
+        covenant["budget"]["period"] = kind
+    setup = node_setup(tmp_path, change)
     node = setup.service()
+    assert node.covenant.budget.period == kind
     node.answer(sign_query(setup.analyst, epsilon="0.75"))
     renews = current_period(node).renews.isoformat()
     with pytest.raises(BudgetExhausted, match=rf"ε 0.25 of 1 left .* needs 0.5.* renews on {renews}") as caught:
@@ -53,6 +58,19 @@ def test_an_exhausted_budget_says_what_remains_and_when_it_renews(tmp_path: Path
     assert list(audit.entries(node.state))[-1]["decision"] == "refused"
     node.answer(sign_query(setup.analyst, epsilon="0.25", by=("gemeente",)))  # what remains can still be spent
     assert _spent(node) == Decimal("1")
+
+
+def test_periods_are_utc_calendar_years_quarters_and_months() -> None:
+    def at(text: str) -> int:
+        return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp())
+    day = dt.date
+    assert period_of("calendar-year", at("2026-12-31T23:59:59")) == Period("2026", day(2026, 1, 1), day(2027, 1, 1))
+    assert period_of("calendar-year", at("2027-01-01T00:00:00")) == Period("2027", day(2027, 1, 1), day(2028, 1, 1))
+    assert period_of("calendar-quarter", at("2027-03-31T23:59:59")) == Period("2027-Q1", day(2027, 1, 1), day(2027, 4, 1))
+    assert period_of("calendar-quarter", at("2027-04-01T00:00:00")) == Period("2027-Q2", day(2027, 4, 1), day(2027, 7, 1))
+    assert period_of("calendar-quarter", at("2026-12-31T12:00:00")) == Period("2026-Q4", day(2026, 10, 1), day(2027, 1, 1))
+    assert period_of("calendar-month", at("2027-04-02T10:00:00")) == Period("2027-04", day(2027, 4, 1), day(2027, 5, 1))
+    assert period_of("calendar-month", at("2026-12-15T00:00:00")) == Period("2026-12", day(2026, 12, 1), day(2027, 1, 1))
 
 
 def test_a_purpose_cap_keeps_a_share_for_the_scheduled_monitor(tmp_path: Path) -> None:
