@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OPENMINED_VENV := .venv-openmined
 OPENMINED_PSI  := openmined-psi==2.0.6
 
-.PHONY: demo test protos install bench-peers clean
+.PHONY: demo test test-clock protos install bench-peers clean
 
 $(BIN)/regiozicht: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ $(OPENMINED_VENV)/.installed:
 	touch $@
 
 bench-peers: $(OPENMINED_VENV)/.installed
+
+# the whole suite twice with every process's clock moved (libfaketime): just after a
+# budget year renews, and into the second quarter
+CLOCK_DATES ?= 2027-01-05T10:00:00 2027-04-02T10:00:00
+test-clock: install
+	scripts/ensure-postgres.sh
+	scripts/ensure-faketime.sh
+	@status=0; for at in $(CLOCK_DATES); do scripts/test-clock.sh "$$(echo $$at | tr T ' ')" || status=1; done; exit $$status
 
 protos: install
 	scripts/gen-protos.sh

@@ -109,7 +109,10 @@ class LinkRuns:
                 self._active[request.run_id] = driver
                 for early in self._early.pop(request.run_id, []):
                     driver.deliver(early)
-            verdict = driver.run()
+            try:
+                verdict = driver.run()
+            finally:
+                self._release(request.run_id)  # the run's slot is free once its part is done, before the audit
             log.info("linked run %s timing (s since start): %s", request.run_id,
                      " ".join(f"{step}={seconds:.2f}" for step, seconds in driver.timings))
             self._audit_outcome(plan, verdict, driver.charged is not None)
@@ -122,9 +125,12 @@ class LinkRuns:
             send(pb.LinkMessage(run_id=request.run_id, sender=org, error=pb.Error(kind=error.kind,
                                                                                    message=error.message)))
         finally:
-            with self._lock:
-                self._active.pop(request.run_id, None)  # the driver and its secrets go with it
-                self._early.pop(request.run_id, None)
+            self._release(request.run_id)
+
+    def _release(self, run_id: str) -> None:
+        with self._lock:
+            self._active.pop(run_id, None)  # the driver and its secrets go with it
+            self._early.pop(run_id, None)
 
     def _prepare(self, request: pb.LinkRequest, send: Send) -> tuple[LinkDriver, LinkPlan]:
         parts, now = self.parts, time.time()

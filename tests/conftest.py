@@ -18,6 +18,7 @@ import pytest
 from coordinator.client import AnalystClient, Profile
 from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
 from node import config as node_config
+from node.ledger import Period, period_of
 from node.service import NodeService
 from regiozicht import pki
 from regiozicht.identity import Identity
@@ -111,6 +112,11 @@ def node_setup(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None =
     analyst = Signer(pki.load_private_key(analyst_dir / "key.pem"),
                      pki.load_certificate((analyst_dir / "cert.pem").read_bytes()))
     return NodeSetup(files, files.node_configs["school1"], analyst)
+
+
+def current_period(node: NodeService) -> Period:
+    """The budget period the node charges right now: taken from the same clock the node reads."""
+    return period_of(node.covenant.budget.period, int(time.time()))
 
 
 def sign_query(signer: Signer, *, by: tuple[str, ...] = ("sex",), where: str | None = None, epsilon: str = "1",

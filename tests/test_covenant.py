@@ -14,12 +14,13 @@ import pytest
 from node import audit
 from regiozicht.errors import ConfigError, PermissionDenied
 from regiozicht.v1 import regiozicht_pb2 as pb
-from tests.conftest import NodeSetup, node_setup, sign_query
+from tests.conftest import NodeSetup, current_period, node_setup, sign_query
 
 
 def _spent(node: Any) -> str:
+    """ε spent in the period the node charges now (read from the same clock), so "0" is never vacuous."""
     with node.state.reading() as conn:
-        return str(node.ledger.pool_spent(conn, "2026")[0])
+        return str(node.ledger.pool_spent(conn, current_period(node).id)[0])
 
 
 def _last_entry(node: Any) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def test_describe_carries_purposes_suppression_budget_and_audit_head(tmp_path: P
     assert (purpose.id, purpose.legal_basis, purpose.wat_allowed) == ("test", "publieke taak", True)
     assert list(purpose.allowed[0].columns) == ["doelgroep", "gemeente", "sex"]
     assert purpose.epsilon_remaining == "9999.75" and describe.budget.epsilon_remaining == "9999.75"
-    assert describe.budget.renews_on == "2027-01-01" and describe.suppression[0].below == 5
+    assert describe.budget.renews_on == current_period(node).renews.isoformat() and describe.suppression[0].below == 5
     assert describe.audit_seq == 1 and describe.audit_head.hex() == _last_entry(node)["hash"]
 
 

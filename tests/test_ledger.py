@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,16 @@ from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
 from regiozicht.errors import BudgetExhausted, ConfigError, Replayed, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
-from tests.conftest import node_setup, sign_query
+from node.ledger import Period
+from tests.conftest import current_period, node_setup, sign_query
 from tests import tiny
 
-YEAR_2027 = dt.datetime(2027, 1, 5, 12, tzinfo=dt.timezone.utc).timestamp()
 
 
-def _spent(node: NodeService, period: str = "2026") -> Decimal:
+def _spent(node: NodeService, period: str | None = None) -> Decimal:
+    """ε spent from the whole pool in a period; by default the one the node charges now (same clock)."""
     with node.state.reading() as conn:
-        return node.ledger.pool_spent(conn, period)[0]
+        return node.ledger.pool_spent(conn, period or current_period(node).id)[0]
 
 
 def _budget(epsilon: str, **purpose: Any) -> Any:
@@ -41,17 +43,36 @@ def _budget(epsilon: str, **purpose: Any) -> Any:
     return change
 
 
-def test_an_exhausted_budget_says_what_remains_and_when_it_renews(tmp_path: Path) -> None:
-    setup = node_setup(tmp_path, _budget("1"))
+@pytest.mark.parametrize("kind", ["calendar-year", "calendar-quarter", "calendar-month"])
+def test_an_exhausted_budget_says_what_remains_and_when_it_renews(tmp_path: Path, kind: str) -> None:
+    def change(covenant: dict[str, Any]) -> None:
+        _budget("1")(covenant)
+        covenant["budget"]["period"] = kind
+    setup = node_setup(tmp_path, change)
     node = setup.service()
+    assert node.covenant.budget.period == kind
     node.answer(sign_query(setup.analyst, epsilon="0.75"))
-    with pytest.raises(BudgetExhausted, match=r"ε 0.25 of 1 left .* needs 0.5.* renews on 2027-01-01") as caught:
+    renews = current_period(node).renews.isoformat()
+    with pytest.raises(BudgetExhausted, match=rf"ε 0.25 of 1 left .* needs 0.5.* renews on {renews}") as caught:
         node.answer(sign_query(setup.analyst, epsilon="0.5", by=("gemeente",)))
     assert caught.value.status.name == "RESOURCE_EXHAUSTED"
     assert _spent(node) == Decimal("0.75") and node.store.count_committed() == 1  # the refusal cost nothing
     assert list(audit.entries(node.state))[-1]["decision"] == "refused"
     node.answer(sign_query(setup.analyst, epsilon="0.25", by=("gemeente",)))  # what remains can still be spent
     assert _spent(node) == Decimal("1")
+
+
+def test_periods_are_utc_calendar_years_quarters_and_months() -> None:
+    def at(text: str) -> int:
+        return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp())
+    day = dt.date
+    assert period_of("calendar-year", at("2026-12-31T23:59:59")) == Period("2026", day(2026, 1, 1), day(2027, 1, 1))
+    assert period_of("calendar-year", at("2027-01-01T00:00:00")) == Period("2027", day(2027, 1, 1), day(2028, 1, 1))
+    assert period_of("calendar-quarter", at("2027-03-31T23:59:59")) == Period("2027-Q1", day(2027, 1, 1), day(2027, 4, 1))
+    assert period_of("calendar-quarter", at("2027-04-01T00:00:00")) == Period("2027-Q2", day(2027, 4, 1), day(2027, 7, 1))
+    assert period_of("calendar-quarter", at("2026-12-31T12:00:00")) == Period("2026-Q4", day(2026, 10, 1), day(2027, 1, 1))
+    assert period_of("calendar-month", at("2027-04-02T10:00:00")) == Period("2027-04", day(2027, 4, 1), day(2027, 5, 1))
+    assert period_of("calendar-month", at("2026-12-15T00:00:00")) == Period("2026-12", day(2026, 12, 1), day(2027, 1, 1))
 
 
 def test_a_purpose_cap_keeps_a_share_for_the_scheduled_monitor(tmp_path: Path) -> None:
@@ -113,11 +134,16 @@ def test_a_clock_set_back_never_reopens_an_old_period(tmp_path: Path) -> None:
     setup = node_setup(tmp_path, _budget("1"))
     node = setup.service()
     node.answer(sign_query(setup.analyst, epsilon="1"))
-    node.answer(sign_query(setup.analyst, epsilon="1", by=("sex", "gemeente"), now=YEAR_2027), now=YEAR_2027)  # a new year: a new budget
-    assert _spent(node, "2027") == Decimal("1")
-    with pytest.raises(ConfigError, match="before the budget period starting 2027-01-01.*correct the clock"):
+    this = current_period(node)
+    # four days into the next period (whatever today's is): a new period, a new budget
+    later = dt.datetime.combine(this.renews, dt.time(12), dt.timezone.utc).timestamp() + 4 * 86400
+    following = period_of(node.covenant.budget.period, int(later))
+    assert following.id != this.id and following.start == this.renews
+    node.answer(sign_query(setup.analyst, epsilon="1", by=("sex", "gemeente"), now=later), now=later)
+    assert _spent(node, following.id) == Decimal("1")
+    with pytest.raises(ConfigError, match=f"before the budget period starting {following.start}.*correct the clock"):
         node.answer(sign_query(setup.analyst, epsilon="0.5", by=("gemeente",)))
-    assert _spent(node, "2026") == Decimal("1")
+    assert _spent(node, this.id) == Decimal("1")
     # a fresh state database beside the same high-water mark is no way around it either
     node.state.engine.dispose()
     Path(str(setup.config.parent / "state.sqlite")).unlink()
@@ -216,12 +242,12 @@ def test_a_computation_that_fails_before_any_noise_is_refunded(tmp_path: Path) -
 def test_a_linked_run_is_charged_once_and_never_refunded(tmp_path: Path) -> None:
     setup = node_setup(tmp_path, _budget("2"))
     node = setup.service()
-    now = int(YEAR_2027) - 86400 * 30
+    now = int(dt.datetime(2027, 1, 5, 12, tzinfo=dt.timezone.utc).timestamp()) - 86400 * 30  # injected: no clock read
     assert _charge_run(node, "q1:wi-1", "1", "0.000000001", "wi-1", now) is True
     assert _charge_run(node, "q1:wi-1", "1", "0.000000001", "wi-1", now) is False
     with node.state.transaction() as tx:
         node.ledger.refund(tx, "q1:wi-1", now)  # only query charges can be refunded
-    assert _spent(node, period_of("calendar-year", now).id) == Decimal("1")
+    assert _spent(node, period_of(node.covenant.budget.period, now).id) == Decimal("1")
     with pytest.raises(BudgetExhausted):
         _charge_run(node, "q1:wi-2", "1.5", "0", "wi-1", now)
     with pytest.raises(BudgetExhausted):  # checked before a run's key leaves, charging nothing
@@ -244,18 +270,18 @@ def test_one_partner_cannot_spend_more_than_its_pair_budget_linking_against_a_no
     bounded per period: the covenant's pair budget, whatever the pool has left."""
     setup = node_setup(tmp_path, _pair_budget)
     node = setup.service()
-    now = int(YEAR_2027) - 86400 * 30
+    now = int(time.time())
     assert _charge_run(node, "q1:wi-1", "1", "0", "wi-1", now)
     with pytest.raises(BudgetExhausted, match=r"ε 0.5 of 1.5 left for linking with wi-1"):
         _charge_run(node, "q2:wi-1", "1", "0", "wi-1", now)
     assert _charge_run(node, "q2:wi-2", "1", "0", "wi-2", now)
-    assert _spent(node, period_of("calendar-year", now).id) == Decimal("2")
+    assert _spent(node, period_of(node.covenant.budget.period, now).id) == Decimal("2")
 
 
 def test_budget_show_lists_each_partners_linking_and_alerts_on_failed_runs(tmp_path: Path) -> None:
     setup = node_setup(tmp_path, _pair_budget)
     node = setup.service()
-    now = int(__import__("time").time())
+    now = int(time.time())
     _charge_run(node, "q1:wi-1", "1", "0", "wi-1", now)
     assert [node.ledger.record_failed_run("wi-1", now) for _ in range(2)] == [1, 2]
     script = Path(sys.executable).parent / "regiozicht-node"
@@ -281,10 +307,11 @@ def test_budget_show_lists_spent_and_remaining_per_period_and_purpose(tmp_path: 
     out = subprocess.run([str(script), "budget", "show", "--config", str(setup.config), "--format", "json"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
+    period = current_period(node)  # the subprocess reads the same clock
     document = json.loads(out.stdout)
     rows = {(r["period"], r["purpose"]): r for r in document["rows"]}
-    assert rows[("2026", "test")]["epsilon_spent"] == "0.3" and rows[("2026", "test")]["epsilon_remaining"] == "2.7"
-    assert document["epsilon_spent_all_periods"] == "0.3" and document["renews_on"] == "2027-01-01"
+    assert rows[(period.id, "test")]["epsilon_spent"] == "0.3" and rows[(period.id, "test")]["epsilon_remaining"] == "2.7"
+    assert document["epsilon_spent_all_periods"] == "0.3" and document["renews_on"] == period.renews.isoformat()
     csv = subprocess.run([str(script), "budget", "show", "--config", str(setup.config), "--format", "csv"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert csv.stdout.splitlines()[0] == "period,purpose,epsilon_spent,epsilon_remaining,delta_spent,delta_remaining"
