@@ -151,8 +151,9 @@ class RunWire:
             chunks = self._chunks(sender, "points", index)
             lists.append([p for c in chunks for p in sealing.unpack(c.points.points)])
         if [len(points) for points in lists] != list(commit.sizes) or psi.digest(lists) != commit.digest:
-            raise psi.ProtocolViolation(f"The lists of {sender} differ from its signed commitment; the run is "
-                                        "aborted.", sender)
+            # lists travel in clear: the relay could have altered them as well as the sender, so no one is named
+            raise AuthenticationFailed(f"The lists of {sender} differ from its signed commitment (altered on the way "
+                                       "or by the sender); the run is aborted.")
         return lists
 
     def sealed(self, sender: str, step: str, key: sealing._Key, size: int = sealing.POINT_BYTES) -> list[bytes]:

@@ -359,7 +359,9 @@ def image_sum(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_
         raise ProtocolViolation(f"{prover}'s images do not have the lengths of {owner}'s lists; the run is "
                                 "aborted.", prover)
     if digest(images) != z_digest:
-        raise ProtocolViolation(f"{prover}'s images differ from its signed commitment; the run is aborted.", prover)
+        # anyone holding the counter's public key can seal: the relay as well as the prover, so no one is named
+        raise ProtocolViolation(f"{prover}'s images differ from its signed commitment (altered on the way or by the "
+                                "prover); the run is aborted.")
     z = flat(images)
     if len(set(z)) != len(z):
         raise ProtocolViolation(f"{prover}'s images repeat a point; the run is aborted.", prover)

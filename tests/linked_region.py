@@ -144,10 +144,21 @@ class Relay:
     server: Any  # coordinator.server.CoordinatorServer
 
     def ask(self, anchor: str = "rmc_stock@rmc", other: str = "bijstand@sociale-dienst-regio",
-            **options: object) -> Any:
+            forge: Any = None, **options: object) -> Any:
+        """One linked query as the analyst; `forge(response)` alters what the coordinator returns
+        before the CLI checks it (a lying coordinator)."""
         from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
 
         client = self.region.client()
+        if forge is not None:
+            call = client._call
+
+            def lying(method: str, request: Any, timeout: float) -> Any:
+                response = call(method, request, timeout)
+                if method == "Submit":
+                    forge(response)
+                return response
+            client._call = lying  # type: ignore[method-assign]
         try:
             nodes = client.catalog()
             settings: dict[str, object] = dict(epsilon="1", delta="1e-6", purpose="rmc-monitor", by=[], where=None,

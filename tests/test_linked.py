@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from coordinator.cli.main import app
 from regiozicht import group, psi
-from regiozicht.errors import BadQuery, PermissionDenied
+from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied
 from regiozicht.v1 import regiozicht_pb2 as pb
 from synth.bsn import is_valid_bsn
 from demo.region import COUNTER_ORG
@@ -250,3 +250,57 @@ def test_a_counter_that_is_a_party_or_not_accepted_is_refused_at_no_cost(relay: 
     finally:
         running.stop_process("counter2")
     assert (relay.linked_charges("rmc"), relay.linked_charges("wi-regio")) == before
+
+
+def _replace_run(index: int, source: int):  # type: ignore[no-untyped-def]
+    def forge(response: pb.SubmitResponse) -> None:
+        response.runs[index].CopyFrom(response.runs[source])
+    return forge
+
+
+def _drop_run(response: pb.SubmitResponse) -> None:
+    del response.runs[1]
+
+
+def _swap_acknowledgements(response: pb.SubmitResponse) -> None:
+    run = response.runs[0]
+    anchor = pb.Signed()
+    anchor.CopyFrom(run.anchor_verdict)
+    run.anchor_verdict.CopyFrom(run.other_verdict)
+    run.other_verdict.CopyFrom(anchor)
+
+
+def _alter_release(response: pb.SubmitResponse) -> None:
+    release = pb.CounterRelease.FromString(response.runs[0].release.payload)
+    release.matches[0] += 5  # the coordinator cannot re-sign it
+    response.runs[0].release.payload = release.SerializeToString()
+
+
+def _drop_release(response: pb.SubmitResponse) -> None:
+    response.runs[0].ClearField("release")
+
+
+@pytest.mark.parametrize("forge,match", [
+    (_replace_run(1, 0), "twice"),
+    (_drop_run, "left out runs"),
+    (_swap_acknowledgements, "not .* for this query"),
+    (_alter_release, "signature"),
+    (_drop_release, "not signed"),
+])
+def test_the_cli_refuses_a_result_set_the_coordinator_forged(relay: Relay, forge, match: str) -> None:  # type: ignore[no-untyped-def]
+    """A lying coordinator: one peer's run in the other's place, a run left out, the nodes'
+    acknowledgements swapped, a count altered in the counter's release, the release removed."""
+    with pytest.raises(AuthenticationFailed, match=match):
+        relay.ask(anchor="vsv@rmc", other="bijstand@wi", delta="1e-7", forge=forge)
+
+
+def test_the_cli_refuses_a_release_replayed_from_another_query(relay: Relay) -> None:
+    earlier: list[pb.Signed] = []
+    relay.ask(forge=lambda response: earlier.append(pb.Signed(payload=response.runs[0].release.payload,
+                                                              signature=response.runs[0].release.signature,
+                                                              certificate=response.runs[0].release.certificate)))
+
+    def replay(response: pb.SubmitResponse) -> None:
+        response.runs[0].release.CopyFrom(earlier[0])
+    with pytest.raises(AuthenticationFailed, match="not counter regio-teller's for this query"):
+        relay.ask(forge=replay)
