@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from regiozicht.errors import ConfigError
-from regiozicht.tomlconfig import describe_validation_error, load_toml
+from regiozicht.tomlconfig import describe_validation_error, load_toml, resolve_paths
 
 
 class _Frozen(BaseModel):
@@ -41,11 +41,7 @@ class CoordinatorConfig(_Frozen):
 
 def load(path: Path) -> CoordinatorConfig:
     raw = load_toml(path, "coordinator config")
-    tls = raw.get("tls")
-    if isinstance(tls, dict):
-        for key, value in list(tls.items()):
-            if isinstance(value, str):
-                tls[key] = str((path.parent / value).resolve())
+    resolve_paths(raw, "tls", path.parent)
     store = raw.setdefault("store", {})
     if isinstance(store, dict):
         url = str(store.get("url", "sqlite:///coordinator.sqlite"))

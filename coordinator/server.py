@@ -99,13 +99,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         reader = threading.Thread(target=self._read_replies, args=(requests, session), daemon=True,
                                   name=f"replies-{peer.org}")
         reader.start()
-        yield self.revocations.message()
-        while True:
-            item = session.outbox.get()
-            if item is CLOSED:
-                return
-            assert isinstance(item, pb.CoordinatorMessage)
-            yield item
+        yield from self._outgoing(session)
 
     def CounterConnect(self, requests: Iterator[pb.NodeMessage],
                        context: grpc.ServicerContext) -> Iterator[pb.CoordinatorMessage]:
@@ -124,13 +118,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         context.add_callback(lambda: self.hub.detach_counter(session))
         threading.Thread(target=self._read_counter, args=(requests, session), daemon=True,
                          name=f"counter-{peer.org}").start()
-        yield self.revocations.message()
-        while True:
-            item = session.outbox.get()
-            if item is CLOSED:
-                return
-            assert isinstance(item, pb.CoordinatorMessage)
-            yield item
+        yield from self._outgoing(session)
 
     def _read_counter(self, requests: Iterator[pb.NodeMessage], session: NodeSession) -> None:
         try:
@@ -141,6 +129,16 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             log.info("stream from %s ended: %s", session.identity, exc)
         finally:
             self.hub.detach_counter(session)
+
+    def _outgoing(self, session: NodeSession) -> Iterator[pb.CoordinatorMessage]:
+        """What a node's or counter's stream carries: the revocation list first, then its outbox."""
+        yield self.revocations.message()
+        while True:
+            item = session.outbox.get()
+            if item is CLOSED:
+                return
+            assert isinstance(item, pb.CoordinatorMessage)
+            yield item
 
     def _open_describe(self, signed: pb.Signed, peer: Identity) -> tuple[pb.Signed, pb.Describe]:
         _, signer = open_signed(signed, self.trust, ("node",))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 
 from counter import config as counter_config
-from regiozicht.cli_support import exit_on_error
+from regiozicht.cli_support import exit_on_error, wait_for_signal
 
 app = typer.Typer(help="Run a linked-count counter (an organisation that is party to none of its runs).",
                   no_args_is_help=True)
@@ -45,10 +44,6 @@ def serve(config: ConfigOption, log_level: Annotated[str, typer.Option(help="Log
         service = CounterService(cfg, pool)
         thread = threading.Thread(target=service.run, daemon=True, name="counter")
         thread.start()
-        done = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
-        signal.signal(signal.SIGINT, lambda *_: done.set())
-        while not done.wait(0.5):
-            pass
+        wait_for_signal()
         service.stop()
         pool.close()

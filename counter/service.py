@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
-from collections.abc import Iterator
 
 import grpc
 from cryptography import x509
 
 from counter.config import CounterConfig
 from counter.run import CounterRun, CounterSpec
-from regiozicht import rpc, signing
+from regiozicht import dialout, rpc, signing
 from regiozicht.errors import BadQuery, PermissionDenied, RegiozichtError, Unavailable
 from regiozicht.group import GroupOps, LocalOps
 from regiozicht.identity import QUERY_ROLES
@@ -34,7 +32,6 @@ from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 CAPABILITIES = ["linked-counter-v2"]
-_STOP = object()
 
 
 def check_request(request: pb.LinkRequest, trust: TrustStore, org: str, now: float) -> CounterSpec:
@@ -82,17 +79,7 @@ class CounterService:
                                                 issued_at_unix=int(time.time())).SerializeToString())
 
     def run(self) -> None:
-        delay = 0.5
-        while not self.stopping.is_set():
-            try:
-                self._serve_once()
-                delay = 0.5
-            except grpc.RpcError as exc:
-                log.warning("connection to coordinator %s lost: %s", self.config.coordinator.address,
-                            exc.details() if hasattr(exc, "details") else exc)
-            if self.stopping.wait(delay * (0.5 + random.random())):
-                break
-            delay = min(delay * 2, 30.0)
+        dialout.reconnect(self._serve_once, self.stopping, self.config.coordinator.address)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -101,7 +88,7 @@ class CounterService:
         outbox: queue.Queue[object] = queue.Queue()
         outbox.put(pb.NodeMessage(hello=self.hello()))
         with grpc.secure_channel(self.config.coordinator.address, self.credentials, options=self.options) as channel:
-            responses = pb_grpc.CoordinatorStub(channel).CounterConnect(self._drain(outbox))
+            responses = pb_grpc.CoordinatorStub(channel).CounterConnect(dialout.drain(outbox, self.stopping))
             try:
                 for message in responses:
                     which = message.WhichOneof("message")
@@ -118,18 +105,7 @@ class CounterService:
                         if run is not None:
                             run.deliver(message.link)
             finally:
-                outbox.put(_STOP)
-
-    def _drain(self, outbox: queue.Queue[object]) -> Iterator[pb.NodeMessage]:
-        while not self.stopping.is_set():
-            try:
-                item = outbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if item is _STOP:
-                return
-            assert isinstance(item, pb.NodeMessage)
-            yield item
+                outbox.put(dialout.STOP)
 
     def _open(self, request: pb.LinkRequest, outbox: queue.Queue[object]) -> None:
         def send(link: pb.LinkMessage) -> None:

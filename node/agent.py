@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,14 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 
 from node.service import NodeService
-from regiozicht import rpc
+from regiozicht import dialout, rpc
 from regiozicht.errors import Internal, RegiozichtError
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 _DESCRIBE = object()  # placeholder: build a fresh Describe when it is sent
 
 
@@ -50,20 +48,8 @@ class NodeAgent:
 
     def run(self) -> None:
         """Serves until `stop()`; reconnects with jittered exponential backoff."""
-        delay = 0.5
-        while not self.stopping.is_set():
-            try:
-                self._serve_once()
-                delay = 0.5
-            except grpc.RpcError as exc:
-                log.warning("connection to coordinator %s lost: %s", self.service.config.coordinator.address,
-                            exc.details() if hasattr(exc, "details") else exc)
-            except RegiozichtError as exc:
-                log.error("%s", exc.message)
-            self.connected.clear()
-            if self.stopping.wait(delay * (0.5 + random.random())):
-                break
-            delay = min(delay * 2, 30.0)
+        dialout.reconnect(self._serve_once, self.stopping, self.service.config.coordinator.address,
+                          on_disconnect=self.connected.clear)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -85,7 +71,7 @@ class NodeAgent:
                     self.connected.set()
                     self._handle(message, outbox)
             finally:
-                outbox.put(_STOP)
+                outbox.put(dialout.STOP)
                 self._channel = None
 
     def _handle(self, message: pb.CoordinatorMessage, outbox: queue.Queue[object]) -> None:
@@ -134,19 +120,14 @@ class NodeAgent:
             outbox.put(_DESCRIBE)
 
     def _drain(self, outbox: queue.Queue[object]) -> Iterator[pb.NodeMessage]:
-        while not self.stopping.is_set():
-            try:
-                item = outbox.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if item is _STOP:
-                return
-            if item is _DESCRIBE:
-                self._describe_queued.clear()
-                try:
-                    item = pb.NodeMessage(describe=self.service.describe())
-                except Exception:  # noqa: BLE001 - a stale catalog must not take the node down
-                    log.exception("could not refresh the Describe")
-                    continue
-            assert isinstance(item, pb.NodeMessage)
-            yield item
+        return dialout.drain(outbox, self.stopping, self._fresh_describe)
+
+    def _fresh_describe(self, item: object) -> pb.NodeMessage | None:
+        """The Describe placeholder, built when sent (so it shows every spend before it)."""
+        assert item is _DESCRIBE
+        self._describe_queued.clear()
+        try:
+            return pb.NodeMessage(describe=self.service.describe())
+        except Exception:  # noqa: BLE001 - a stale catalog must not take the node down
+            log.exception("could not refresh the Describe")
+            return None

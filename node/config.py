@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS
 from regiozicht.query import ONBEKEND
-from regiozicht.tomlconfig import describe_validation_error, load_toml
+from regiozicht.tomlconfig import CoordinatorSection, TlsSection, describe_validation_error, load_toml
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -90,17 +90,6 @@ class NodeSection(_Frozen):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(sorted(KINDS))}")
         return kind
-
-
-class CoordinatorSection(_Frozen):
-    address: str = Field(description="host:port of the region's coordinator; the node dials out to it.")
-    server_name: str | None = Field(None, description="Name to check in the coordinator's certificate, if not the host.")
-
-
-class TlsSection(_Frozen):
-    ca: Path = Field(description="The regional CA certificate (PEM).")
-    certificate: Path = Field(description="This node's certificate (PEM).")
-    key: Path = Field(description="This node's private key (PEM, mode 0600).")
 
 
 class DatabaseSection(_Frozen):

@@ -73,3 +73,15 @@ def _flat(value: Any) -> str:
 
 def _numeric(rows: Sequence[dict[str, Any]], name: str) -> bool:
     return any(isinstance(row.get(name), (int, float)) for row in rows)
+
+
+def wait_for_signal() -> None:
+    """Blocks a serving command until SIGTERM or SIGINT (systemd's stop, or Ctrl-C)."""
+    import signal
+    import threading
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    while not done.wait(0.5):
+        pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from regiozicht.errors import ConfigError
 
@@ -25,3 +25,33 @@ def describe_validation_error(path: Path, exc: ValidationError, check_command: s
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
     return f"{path}: `{where}`: {first['msg']}{more}; fix the file and run `{check_command}`."
+
+
+def resolve_paths(raw: dict[str, object], section: str, folder: Path) -> None:
+    """Every string in `[section]` is a path relative to the config file's folder."""
+    table = raw.get(section)
+    if isinstance(table, dict):
+        for key, value in list(table.items()):
+            if isinstance(value, str):
+                table[key] = str((folder / value).resolve())
+
+
+class Frozen(BaseModel):
+    """The base of every config model: immutable, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CoordinatorSection(Frozen):
+    """Where a party that dials out (a node, a counter) finds the coordinator."""
+
+    address: str = Field(description="host:port of the region's coordinator; this party dials out to it.")
+    server_name: str | None = Field(None, description="Name to check in the coordinator's certificate, if not the host.")
+
+
+class TlsSection(Frozen):
+    """A dialing party's own certificate and key, and the regional CA."""
+
+    ca: Path = Field(description="The regional CA certificate (PEM).")
+    certificate: Path = Field(description="This party's certificate (PEM).")
+    key: Path = Field(description="This party's private key (PEM, mode 0600).")

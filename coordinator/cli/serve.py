@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +11,7 @@ import typer
 from rich.console import Console
 
 from coordinator import config as coordinator_config
-from regiozicht.cli_support import exit_on_error
+from regiozicht.cli_support import exit_on_error, wait_for_signal
 
 app = typer.Typer(help="Run the region's coordinator (hub).", no_args_is_help=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="coordinator.toml")]
@@ -41,9 +39,5 @@ def serve(config: ConfigOption, log_level: Annotated[str, typer.Option(help="Log
     with exit_on_error():
         server = CoordinatorServer(coordinator_config.load(config))
         server.start()
-        done = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
-        signal.signal(signal.SIGINT, lambda *_: done.set())
-        while not done.wait(0.5):
-            pass
+        wait_for_signal()
         server.stop()
