@@ -184,7 +184,11 @@ class AnalystClient:
             if query.peildatum > node.data_as_of.date():
                 raise data_as_of_refusal(query.peildatum, node.org, node.data_as_of.date())
 
-    def count(self, query: CountQuery, *, refresh: bool = False, timeout: float = 120) -> CountResult:
+    def count(self, query: CountQuery, *, refresh: bool = False, timeout: float = 120,
+              publishers: list[NodeInfo] | None = None) -> CountResult:
+        """Signs, submits and verifies one count. `publishers`: the signed catalog's publishers of the
+        dataset (read from the catalog when not given); each must have answered or be named missing."""
+        expected = publishers if publishers is not None else self.publishers(query.dataset)
         query_id = new_query_id()
         body = query.canonical()
         now = int(time.time())
@@ -193,24 +197,41 @@ class AnalystClient:
         signed = self.signer.sign(envelope.SerializeToString())
         response = self._call("Submit", pb.SubmitRequest(envelope=signed), timeout)
         assert isinstance(response, pb.SubmitResponse)
-        return self._verify(query, query_id, body, response)
+        return self._verify(query, query_id, body, response, expected)
 
-    def _verify(self, query: CountQuery, query_id: str, body: bytes, response: pb.SubmitResponse) -> CountResult:
+    def _verify(self, query: CountQuery, query_id: str, body: bytes, response: pb.SubmitResponse,
+                publishers: list[NodeInfo]) -> CountResult:
+        """Each answer, and the set: every signer once, each answer its signer's, every publisher of
+        the signed catalog answered or named as missing (a coordinator may lie, drop or duplicate)."""
         answers: list[pb.Answer] = []
         outcomes = []
+        seen: set[str] = set()
         for result in response.results:
+            if result.HasField("answer"):
+                payload, signer = open_signed(result.answer, self.trust, ("node",))
+                answer = pb.Answer()
+                answer.ParseFromString(payload)
+                if answer.query_id != query_id or answer.body_sha256 != body_hash(body) or answer.org != signer.org \
+                        or answer.kind != (signer.kind or "") or result.org != signer.org:
+                    raise AuthenticationFailed(f"The answer signed by {signer} is not its answer to this query; the "
+                                               "coordinator is misbehaving.")
+                org = signer.org
+            else:
+                org = result.org
+            if org in seen:
+                raise AuthenticationFailed(f"The coordinator returned node {org}'s result twice; report this to the "
+                                           "region.")
+            seen.add(org)
             if not result.HasField("answer"):
                 outcomes.append(NodeOutcome(result.org, result.kind, error_kind=result.error.kind, error=result.error.message))
                 continue
-            payload, signer = open_signed(result.answer, self.trust, ("node",))
-            answer = pb.Answer()
-            answer.ParseFromString(payload)
-            if answer.query_id != query_id or answer.body_sha256 != body_hash(body) or answer.org != signer.org:
-                raise AuthenticationFailed(
-                    f"The answer signed by {signer} is for another query; the coordinator is misbehaving."
-                )
             answers.append(answer)
             outcomes.append(NodeOutcome(signer.org, signer.kind or "", epsilon=answer.epsilon, from_store=answer.from_store))
+        for node in publishers:
+            if node.org not in seen:  # left out without a word: named as missing, never silently summed away
+                outcomes.append(NodeOutcome(node.org, node.kind, error_kind="Unavailable",
+                                            error=f"The coordinator returned nothing for node {node.org}, which the "
+                                                  "catalog lists as publishing this dataset."))
         cells = sum_cells(answers)
         ours = [(tuple(c.group), c.value, c.suppressed) for c in cells]
         theirs = [(tuple(c.group), c.value, c.suppressed) for c in response.combined]

@@ -232,19 +232,19 @@ def test_an_answer_altered_in_transit_is_caught_by_the_cli(region: TinyRegion) -
     answer.cells[0].value += 5
     response.results[0].answer.payload = answer.SerializeToString()
     with pytest.raises(AuthenticationFailed, match="does not verify"):
-        client._verify(query, query_id, body, response)
+        client._verify(query, query_id, body, response, [])
     fresh = _submit(client, _envelope(client, body))
     fresh.combined[0].value += 1
     with pytest.raises(AuthenticationFailed):
-        client._verify(query, pb.Answer.FromString(fresh.results[0].answer.payload).query_id, body, fresh)
+        client._verify(query, pb.Answer.FromString(fresh.results[0].answer.payload).query_id, body, fresh, [])
 
 
 def test_a_coordinator_cannot_forge_another_querys_answer(region: TinyRegion) -> None:
     client = region.client()
     query = _query(by=["sex"], epsilon="0.55")
     response = _submit(client, _envelope(client, query.canonical()))
-    with pytest.raises(AuthenticationFailed, match="another query"):
-        client._verify(query, "some-other-id", query.canonical(), response)
+    with pytest.raises(AuthenticationFailed, match="not its answer to this query"):
+        client._verify(query, "some-other-id", query.canonical(), response, [])
 
 
 @pytest.mark.parametrize("dataset,by,where,message", [

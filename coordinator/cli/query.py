@@ -65,7 +65,7 @@ def count(
             emit(rows, ["node", "kind", "online", "epsilon"], fmt, title="ε each node would spend", extra=extra)
             return
         with err_console.status(f"asking {len(publishers)} node(s)…"):
-            result = client.count(query, refresh=refresh)
+            result = client.count(query, refresh=refresh, publishers=publishers)
         _print(result, fmt, refresh)
 
 
@@ -111,7 +111,7 @@ def share(
                  extra={"dry_run": True, "peildatum": peildatum.isoformat()})
             return
         with err_console.status("asking for the numerator and the denominator…"):
-            results = [client.count(query) for query in queries]
+            results = [client.count(query, publishers=client.publishers(query.dataset, nodes)) for query in queries]
         cells = share_cells(*results)
         rows = []
         for cell in cells:
