@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from regiozicht.query import build_count
@@ -35,14 +37,28 @@ def test_an_offline_node_is_named_never_silently_left_out(region: TinyRegion) ->
         region.running.wait_until_online({"school-1", "school-2"})
 
 
+def _charged(region: TinyRegion, node_id: str) -> Decimal:
+    """What the node's ledger holds as charged, summed over all its charges."""
+    with sqlite3.connect(region.state_db(node_id)) as db:
+        return sum((Decimal(e) for (e,) in db.execute("SELECT epsilon FROM ledger_charges WHERE status = 'charged'")),
+                   Decimal(0))
+
+
 def test_refresh_recomputes_and_is_charged(region: TinyRegion) -> None:
+    """A stored release costs nothing; every --refresh costs its ε again at every node (else fresh
+    noise could be had for free and averaged away)."""
     client = region.client()
     query = build_count("registratie", epsilon="0.63", purpose="test", peildatum=tiny.PEILDATUM, by=["sex"])
     client.count(query)
+    before = {n: _charged(region, n) for n in ("school1", "school2")}
     again = client.count(query)
     assert all(n.from_store for n in again.nodes)
+    assert {n: _charged(region, n) for n in before} == before
     refreshed = client.count(query, refresh=True)
     assert not any(n.from_store for n in refreshed.nodes) and all(n.epsilon == "0.63" for n in refreshed.nodes)
+    assert {n: _charged(region, n) for n in before} == {n: spent + Decimal("0.63") for n, spent in before.items()}
+    client.count(query, refresh=True)
+    assert {n: _charged(region, n) for n in before} == {n: spent + Decimal("1.26") for n, spent in before.items()}
 
 
 def test_cli_share_prints_a_share_and_what_each_count_cost(region: TinyRegion) -> None:
