@@ -129,3 +129,15 @@ def sign_query(signer: Signer, *, by: tuple[str, ...] = ("sex",), where: str | N
     envelope = pb.QueryEnvelope(body=body, query_id=query_id or uuid.uuid4().hex, issued_at_unix=issued,
                                 expires_at_unix=issued + 300, refresh=refresh)
     return signer.sign(envelope.SerializeToString())
+
+
+def forge_responses(client: AnalystClient, forge: Callable[[pb.SubmitResponse], None]) -> None:
+    """Makes the client's coordinator lie: `forge` alters every Submit response before the CLI checks it."""
+    call = client._call
+
+    def lying(method: str, request: Any, timeout: float) -> Any:
+        response = call(method, request, timeout)
+        if method == "Submit":
+            forge(response)
+        return response
+    client._call = lying  # type: ignore[method-assign]

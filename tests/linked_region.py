@@ -149,16 +149,11 @@ class Relay:
         before the CLI checks it (a lying coordinator)."""
         from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
 
+        from tests.conftest import forge_responses
+
         client = self.region.client()
         if forge is not None:
-            call = client._call
-
-            def lying(method: str, request: Any, timeout: float) -> Any:
-                response = call(method, request, timeout)
-                if method == "Submit":
-                    forge(response)
-                return response
-            client._call = lying  # type: ignore[method-assign]
+            forge_responses(client, forge)
         try:
             nodes = client.catalog()
             settings: dict[str, object] = dict(epsilon="1", delta="1e-6", purpose="rmc-monitor", by=[], where=None,

@@ -14,21 +14,14 @@ from regiozicht.errors import AuthenticationFailed
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
-from tests.conftest import TinyRegion
+from tests.conftest import TinyRegion, forge_responses
 
 Forge = Callable[[pb.SubmitResponse], None]
 
 
 def _ask(region: TinyRegion, forge: Forge) -> Any:
     client: AnalystClient = region.client()
-    call = client._call
-
-    def lying(method: str, request: Any, timeout: float) -> Any:
-        response = call(method, request, timeout)
-        if method == "Submit":
-            forge(response)
-        return response
-    client._call = lying  # type: ignore[method-assign]
+    forge_responses(client, forge)
     try:
         query = build_count("registratie", epsilon="1", purpose="test", peildatum=tiny.PEILDATUM, by=["sex"])
         return client.count(query)
