@@ -65,8 +65,9 @@ def _count(client: AnalystClient, dataset: str, question: Question, where: str |
     peildatum = client.resolve_peildatum(dataset, None, nodes)
     query = build_count(dataset, epsilon=question.epsilon, purpose=question.purpose, peildatum=peildatum,
                         by=list(question.by), where=where)
-    client.check(query, client.publishers(dataset, nodes))
-    return client.count(query)
+    publishers = client.publishers(dataset, nodes)
+    client.check(query, publishers)
+    return client.count(query, publishers=publishers)
 
 
 def _spent(*results: CountResult) -> float:
