@@ -126,11 +126,6 @@ def weighted_sum(weights: Sequence[bytes], points: Sequence[bytes]) -> bytes:
     return reduce(add, (mul(w, p) for w, p in zip(weights, points)))
 
 
-def check_points(points: Sequence[bytes]) -> bool:
-    """Every point valid and not the identity."""
-    return all(is_valid(p) for p in points)
-
-
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -140,7 +135,6 @@ class GroupOps(Protocol):
     def blind_items(self, dst: bytes, scalar: bytes, items: Sequence[bytes]) -> list[bytes]: ...
     def raise_points(self, scalar: bytes, points: Sequence[bytes]) -> list[bytes]: ...
     def weighted_sum(self, weights: Sequence[bytes], points: Sequence[bytes]) -> bytes: ...
-    def all_valid(self, points: Sequence[bytes]) -> bool: ...
 
 
 class LocalOps:
@@ -149,7 +143,6 @@ class LocalOps:
     blind_items = staticmethod(blind_items)
     raise_points = staticmethod(raise_points)
     weighted_sum = staticmethod(weighted_sum)
-    all_valid = staticmethod(check_points)
 
 
 def _warm(_: int) -> bytes:
@@ -178,10 +171,6 @@ class GroupPool:
     def weighted_sum(self, weights: Sequence[bytes], points: Sequence[bytes]) -> bytes:
         futures = [self.executor.submit(weighted_sum, w, p) for w, p in zip(_chunks(weights), _chunks(points))]
         return reduce(add, (f.result() for f in futures))
-
-    def all_valid(self, points: Sequence[bytes]) -> bool:
-        futures = [self.executor.submit(check_points, c) for c in _chunks(points, 8 * CHUNK)]
-        return all(f.result() for f in futures)
 
     @staticmethod
     def _concat(futures: list[Any]) -> list[bytes]:

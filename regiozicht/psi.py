@@ -34,7 +34,6 @@ from regiozicht.linknoise import ShiftedLaplace
 
 Points = list[bytes]
 MAX_LIST = 20_000_000  # public cap on any list a node sends (elements)
-MAX_CELLS = 100_000
 
 
 class ProtocolViolation(AuthenticationFailed):
@@ -319,14 +318,6 @@ class OtherParty(Party):
                     any(h not in present for h in self.h_primes[g]):
                 raise ProtocolViolation(f"{ctx.anchor}'s list of cell {g} leaves out or moves a slot; the run is "
                                         "aborted.", ctx.anchor)
-
-
-@dataclass
-class Verified:
-    """The counter's outcome: matches and anchor list sizes per cell."""
-
-    matches: list[int]
-    anchor_sizes: list[int]
 
 
 def verify_images(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_b: bytes,
