@@ -118,8 +118,8 @@ class CounterRun:
             images[prover] = linkwire.split(records, list(commit.sizes))
         public_a, public_b = keys[anchor].group_public, keys[other].group_public
         # N = Σρ·Z at once, while the owners compute their M
-        sums = {prover: psi.image_sum(spec.context, prover, owner, public_a, public_b, lists[owner], images[prover],
-                                      image_commits[prover].digest, self.ops)
+        sums = {prover: psi.image_sum(spec.context, prover, owner, public_a, public_b, lists[owner],
+                                      commits[owner].digest, images[prover], image_commits[prover].digest, self.ops)
                 for prover, owner in ((other, anchor), (anchor, other))}
         weighted = {org: wire.signed(org, "weighted", pb.WeightedSum) for org in (anchor, other)}
         proofs = {org: wire.sealed_signed(org, "proof", hpke, pb.ImageProof) for org in (anchor, other)}

@@ -66,6 +66,7 @@ class LinkDriver:
         self.charged: tuple[int, bytes] | None = None
         self.timings: list[tuple[str, float]] = []  # (step, seconds since the run started), for the node's log
         self.lists: tuple[list[psi.Points], list[psi.Points]] = ([], [])  # (anchor's, other's), for the ack
+        self.digests: tuple[bytes, bytes] = (b"", b"")  # their digests, computed once
 
     def deliver(self, message: pb.LinkMessage) -> None:
         self.inbox.deliver(message)
@@ -123,8 +124,9 @@ class LinkDriver:
         else:
             lists = self._other_lists(party, peer_key)
         self._mark("lists")
+        own_digest = psi.digest(lists)
         wire.emit(commit=wire.sign(pb.ListCommit(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
-                                                 sizes=[len(points) for points in lists], digest=psi.digest(lists))))
+                                                 sizes=[len(points) for points in lists], digest=own_digest)))
         peer_commit = wire.signed(spec.peer.org, "commit", pb.ListCommit)
         expected = 1 if spec.role == "anchor" else spec.cells
         if len(peer_commit.sizes) != expected:
@@ -134,10 +136,10 @@ class LinkDriver:
         theirs = wire.points(spec.peer.org, peer_commit)
         if isinstance(party, psi.AnchorParty):
             party.check_peer_list(theirs[0])
-            self.lists = (lists, theirs)
+            self.lists, self.digests = (lists, theirs), (own_digest, peer_commit.digest)
         else:
             party.check_peer_lists(theirs)
-            self.lists = (theirs, lists)
+            self.lists, self.digests = (theirs, lists), (peer_commit.digest, own_digest)
         self._mark("checked")
         wire.emit(verdict=wire.sign(self._verdict(ok=True)))  # the acknowledgement: both lists' digests
         # step 3: images of the peer's lists, to the counter only
@@ -154,7 +156,7 @@ class LinkDriver:
             raise psi.ProtocolViolation(f"{spec.peer.org}'s image commitment does not fit this node's lists; the run "
                                         "is aborted.", spec.peer.org)
         publics = (party.public, peer_public) if spec.role == "anchor" else (peer_public, party.public)
-        mine_seed = ctx.dleq_seed(spec.peer.org, *publics, psi.digest(lists), their_commit.digest)
+        mine_seed = ctx.dleq_seed(spec.peer.org, *publics, own_digest, their_commit.digest)
         wire.emit(weighted=wire.sign(pb.WeightedSum(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
                                                     image_digest=their_commit.digest,
                                                     point=party.weighted_own(mine_seed))))
@@ -163,7 +165,7 @@ class LinkDriver:
         if weighted.image_digest != image_digest:
             raise psi.ProtocolViolation(f"{spec.peer.org}'s weighted sum answers other images; the run is aborted.",
                                         spec.peer.org)
-        seed = ctx.dleq_seed(spec.me.org, *publics, psi.digest(theirs), image_digest)
+        seed = ctx.dleq_seed(spec.me.org, *publics, peer_commit.digest, image_digest)
         # sealed to the counter: (c, z) with a peer-chosen M would let a relay test guesses against L_B
         wire.send_sealed_signed(pb.ImageProof(query_id=spec.query_id, run_id=spec.run_id, sender=spec.me.org,
                                               image_digest=image_digest, proof=party.prove(weighted.point, seed)),
@@ -228,6 +230,4 @@ class LinkDriver:
             reason=reason, anchor_sizes=[len(points) for points in anchor_lists], shift=spec.shift,
             epsilon=spec.epsilon, delta=spec.delta, audit_seq=self.charged[0] if self.charged else 0,
             audit_head=self.charged[1] if self.charged else b"", body_sha256=spec.body_sha256,
-            anchor_digest=psi.digest(anchor_lists) if anchor_lists else b"",
-            other_digest=psi.digest(other_lists) if other_lists else b"",
-            other_size=len(other_lists[0]) if other_lists else 0, counter=spec.counter)
+            anchor_digest=self.digests[0], other_digest=self.digests[1], other_size=len(other_lists[0]) if other_lists else 0, counter=spec.counter)

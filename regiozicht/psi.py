@@ -26,6 +26,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from regiozicht import group, proofs
 from regiozicht.errors import AuthenticationFailed
@@ -130,8 +131,9 @@ class Party:
     secret: bytes = field(default_factory=group.new_scalar)
     own_lists: list[Points] = field(default_factory=list)
 
-    @property
+    @cached_property
     def public(self) -> bytes:
+        """P = k·G, derived once (every slot and proof uses it)."""
         return group.mul_base(self.secret)
 
     def image(self, peer_lists: Sequence[Points], peer: str) -> list[Points]:
@@ -327,7 +329,7 @@ def verify_images(ctx: RunContext, prover: str, owner: str, public_a: bytes, pub
 
     Blame: a failed check is the prover's unless the owner's M differs from
     Σρ·L, which the counter then computes itself."""
-    summed = image_sum(ctx, prover, owner, public_a, public_b, lists, images, z_digest, ops)
+    summed = image_sum(ctx, prover, owner, public_a, public_b, lists, digest(lists), images, z_digest, ops)
     check_images(ctx, summed, m_owner, proof, ops)
 
 
@@ -343,9 +345,10 @@ class ImageSum:
     lists: Sequence[Points]
 
 
-def image_sum(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_b: bytes,
-              lists: Sequence[Points], images: Sequence[Points], z_digest: bytes, ops: GroupOps) -> ImageSum:
-    """The counter's half of the check, as soon as the images are in (before any proof)."""
+def image_sum(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_b: bytes, lists: Sequence[Points],
+              l_digest: bytes, images: Sequence[Points], z_digest: bytes, ops: GroupOps) -> ImageSum:
+    """The counter's half of the check, as soon as the images are in (before any proof). `l_digest` is the
+    owner's signed commitment to `lists`, already checked against them."""
     if [len(z) for z in images] != [len(points) for points in lists]:
         raise ProtocolViolation(f"{prover}'s images do not have the lengths of {owner}'s lists; the run is "
                                 "aborted.", prover)
@@ -356,7 +359,7 @@ def image_sum(ctx: RunContext, prover: str, owner: str, public_a: bytes, public_
     z = flat(images)
     if len(set(z)) != len(z):
         raise ProtocolViolation(f"{prover}'s images repeat a point; the run is aborted.", prover)
-    seed = ctx.dleq_seed(prover, public_a, public_b, digest(lists), z_digest)
+    seed = ctx.dleq_seed(prover, public_a, public_b, l_digest, z_digest)
     try:
         n = ops.weighted_sum(proofs.weights(seed, len(z)), z)
     except RuntimeError:
