@@ -27,7 +27,7 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 
 Send = Callable[[pb.LinkMessage], None]
 M = TypeVar("M", bound=Message)
-CHUNK_POINTS = 8192
+CHUNK_POINTS = sealing.CHUNK_POINTS  # one chunk size for lists in clear and sealed
 MAX_STASHED = 200_000
 SLOT_RECORD = 32 + 32 + 128  # h ‖ w ‖ OR-proof
 
@@ -122,7 +122,7 @@ class RunWire:
         """The next signed message of `kind` from `sender`, verified: signer and run binding."""
         return self._verified(sender, getattr(self.inbox.next(sender, kind), kind), message_type)
 
-    def sealed_signed(self, sender: str, step: str, key: sealing._Key, message_type: type[M]) -> M:
+    def sealed_signed(self, sender: str, step: str, key: sealing.RunKey, message_type: type[M]) -> M:
         records = self.sealed(sender, step, key, size=0)
         try:
             signed = pb.Signed.FromString(b"".join(records))
@@ -156,7 +156,7 @@ class RunWire:
                                        "or by the sender); the run is aborted.")
         return lists
 
-    def sealed(self, sender: str, step: str, key: sealing._Key, size: int = sealing.POINT_BYTES) -> list[bytes]:
+    def sealed(self, sender: str, step: str, key: sealing.RunKey, size: int = sealing.POINT_BYTES) -> list[bytes]:
         chunks = self._chunks(sender, "sealed", None)
         if any(c.sealed.step != step for c in chunks):
             raise AuthenticationFailed(f"A sealed message of step {step} was expected; the run is aborted.")

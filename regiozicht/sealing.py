@@ -28,7 +28,6 @@ from regiozicht.group import POINT_BYTES
 SUITE = Suite(KEM.MLKEM768_X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
 MLKEM_PUBLIC_BYTES = 1184
 PUBLIC_BYTES = MLKEM_PUBLIC_BYTES + 32
-PrivateKey = MLKEM768X25519PrivateKey
 CHUNK_POINTS = 8192
 
 
@@ -49,7 +48,7 @@ class Binding:
         ]).encode()
 
 
-class _Key:
+class RunKey:
     """A run's private key and its public bytes (the hybrid key object does not serialise)."""
 
     def __init__(self) -> None:
@@ -60,11 +59,11 @@ class _Key:
                        + self._x25519.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
-def new_key() -> _Key:
-    return _Key()
+def new_key() -> RunKey:
+    return RunKey()
 
 
-def public_bytes(key: _Key) -> bytes:
+def public_bytes(key: RunKey) -> bytes:
     return key.public
 
 
@@ -118,7 +117,7 @@ def seal_list(points: Sequence[bytes], recipient_public: bytes, binding: Binding
     ]
 
 
-def open_list(chunks: Sequence[SealedChunk], key: _Key, binding: Binding, size: int = POINT_BYTES) -> list[bytes]:
+def open_list(chunks: Sequence[SealedChunk], key: RunKey, binding: Binding, size: int = POINT_BYTES) -> list[bytes]:
     """Opens and reassembles a list; refuses anything out of order, missing or altered."""
     if not chunks:
         raise AuthenticationFailed("No chunks arrived for a list; the run is aborted.")
