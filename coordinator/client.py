@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coordinator.combine import sum_cells
 from regiozicht import dp, rpc
+from regiozicht.cells import cell_list, covered_cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery, ConfigError
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
 from regiozicht.query import (
@@ -73,6 +74,17 @@ class NodeInfo:
 
     def dataset(self, name: str) -> pb.Dataset | None:
         return next((d for d in self.describe.datasets if d.name == name), None)
+
+    def coverage(self, name: str) -> dict[str, list[str]]:
+        """The values of each dimension of dataset `name` this node covers (none: it covers every value)."""
+        dataset = self.dataset(name)
+        return {} if dataset is None else {c.dimension: list(c.values) for c in dataset.coverage}
+
+    def count_cells(self, name: str, by: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The cells this node answers for a count of dataset `name` grouped `by`."""
+        dataset = self.dataset(name)
+        assert dataset is not None
+        return covered_cell_list({d.name: list(d.domain) for d in dataset.dimensions}, by, self.coverage(name))
 
 
 @dataclass(frozen=True)
@@ -225,6 +237,10 @@ class AnalystClient:
             if not result.HasField("answer"):
                 outcomes.append(NodeOutcome(result.org, result.kind, error_kind=result.error.kind, error=result.error.message))
                 continue
+            node = next((n for n in publishers if n.org == org), None)
+            if node is not None and [tuple(c.group) for c in answer.cells] != node.count_cells(query.dataset, query.by):
+                raise AuthenticationFailed(f"Node {org} answered other cells than its signed Describe covers; report "
+                                           "this to the region.")
             answers.append(answer)
             outcomes.append(NodeOutcome(signer.org, signer.kind or "", epsilon=answer.epsilon, from_store=answer.from_store))
         for node in publishers:
@@ -232,15 +248,23 @@ class AnalystClient:
                 outcomes.append(NodeOutcome(node.org, node.kind, error_kind="Unavailable",
                                             error=f"The coordinator returned nothing for node {node.org}, which the "
                                                   "catalog lists as publishing this dataset."))
-        cells = sum_cells(answers)
-        ours = [(tuple(c.group), c.value, c.suppressed) for c in cells]
-        theirs = [(tuple(c.group), c.value, c.suppressed) for c in response.combined]
+        cells = sum_cells(answers, _order(publishers, query))
+        ours = sorted((tuple(c.group), c.value, c.suppressed) for c in cells)
+        theirs = sorted((tuple(c.group), c.value, c.suppressed) for c in response.combined)
         if answers and ours != theirs:
             raise AuthenticationFailed("The coordinator's sum differs from the nodes' signed answers; report this to the region.")
         return CountResult(
             query=query, query_id=query_id, nodes=outcomes, noise_scales=[a.noise_scale for a in answers],
             cells=[CellResult(tuple(c.group), c.value, c.ci_low, c.ci_high, c.suppressed) for c in cells],
         )
+
+
+def _order(publishers: list[NodeInfo], query: CountQuery) -> list[tuple[str, ...]] | None:
+    """Every cell of the dataset in its order, from a publisher's signed Describe."""
+    dataset = publishers[0].dataset(query.dataset) if publishers else None
+    if dataset is None:
+        return None
+    return cell_list({d.name: list(d.domain) for d in dataset.dimensions}, query.by)
 
 
 @dataclass(frozen=True)
@@ -263,10 +287,14 @@ def share_cells(numerator: CountResult, denominator: CountResult, level: float =
     """
     alpha = 1 - level
     widths = [dp.sum_half_width(result.noise_scales, 1 - alpha / 2) for result in (numerator, denominator)]
+    if numerator.query.by != denominator.query.by:
+        raise BadQuery("The numerator and denominator have different cells; group both by the same dimensions.")
+    denominators = {cell.group: cell for cell in denominator.cells}
     cells = []
-    for num, den in zip(numerator.cells, denominator.cells):
-        if num.group != den.group:
-            raise BadQuery("The numerator and denominator have different cells; group both by the same dimensions.")
+    for num in numerator.cells:
+        den = denominators.get(num.group)
+        if den is None:  # a cell no publisher of the denominator covers (e.g. `onbekend`) has no share
+            continue
         n_low, n_high = max(0, num.value - widths[0]), max(0, num.value + widths[0])
         d_low, d_high = max(0, den.value - widths[1]), max(0, den.value + widths[1])
         share = num.value / den.value if den.value > 0 else None

@@ -54,7 +54,8 @@ def _truth(truth: Any, manifest: Any, result: CountResult, layer: str) -> dict[t
     for partner in manifest.partners:
         if partner.org not in answered:
             continue
-        counts = truth.count(partner.id, query.dataset, query.peildatum, by=query.by, where=where, layer=layer)
+        counts = truth.count(partner.id, query.dataset, query.peildatum, by=query.by,
+                             where=synthregion.within(manifest, partner, where), layer=layer)
         for cell, value in counts.items():
             total[tuple(cell)] = total.get(tuple(cell), 0) + value
     return total

@@ -34,6 +34,7 @@ class PartnerSetup:
     data_as_of: dt.datetime
     datasets: list[dict[str, Any]]
     covenant: dict[str, Any] | None = None  # covenant.toml content; default: demo_covenant()
+    coverage: dict[str, list[str]] = field(default_factory=dict)  # node.toml [coverage]
 
 
 @dataclass
@@ -147,6 +148,7 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
             "state": {"url": "sqlite:///state.sqlite"},
             "covenant": "covenant.toml",
             "datasets": partner.datasets,
+            **({"coverage": partner.coverage} if partner.coverage else {}),
         })
         files.node_configs[partner.node_id] = config
     return files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from demo.region import PartnerSetup, demo_covenant
@@ -45,6 +46,29 @@ def linking_rules(partner_id: str, kind: str) -> list[dict[str, Any]]:
     return []
 
 
+def coverage_of(manifest: Any, partner: Any) -> dict[str, list[str]]:
+    """The gemeenten a partner's records cover: a population register its own, a municipal W&I node its
+    gemeente, the regional W&I node the others (synth/region.py `wi_partner_for`); other partners all."""
+    codes = [g.code for g in manifest.gemeenten]
+    if partner.kind == "brp":
+        return {"gemeente": [g.code for g in manifest.gemeenten if f"brp-{g.code.lower()}" == partner.id]}
+    if partner.kind == "wi":
+        from synth.region import Gemeente, wi_partner_for
+
+        gemeenten = [Gemeente(g.code, g.name, 0.0) for g in manifest.gemeenten]
+        return {"gemeente": [c for c in codes if wi_partner_for(c, gemeenten) == partner.id]}
+    return {}
+
+
+def within(manifest: Any, partner: Any, where: Callable[[dict[str, str]], bool] | None = None
+           ) -> Callable[[dict[str, str]], bool] | None:
+    """`where` for the truth, keeping only the rows inside the partner's coverage (what its node counts)."""
+    coverage = coverage_of(manifest, partner)
+    if not coverage:
+        return where
+    return lambda row: all(row[d] in v for d, v in coverage.items() if d in row) and (where is None or where(row))
+
+
 def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[PartnerSetup]:
     """One node per partner database of the region (or of the named partner ids), each with the
     demo covenant and its linking rules."""
@@ -58,5 +82,6 @@ def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[Pa
             continue
         datasets = [dataset_config(spec) for spec in specs[p.id]]
         covenant = demo_covenant(p.org, datasets, linking=linking_rules(p.id, p.kind))
-        out.append(PartnerSetup(p.id, p.org, p.kind, p.url(data), as_of, datasets, covenant))
+        out.append(PartnerSetup(p.id, p.org, p.kind, p.url(data), as_of, datasets, covenant,
+                                coverage=coverage_of(manifest, p)))
     return out

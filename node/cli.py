@@ -87,7 +87,7 @@ def check(config: ConfigOption) -> None:
 
 
 def _check_databases(cfg: node_config.NodeConfig) -> None:
-    from node.compile import compile_count
+    from node.compile import compile_count, compile_outside_coverage
     from node.state import StateDB
     from node.store import make_partner_engine
     from node.watermark import Watermark
@@ -105,6 +105,12 @@ def _check_databases(cfg: node_config.NodeConfig) -> None:
                 connection.execute(compile_count(dataset, query), {"peildatum": peildatum}).all()
                 # the counts themselves are never shown: only that the template runs
                 console.print(f"dataset {dataset.name}: template runs ({time.perf_counter() - started:.2f} s)")
+                if dataset.coverage:
+                    # a data-quality figure for this node's staff only: it is never released
+                    outside = connection.execute(compile_outside_coverage(dataset), {"peildatum": peildatum}).scalar()
+                    covered = "; ".join(f"{k} in {', '.join(v)}" for k, v in dataset.coverage.items())
+                    console.print(f"  coverage {covered}: {outside} person(s) on {peildatum} lie outside it and "
+                                  "are left out of every answer (another node's records, or a value to correct)")
     except SQLAlchemyError as exc:
         raise Unavailable(
             f"The partner database fails: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}; "

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select
 
 from node.config import ONBEKEND, Dataset
-from regiozicht.cells import cell_list
+from regiozicht.cells import cell_list, covered_cell_list
 from regiozicht import filters, linksets
 from regiozicht.query import CountQuery, check_against_domains
 
@@ -31,6 +31,11 @@ def check_query(dataset: Dataset, query: CountQuery) -> None:
 def cells(dataset: Dataset, by: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Every cell of the public domain (with `onbekend`), in the order the analyst's CLI uses too."""
     return cell_list({name: dataset.dimensions[name].domain for name in by}, by)
+
+
+def count_cells(dataset: Dataset, by: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The cells a count answers: those of `cells` inside the dataset's coverage."""
+    return covered_cell_list({name: dataset.dimensions[name].domain for name in by}, by, dataset.coverage)
 
 
 def _cell_expression(dataset: Dataset, name: str) -> ColumnElement[Any]:
@@ -106,13 +111,23 @@ def _link_key(link: Any, person: Any, dataset_name: str) -> Any:
 def compile_count(dataset: Dataset, query: CountQuery) -> Select[Any]:
     """The one statement that answers `query`; binds only :peildatum and literals."""
     check_query(dataset, query)
-    needed = sorted(set(query.by) | (filters.columns(query.where) if query.where else set()))
+    needed = sorted(set(query.by) | set(dataset.coverage) | (filters.columns(query.where) if query.where else set()))
     ranked = _per_person(dataset, needed)
     group = [ranked.c[name] for name in query.by]
     statement = select(*group, func.count().label("n")).where(ranked.c.row_rank == 1)
+    for name, values in sorted(dataset.coverage.items()):
+        # a person whose kept row lies outside the node's coverage is another node's to count
+        statement = statement.where(ranked.c[name].in_(values))
     if query.where is not None:
         statement = statement.where(_filter_expression(query.where, ranked.c))
     return statement.group_by(*group) if group else statement
+
+
+def compile_outside_coverage(dataset: Dataset) -> Select[Any]:
+    """Persons whose kept row lies outside the dataset's coverage: a local data-quality figure, never released."""
+    ranked = _per_person(dataset, sorted(dataset.coverage))
+    outside = or_(*(ranked.c[name].not_in(values) for name, values in sorted(dataset.coverage.items())))
+    return select(func.count().label("n")).where(ranked.c.row_rank == 1).where(outside)
 
 
 def compile_members(datasets: Mapping[str, Dataset], expression: linksets.Tree, query: CountQuery,

@@ -54,6 +54,8 @@ class Dataset(_Frozen):
     order_by: tuple[str, ...] = Field((), description="Columns of the tie-break: latest first, per person.")
     dimensions: dict[str, Dimension] = Field(description="Dimensions analysts may group and filter on.")
     measures: dict[str, tuple[float, float]] = Field({}, description="Numeric measures with clamping bounds.")
+    coverage: dict[str, tuple[str, ...]] = Field(
+        {}, description="Values of a dimension this node's records cover; default: the node's [coverage].")
 
     @field_validator("sql")
     @classmethod
@@ -72,10 +74,22 @@ class Dataset(_Frozen):
                 raise ValueError(f"dimension name {name!r} must be lower-case letters, digits and _")
         return dims
 
+    @model_validator(mode="after")
+    def _coverage_in_domain(self) -> Dataset:
+        for name, values in self.coverage.items():
+            if name not in self.dimensions:
+                raise ValueError(f"coverage names {name!r}, which is not a dimension of dataset {self.name!r}")
+            outside = [v for v in values if v not in self.dimensions[name].domain]
+            if not values or outside:
+                raise ValueError(f"coverage of {name!r} must list values of its domain (not {outside or 'nothing'})")
+        return self
+
     @property
     def definition_hash(self) -> str:
         """Hash of everything that decides what a release means."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # a dataset without coverage keeps the hash it had before coverage existed (stored releases stay valid)
+        dumped = self.model_dump(mode="json", exclude=None if self.coverage else {"coverage"})
+        text = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -121,6 +135,24 @@ class NodeConfig(_Frozen):
     datasets: tuple[Dataset, ...] = Field(description="What this node publishes.")
     covenant: Path = Field(description="The covenant file (covenant.toml) the privacy officer owns.")
     workers: int = Field(4, ge=1, le=64, description="Queries answered at the same time.")
+    coverage: dict[str, tuple[str, ...]] = Field(
+        {}, description="Values of a dimension this node's records cover, e.g. gemeente = [\"GM0363\"]: counts keep "
+                        "only rows inside, and answer only those cells; applies to every dataset with that dimension.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coverage_to_datasets(cls, raw: object) -> object:
+        """The node's [coverage] becomes part of each dataset's definition (and so of its hash and release key)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("coverage"), dict) or not isinstance(
+                raw.get("datasets"), (list, tuple)):
+            return raw
+        datasets = []
+        for dataset in raw["datasets"]:
+            if isinstance(dataset, dict) and isinstance(dataset.get("dimensions"), dict) and "coverage" not in dataset:
+                own = {k: v for k, v in raw["coverage"].items() if k in dataset["dimensions"]}
+                dataset = {**dataset, "coverage": own} if own else dataset
+            datasets.append(dataset)
+        return {**raw, "datasets": datasets}
 
     @model_validator(mode="after")
     def _unique_datasets(self) -> NodeConfig:

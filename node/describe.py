@@ -95,4 +95,5 @@ def dataset_message(dataset: Dataset) -> pb.Dataset:
         name=dataset.name, description=dataset.description, definition_hash=dataset.definition_hash,
         measures=sorted(dataset.measures),
         dimensions=[pb.Dimension(name=name, domain=list(dim.domain), info_class=dim.info_class,
-                                 description=dim.description) for name, dim in dataset.dimensions.items()])
+                                 description=dim.description) for name, dim in dataset.dimensions.items()],
+        coverage=[pb.Coverage(dimension=name, values=list(values)) for name, values in dataset.coverage.items()])

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from node import audit, covenant as covenant_file, describe as describe_builder, store
-from node.compile import cells, check_query, compile_count
+from node.compile import check_query, compile_count, count_cells
 from node.config import Dataset, NodeConfig
 from node.covenant import Purpose
 from node.admission import AuditContext, Gate
@@ -223,7 +223,7 @@ class NodeService:
             raise Unavailable(f"Node {self.config.node.org} cannot run the dataset {query.dataset!r}; its IT staff "
                               "should run `regiozicht-node check`.") from None
         by_cell = {tuple(row[:-1]): int(row[-1]) for row in rows}
-        return [by_cell.get(cell, 0) for cell in cells(dataset, query.by)]
+        return [by_cell.get(cell, 0) for cell in count_cells(dataset, query.by)]
 
     def _noisy_answer(self, request: Request, exact: list[int], now: int) -> pb.Answer:
         query, envelope = request.query, request.envelope
@@ -237,7 +237,7 @@ class NodeService:
             noise_scale=scale, ci_level=dp.CI_LEVEL, peildatum=query.peildatum.isoformat(),
             data_as_of=self.config.node.data_as_of.isoformat(), answered_at_unix=now,
         )
-        for cell, value in zip(cells(request.dataset, query.by), noisy):
+        for cell, value in zip(count_cells(request.dataset, query.by), noisy):
             if threshold is not None and value < threshold:  # acts on the noisy value only
                 answer.cells.append(pb.Cell(group=list(cell), suppressed=True))
             else:

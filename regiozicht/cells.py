@@ -16,3 +16,11 @@ ONBEKEND = "onbekend"  # the cell of a missing or out-of-domain value
 def cell_list(domains: Mapping[str, Sequence[str]], by: Sequence[str]) -> list[tuple[str, ...]]:
     """Every cell of the public domains of the dimensions `by`, each followed by `onbekend`, in order."""
     return list(itertools.product(*((*domains[name], ONBEKEND) for name in by)))
+
+
+def covered_cell_list(domains: Mapping[str, Sequence[str]], by: Sequence[str],
+                      coverage: Mapping[str, Sequence[str]]) -> list[tuple[str, ...]]:
+    """The cells a node answers: `cell_list`, keeping for each covered dimension only its covered
+    values (a node never holds its covered dimension's `onbekend` cell)."""
+    return [cell for cell in cell_list(domains, by)
+            if all(cell[i] in coverage[name] for i, name in enumerate(by) if name in coverage)]

@@ -29,18 +29,28 @@ class Dimension(_message.Message):
     def __init__(self, name: _Optional[str] = ..., domain: _Optional[_Iterable[str]] = ..., info_class: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class Dataset(_message.Message):
-    __slots__ = ("name", "description", "dimensions", "measures", "definition_hash")
+    __slots__ = ("name", "description", "dimensions", "measures", "definition_hash", "coverage")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     MEASURES_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     dimensions: _containers.RepeatedCompositeFieldContainer[Dimension]
     measures: _containers.RepeatedScalarFieldContainer[str]
     definition_hash: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., measures: _Optional[_Iterable[str]] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+    coverage: _containers.RepeatedCompositeFieldContainer[Coverage]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., measures: _Optional[_Iterable[str]] = ..., definition_hash: _Optional[str] = ..., coverage: _Optional[_Iterable[_Union[Coverage, _Mapping]]] = ...) -> None: ...
+
+class Coverage(_message.Message):
+    __slots__ = ("dimension", "values")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dimension: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PurposeDataset(_message.Message):
     __slots__ = ("dataset", "columns")
