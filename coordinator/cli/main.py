@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from coordinator.cli import audit, catalog, pki, query, serve
+from coordinator.cli import audit, catalog, monitor, pki, query, serve
 from regiozicht.cli_support import EXIT_CODES
 
 app = typer.Typer(help=f"Regiozicht: federated, differentially-private regional figures.\n\n{EXIT_CODES}",
@@ -16,6 +16,7 @@ app.add_typer(pki.app, name="pki")
 app.add_typer(serve.app, name="coordinator")
 app.add_typer(query.app, name="query")
 app.add_typer(audit.app, name="audit")
+app.add_typer(monitor.app, name="monitor")
 app.command("catalog")(catalog.catalog)
 
 
