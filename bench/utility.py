@@ -1,0 +1,296 @@
+"""The shipped monitor (deploy/monitor.toml) for one year on the synthetic region: how useful its
+figures are under the budget, before and after the accuracy levers.
+
+Exact counts come from the nodes' own statements on the generated partner databases; noise is
+then drawn many times over those stored counts (discrete Laplace for counts, the linked-count
+protocol's truncated noise for linked shares) — the same figures the nodes and the CLI compute,
+without running the processes for every draw.
+
+- after:  the monitor as shipped — one joint release per dataset per period, nodes answering only
+          the cells they cover, consistent (non-negative, integer, additive) tables.
+- before: the same indicators asked the old way under the same ε per node — each shown grouping
+          its own query (the release's ε split over them), every publisher answering every cell
+          (population by gemeente sums the noise of all registers), raw noisy values.
+Linked shares have no lever here (coverage-aware linked runs are not built), so they are
+measured once, as shipped.
+
+Usage: .venv/bin/python bench/utility.py [--scale 1] [--draws 200]
+Last line: median_rel_err=… linked_share_width_pp=… coverage=…
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import create_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from coordinator import monitor as m  # noqa: E402
+from demo import synthregion  # noqa: E402
+from node.compile import compile_count, count_cells  # noqa: E402
+from node.config import Dataset  # noqa: E402
+from regiozicht import consistent, dp, filters, linknoise  # noqa: E402
+from regiozicht.query import CountQuery  # noqa: E402
+
+Cell = tuple[str, ...]
+
+
+def laplace(rng: np.random.Generator, scale: float, size: int) -> np.ndarray:
+    """Discrete Laplace(scale) as the difference of two geometric variables."""
+    p = 1.0 - np.exp(-1.0 / scale)
+    return rng.geometric(p, size) - rng.geometric(p, size)
+
+
+class Exact:
+    """Exact counts per node and cell of every release, with and without coverage."""
+
+    def __init__(self, data: Path, manifest: Any, monitor: m.Monitor, peildatum: dt.date) -> None:
+        self.partners = synthregion.partners(data, manifest)
+        self.manifest = manifest
+        self.peildatum = peildatum
+        self.covered: dict[str, list[dict[Cell, int]]] = {}
+        self.everything: dict[str, list[dict[Cell, int]]] = {}
+        self.publishers: dict[str, list[Any]] = {}
+        for release in monitor.releases:
+            found = [p for p in self.partners if release.at in (p.kind, p.org)
+                     and any(d["name"] == release.dataset for d in p.datasets)]
+            self.publishers[release.id] = found
+            self.covered[release.id] = [self._counts(p, release, covered=True) for p in found]
+            self.everything[release.id] = [self._counts(p, release, covered=False) for p in found]
+
+    def _counts(self, partner: Any, release: m.Release, *, covered: bool) -> dict[Cell, int]:
+        raw = next(d for d in partner.datasets if d["name"] == release.dataset)
+        coverage = {k: v for k, v in partner.coverage.items() if k in raw["dimensions"]} if covered else {}
+        dataset = Dataset.model_validate({**raw, "coverage": coverage})
+        query = CountQuery(release.dataset, "1", "bench", self.peildatum, release.by,
+                           filters.parse(release.where) if release.where else None)
+        engine = create_engine(partner.database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(compile_count(dataset, query), {"peildatum": self.peildatum}).all()
+        engine.dispose()
+        got = {tuple(r[:-1]): int(r[-1]) for r in rows}
+        return {cell: got.get(cell, 0) for cell in count_cells(dataset, release.by)}
+
+
+def grouped(by: tuple[str, ...], cells: dict[Cell, Any], grouping: tuple[str, ...]) -> dict[Cell, list[Cell]]:
+    index = [by.index(name) for name in grouping]
+    out: dict[Cell, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        out[tuple(cell[i] for i in index)].append(cell)
+    return dict(out)
+
+
+def part_cells(release: m.Release, cells: dict[Cell, Any], part: m.Part) -> dict[Cell, Any]:
+    return m.part_of(release, cells, part)
+
+
+class Draws:
+    """Collects errors and interval coverage over the draws."""
+
+    def __init__(self) -> None:
+        self.rel: dict[str, list[float]] = {"after": [], "before": []}
+        self.covered = 0
+        self.intervals = 0
+
+    def count(self, scenario: str, estimate: float, truth: float, interval: tuple[float, float] | None = None) -> None:
+        if truth > 0:
+            self.rel[scenario].append(abs(estimate - truth) / truth)
+        if interval is not None:
+            self.intervals += 1
+            self.covered += interval[0] <= truth <= interval[1]
+
+
+def after_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws: Draws) -> None:
+    published: dict[str, tuple[dict[Cell, int], dict[Cell, int], dict[Cell, list[float]], dict[Cell, int]]] = {}
+    for release in monitor.releases:
+        scale = dp.count_scale(float(release.epsilon))
+        raw: dict[Cell, int] = defaultdict(int)
+        truth: dict[Cell, int] = defaultdict(int)
+        scales: dict[Cell, list[float]] = defaultdict(list)
+        for counts in exact.covered[release.id]:
+            noise = laplace(rng, scale, len(counts))
+            for (cell, n), z in zip(counts.items(), noise):
+                raw[cell] += n + int(z)
+                truth[cell] += n
+                scales[cell].append(scale)
+        levels = [tuple(release.hierarchy[: i + 1]) for i in range(len(release.hierarchy))
+                  if all(h in release.by for h in release.hierarchy[: i + 1])]
+        table = consistent.consistent_table(dict(raw), dict(scales), release.by, levels)
+        published[release.id] = (dict(raw), table, dict(scales), dict(truth))
+    for indicator in monitor.indicators:
+        if indicator.linked is not None:
+            continue
+        for grouping in indicator.show:
+            figures = []
+            for part in indicator.parts:
+                release = monitor.release(part.release)
+                raw, table, scales, truth = (part_cells(release, x, part) for x in published[part.release])
+                level = dp.CI_LEVEL if indicator.count is not None else consistent.share_level()
+                shown = {}
+                for cell, members in grouped(release.by, table, grouping).items():
+                    value = sum(table[c] for c in members)
+                    interval = consistent.interval([raw[c] for c in members], [scales[c] for c in members], value,
+                                                   level)
+                    shown[cell] = (value, interval, sum(truth[c] for c in members))
+                figures.append(shown)
+            _score(indicator, grouping, figures, draws, "after")
+
+
+def before_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws: Draws) -> None:
+    asked = defaultdict(int)  # queries the old way asks of each release: one per grouping and part
+    for indicator in monitor.indicators:
+        for part in indicator.parts:
+            asked[part.release] += len(indicator.show)
+    for indicator in monitor.indicators:
+        if indicator.linked is not None:
+            continue
+        for grouping in indicator.show:
+            figures = []
+            for part in indicator.parts:
+                release = monitor.release(part.release)
+                scale = dp.count_scale(float(release.epsilon) / asked[release.id])
+                nodes = exact.everything[release.id]
+                width = dp.sum_half_width([scale] * len(nodes))
+                shown = {}
+                for cell, members in grouped(release.by, part_cells(release, nodes[0], part), grouping).items():
+                    truth = sum(counts[c] for counts in nodes for c in members)
+                    value = truth + int(laplace(rng, scale, len(nodes)).sum())
+                    shown[cell] = (value, (value - width, value + width), truth)
+                figures.append(shown)
+            _score(indicator, grouping, figures, draws, "before")
+
+
+def _score(indicator: m.Indicator, grouping: tuple[str, ...], figures: list[dict[Cell, Any]], draws: Draws,
+           scenario: str) -> None:
+    judged = "gemeente" in grouping
+    with_interval = scenario == "after"
+    if indicator.count is not None:
+        for cell, (value, interval, truth) in figures[0].items():
+            if judged:
+                draws.rel[scenario].append(abs(value - truth) / truth) if truth > 0 else None
+            if with_interval:
+                draws.intervals += 1
+                draws.covered += interval[0] <= truth <= interval[1]
+        return
+    numerators, denominators = figures
+    for cell, (den, den_interval, den_truth) in denominators.items():
+        num, num_interval, num_truth = numerators.get(cell, (0, (0, 0), 0))
+        if den_truth <= 0:
+            continue
+        share, true_share = (num / den if den > 0 else 0.0), num_truth / den_truth
+        if judged and true_share > 0:
+            draws.rel[scenario].append(abs(share - true_share) / true_share)
+        if with_interval:
+            low, high = consistent.share_interval(num_interval, den_interval)
+            draws.intervals += 1
+            draws.covered += low <= true_share <= high
+
+
+def linked_widths(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, truth: Any, n: int,
+                  draws: Draws) -> list[float]:
+    """95% interval widths (points) of the linked shares per gemeente, over `n` noise draws."""
+    widths = []
+    peildatum = exact.peildatum
+    for link in monitor.linked:
+        anchor_id, anchor_set = _source(exact, link.anchor)
+        peers = _sources(exact, link.other)
+        anchor_day = dt.date(peildatum.year - link.years_back, peildatum.month, peildatum.day)
+        cells = truth.linked((anchor_id, anchor_set, anchor_day), [(p, s, peildatum) for p, s in peers], peildatum,
+                             by=link.by)
+        epsilon = float(link.epsilon)
+        shift = linknoise.shift_for(epsilon, float(monitor.monitor.delta))
+        pmf = linknoise.truncated_pmf(epsilon, shift)
+        support = np.arange(-shift, shift + 1)
+        runs = len(peers)
+        for cell, (found, missed) in cells.items():
+            if "onbekend" in cell or found + missed == 0:
+                continue
+            for _ in range(n):
+                z = rng.choice(support, size=2 * runs + 1, p=pmf)
+                inter, total = found + int(z[: 2 * runs].sum()), found + missed + int(z[0] + z[-1])
+                low, high = linknoise.share_interval(inter, total, epsilon, shift, runs)
+                widths.append(100 * (high - low))
+                draws.intervals += 1
+                draws.covered += low <= found / (found + missed) <= high
+    return widths
+
+
+def _source(exact: Exact, text: str) -> tuple[str, str]:
+    (found,) = _sources(exact, text)
+    return found
+
+
+def _sources(exact: Exact, text: str) -> list[tuple[str, str]]:
+    expression, _, who = text.rpartition("@")
+    return [(p.node_id, expression) for p in exact.partners if who in (p.kind, p.org)
+            and any(d["name"] == expression for d in p.datasets)]
+
+
+def spend(monitor: m.Monitor, exact: Exact) -> dict[str, Decimal]:
+    """ε each node spends in one calendar year."""
+    out: dict[str, Decimal] = defaultdict(Decimal)
+    for release in monitor.releases:
+        for partner in exact.publishers[release.id]:
+            out[partner.org] += Decimal(release.epsilon) * m.RUNS_A_YEAR[release.every]
+    orgs = {p.node_id: p.org for p in exact.partners}
+    for link in monitor.linked:
+        anchor, _ = _source(exact, link.anchor)
+        for peer, _ in _sources(exact, link.other):
+            out[orgs[anchor]] += Decimal(link.epsilon) * m.RUNS_A_YEAR[link.every]
+            out[orgs[peer]] += Decimal(link.epsilon) * m.RUNS_A_YEAR[link.every]
+    return dict(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--budget", type=Decimal, default=Decimal(10), help="ε per node per year (shipped: 10)")
+    args = parser.parse_args()
+    from synth.generate import generate
+    from synth.truth import Truth
+
+    monitor = m.load(ROOT / "deploy" / "monitor.toml")
+    with tempfile.TemporaryDirectory(prefix="utility-") as tmp:
+        data = Path(tmp)
+        print(f"generating the synthetic region (scale {args.scale}, seed {args.seed})…", file=sys.stderr)
+        manifest = generate(data, scale=args.scale, seed=args.seed, gemeenten=5)
+        extract = manifest.extract_datetime.date()
+        peildatum = m.peildatum(monitor, extract)
+        exact = Exact(data, manifest, monitor, peildatum)
+        rng = np.random.default_rng(args.seed)
+        draws = Draws()
+        for index in range(args.draws):
+            after_draw(rng, monitor, exact, draws)
+            before_draw(rng, monitor, exact, draws)
+        widths = linked_widths(rng, monitor, exact, Truth.load(data), max(20, args.draws // 4), draws)
+    spent = spend(monitor, exact)
+    print(f"{manifest.persons} persons, peildatum {peildatum}, {args.draws} noise draws")
+    for org, epsilon in sorted(spent.items()):
+        flag = "  OVER BUDGET" if epsilon > args.budget else ""
+        print(f"  {org:28s} ε {epsilon.normalize():f} a year of {args.budget}{flag}")
+    before, after = (statistics.median(draws.rel[s]) for s in ("before", "after"))
+    print(f"gemeente cells of plain indicators: median relative error before {before:.3f}, after {after:.3f}")
+    print(f"linked shares per gemeente: median 95% interval width {statistics.median(widths):.1f} points "
+          f"(as shipped; no linked lever built)")
+    coverage = draws.covered / draws.intervals
+    print(f"interval coverage: {draws.covered} of {draws.intervals} = {coverage:.4f}")
+    over = [org for org, eps in spent.items() if eps > args.budget]
+    print(f"median_rel_err={after:.3f} linked_share_width_pp={statistics.median(widths):.1f} "
+          f"coverage={coverage:.3f} nodes_over_budget={len(over)}")
+
+
+if __name__ == "__main__":
+    main()
