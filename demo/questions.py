@@ -23,7 +23,10 @@ class Question:
 QUESTIONS: tuple[Question, ...] = (
     Question("new vsv'ers by gemeente", "vsv", ("gemeente",)),
     Question("RMC stock by target group", "rmc_stock", ("doelgroep",)),
-    Question("% of the RMC stock in a trajectory", "rmc_traject", of="rmc_stock", per=100),
+    # shares of the stock are its own flag dimensions: the numerator is part of the denominator
+    Question("% of the RMC stock in a trajectory", "rmc_stock", where="traject = J", of="rmc_stock", per=100),
+    Question("% of the RMC stock reached in the last 12 months", "rmc_stock", where="bereikt = J", of="rmc_stock",
+             per=100),
     Question("bijstand under 27 by gemeente (all W&I nodes)", "bijstand", ("gemeente",), where=UNDER_27),
     Question("pro/vso leavers by uitstroomprofiel", "school_leaver", ("profiel",),
              where="schoolsoort in (PRO, VSO)"),

@@ -47,6 +47,29 @@ def count_split(t: Truth, sources: Sequence[tuple[str, str]], peildatum: dt.date
     return out
 
 
+def flag_split(t: Truth, source: tuple[str, str], flag: str, peildatum: dt.date, dims: Sequence[str],
+               layer: str) -> dict[str, Any]:
+    """The share of one dataset's persons in cell J of its flag dimension: in total and per single dimension.
+
+    One set counted once, so every person of the numerator is in the denominator (as a node
+    statement counting the dataset by `flag` gives it).
+    """
+    def entry(cells: dict[str, int]) -> dict[str, Any]:
+        n = sum(cells.values())
+        return {"n": n, "yes": cells.get("J", 0), "pct": _pct(cells.get("J", 0), n)}
+
+    partner, dataset = source
+    total, *per_dim = t.count_many(partner, dataset, peildatum, [(flag,), *((flag, dim) for dim in dims)],
+                                   layer=layer)
+    out: dict[str, Any] = {"total": entry({c[0]: n for c, n in total.items()}), "by": {}}
+    for dim, cells in zip(dims, per_dim):
+        split: dict[str, dict[str, int]] = {}
+        for (value, cell), n in cells.items():
+            split.setdefault(cell, {})[value] = n
+        out["by"][dim] = {cell: entry(values) for cell, values in split.items()}
+    return out
+
+
 def _both(fn: Callable[[str], Any]) -> dict[str, Any]:
     return {layer: fn(layer) for layer in ("reality", "recorded")}
 
@@ -98,12 +121,11 @@ def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
         "1_new_vsv": _both(lambda L: {
             "vsv": count_split(t, [("rmc", "vsv")], p, vsv_dims, L),
             "enrolled_at_start_of_year": count_split(t, [(s, "enrolled") for s in SCHOOLS], p0, PERSON_DIMS, L)}),
+        # shares of the stock: its own `traject` / `bereikt` dimensions, so one population
         "2_rmc_stock": _both(lambda L: {
             "stock": count_split(t, [("rmc", "rmc_stock")], p, (*PERSON_DIMS, "doelgroep"), L),
-            "in_traject": linked_split(t, ("rmc", "rmc_stock", p), [("rmc", "rmc_traject", p)], p,
-                                       (*PERSON_DIMS, "doelgroep"), L),
-            "reached_12m": linked_split(t, ("rmc", "rmc_stock", p), [("rmc", "rmc_contact", p)], p,
-                                        (*PERSON_DIMS, "doelgroep"), L)}),
+            "in_traject": flag_split(t, ("rmc", "rmc_stock"), "traject", p, (*PERSON_DIMS, "doelgroep"), L),
+            "reached_12m": flag_split(t, ("rmc", "rmc_stock"), "bereikt", p, (*PERSON_DIMS, "doelgroep"), L)}),
         "3_vsv_position_one_year_later": _both(lambda L: {
             **{name: linked_split(t, vsv_cohort, srcs, p, vsv_dims, L) for name, srcs in positions.items()},
             "any_known": linked_split(t, vsv_cohort, anywhere, p, vsv_dims, L)}),
