@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 UNDER_27 = "leeftijd in (12-15, 16-17, 18-22, 23-26)"
+AGED_12_17 = "leeftijd in (12-15, 16-17)"
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,9 @@ QUESTIONS: tuple[Question, ...] = (
     Question("pro/vso leavers by uitstroomprofiel", "school_leaver", ("profiel",),
              where="schoolsoort in (PRO, VSO)"),
     Question("youth care by age band", "jeugdhulp", ("leeftijd",)),
-    Question("16-hour absence reports per 1,000 pupils, by gemeente", "zestien_uur", ("gemeente",),
-             of="enrolled", per=1000),
+    # one population: residents aged 12–17 (brp) and the 16-hour reports of that age (persons reported)
+    Question("16-hour absence reports per 1,000 residents aged 12–17, by gemeente", "zestien_uur", ("gemeente",),
+             where=AGED_12_17, of="inwoner", of_where=AGED_12_17, per=1000),
     Question("young people by gemeente and age band (population registers)", "inwoner", ("gemeente", "leeftijd"),
              epsilon="0.5"),
 )

@@ -3,6 +3,7 @@ gives for the demo's question equals the truth's value of that indicator (truth.
 old definition demonstrably did not (issue 11 §1).
 
 (a) % of the RMC stock in a trajectory / reached: one population, the stock's own flag.
+(b) 16-hour reports per 1,000: residents aged 12–17 above and below the line.
 """
 from __future__ import annotations
 
@@ -139,3 +140,39 @@ def test_old_stock_shares_counted_persons_outside_the_stock(out: Path) -> None:
     assert len(traject - stock) >= 1 and len(contact - stock) >= 10
     old = _pct(len(traject), len(stock))
     assert old != _indicator(out, "2_rmc_stock")["in_traject"]["total"]["pct"]
+
+
+# --- (b) 16-hour reports per 1,000 residents aged 12–17 -----------------------------------------
+
+def _per_1000(num: int, den: int) -> float | None:
+    return None if den == 0 else round(1000.0 * num / den, 2)
+
+
+def test_zestien_uur_rate_is_one_population_and_equals_the_truth(out: Path) -> None:
+    question, p = _question("16-hour absence reports"), _peildatum(out)
+    num, den = _share(question, out, p)
+    truth = _indicator(out, "9_absence")
+    rate = truth["zestien_uur_per_1000_residents_12_17"]
+    assert {c[0]: _per_1000(num[c], den[c]) for c in num} == rate["by"]["gemeente"]
+    assert (question.dataset, question.of, question.by, question.per) == ("zestien_uur", "inwoner", ("gemeente",), 1000)
+    assert question.where == question.of_where  # the same ages above and below the line
+    assert {c[0]: n for c, n in num.items()} == truth["zestien_uur_12_17"]["by"]["gemeente"]
+    assert {c[0]: n for c, n in den.items()} == truth["residents_12_17"]["by"]["gemeente"]
+    # the total over every cell (onbekend gemeente included) is the truth's total rate
+    assert _per_1000(sum(num.values()), sum(den.values())) == rate["total"]
+    assert all(v is not None and 5 < v < 100 for c, v in rate["by"]["gemeente"].items() if c != "onbekend")
+
+
+def test_old_zestien_uur_rate_mixed_two_populations(out: Path) -> None:
+    """The old rate divided all 16-hour reports by the partner schools' pupils: reports of
+    pupils of other schools and of adults on top, adults below the line."""
+    p = _peildatum(out)
+    leerplicht = _manifest(out).partner("leerplicht")
+    reported = _node_links(out, leerplicht, "zestien_uur", p)
+    pupils = set().union(*(_node_links(out, s, "enrolled", p) for s in _publishers(out, "enrolled")))
+    assert len(reported - pupils) > len(reported) / 2  # most reports are of havo/vwo/vmbo-kgt pupils
+    ages = _node_count(out, leerplicht, "zestien_uur", p, ("leeftijd",))
+    assert ages[("18-22",)] > 0
+    enrolled_ages = _summed(out, "enrolled", p, ("leeftijd",), None)
+    adults = enrolled_ages[("18-22",)] + enrolled_ages[("23-26",)]
+    assert adults > sum(enrolled_ages.values()) / 5
