@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 UNDER_27 = "leeftijd in (12-15, 16-17, 18-22, 23-26)"
+AGED_12_17 = "leeftijd in (12-15, 16-17)"
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,17 @@ class Question:
 QUESTIONS: tuple[Question, ...] = (
     Question("new vsv'ers by gemeente", "vsv", ("gemeente",)),
     Question("RMC stock by target group", "rmc_stock", ("doelgroep",)),
-    Question("% of the RMC stock in a trajectory", "rmc_traject", of="rmc_stock", per=100),
+    # shares of the stock are its own flag dimensions: the numerator is part of the denominator
+    Question("% of the RMC stock in a trajectory", "rmc_stock", where="traject = J", of="rmc_stock", per=100),
+    Question("% of the RMC stock reached in the last 12 months", "rmc_stock", where="bereikt = J", of="rmc_stock",
+             per=100),
     Question("bijstand under 27 by gemeente (all W&I nodes)", "bijstand", ("gemeente",), where=UNDER_27),
     Question("pro/vso leavers by uitstroomprofiel", "school_leaver", ("profiel",),
              where="schoolsoort in (PRO, VSO)"),
     Question("youth care by age band", "jeugdhulp", ("leeftijd",)),
-    Question("16-hour absence reports per 1,000 pupils, by gemeente", "zestien_uur", ("gemeente",),
-             of="enrolled", per=1000),
+    # one population: residents aged 12–17 (brp) and the 16-hour reports of that age (persons reported)
+    Question("16-hour absence reports per 1,000 residents aged 12–17, by gemeente", "zestien_uur", ("gemeente",),
+             where=AGED_12_17, of="inwoner", of_where=AGED_12_17, per=1000),
     Question("young people by gemeente and age band (population registers)", "inwoner", ("gemeente", "leeftijd"),
              epsilon="0.5"),
 )

@@ -19,6 +19,7 @@ from synth.region import AGE_BANDS, SEXES
 
 Row = Mapping[str, Any]
 Kal = Mapping[str, str]  # peildatum and min_<n>j as ISO dates
+Cond = tuple[str, Callable[[Row, Kal], bool]]  # a row condition: SQL over an alias, and its Python mirror
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class Dim:
     domain: tuple[str, ...] | str  # a string names a region-dependent domain
     info_class: Literal["DAT", "WAT"]
     description: str
+    # a dataset of the same partner whose members `py` needs: the truth puts whether the
+    # row's bsn is one of them (on the same peildatum) in the row, under member_flag(member_of)
+    member_of: str | None = None
+
+
+def member_flag(dataset: str) -> str:
+    """The row key under which the truth tells a dimension's mirror: is this bsn in `dataset`?"""
+    return f"in:{dataset}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,11 @@ class Definition:
         return (f"SELECT {', '.join(cols)} FROM {self.table} t "
                 f"JOIN kalender k ON k.peildatum = :peildatum WHERE {self.where_sql}")
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Datasets of the same partner whose members the Python mirror of a dimension reads."""
+        return tuple(dict.fromkeys(d.member_of for d in self.dims.values() if d.member_of is not None))
+
     def spec(self, domains: Mapping[str, tuple[str, ...]]) -> DatasetSpec:
         dims = {n: DimensionSpec(domains[d.domain] if isinstance(d.domain, str) else d.domain,
                                  d.info_class, d.description) for n, d in self.dims.items()}
@@ -75,28 +89,28 @@ class Definition:
 
 # --- reusable conditions (SQL, Python) -------------------------------------
 
-def _active(start: str, end: str) -> tuple[str, Callable[[Row, Kal], bool]]:
-    sql = f"t.{start} <= k.peildatum AND (t.{end} IS NULL OR t.{end} >= k.peildatum)"
+def _active(start: str, end: str, alias: str = "t") -> Cond:
+    sql = f"{alias}.{start} <= k.peildatum AND ({alias}.{end} IS NULL OR {alias}.{end} >= k.peildatum)"
     return sql, lambda r, k: r[start] <= k["peildatum"] and (r[end] is None or r[end] >= k["peildatum"])
 
 
-def _in_year(col: str) -> tuple[str, Callable[[Row, Kal], bool]]:
-    sql = f"t.{col} > k.min_1j AND t.{col} <= k.peildatum"
+def _in_year(col: str, alias: str = "t") -> Cond:
+    sql = f"{alias}.{col} > k.min_1j AND {alias}.{col} <= k.peildatum"
     # SQL: a comparison with NULL is never true
     return sql, lambda r, k: r[col] is not None and k["min_1j"] < r[col] <= k["peildatum"]
 
 
-def _overlaps(start: str, end: str, years: int) -> tuple[str, Callable[[Row, Kal], bool]]:
+def _overlaps(start: str, end: str, years: int) -> Cond:
     lo = f"min_{years}j"
     sql = f"t.{start} <= k.peildatum AND (t.{end} IS NULL OR t.{end} > k.{lo})"
     return sql, lambda r, k: r[start] <= k["peildatum"] and (r[end] is None or r[end] > k[lo])
 
 
-def _and(*conds: tuple[str, Callable[[Row, Kal], bool]]) -> tuple[str, Callable[[Row, Kal], bool]]:
+def _and(*conds: Cond) -> Cond:
     return " AND ".join(f"({c[0]})" for c in conds), lambda r, k: all(c[1](r, k) for c in conds)
 
 
-def _in(col: str, values: tuple[str, ...]) -> tuple[str, Callable[[Row, Kal], bool]]:
+def _in(col: str, values: tuple[str, ...]) -> Cond:
     listed = ", ".join(f"'{v}'" for v in values)
     return f"t.{col} IN ({listed})", lambda r, k: r[col] in values
 
@@ -118,6 +132,19 @@ def _age_py(r: Row, k: Kal) -> str | None:
 
 def _col(col: str, domain: tuple[str, ...] | str, info: Literal["DAT", "WAT"], text: str) -> Dim:
     return Dim(f"t.{col}", lambda r, k: r[col], domain, info, text)
+
+
+def _has(dataset: Definition, where_x: str, text: str) -> Dim:
+    """J when the person's recorded bsn is in `dataset` (same partner, same peildatum), else N.
+
+    SQL: an EXISTS on the dataset's table, `where_x` being the dataset's own condition over
+    alias `x` (made by the same helper, so the rule is written once). Python: the flag the
+    truth sets from the dataset's members. A person-level fact, so it never splits a person.
+    """
+    sql = (f"CASE WHEN EXISTS (SELECT 1 FROM {dataset.table} x WHERE x.bsn = t.bsn AND {where_x}) "
+           "THEN 'J' ELSE 'N' END")
+    flag = member_flag(dataset.name)
+    return Dim(sql, lambda r, k: "J" if r[flag] else "N", ("J", "N"), "DAT", text, member_of=dataset.name)
 
 
 def _flag(col: str, text: str) -> Dim:
@@ -142,7 +169,7 @@ MELDING_TYPES = ("ZESTIEN_UUR", "LANGDURIG_RELATIEF", "ABSOLUUT", "LUXE")
 HOURS = (0.0, 400.0)
 
 
-def _d(name: str, table: str, description: str, where: tuple[str, Callable[[Row, Kal], bool]],
+def _d(name: str, table: str, description: str, where: Cond,
        dims: dict[str, Dim], order_by: tuple[str, ...], **measures: tuple[float, float]) -> Definition:
     return Definition(name, table, description, where[0], where[1], dims, order_by, dict(measures))
 
@@ -196,19 +223,34 @@ def _rmc() -> list[Definition]:
     opleiding = _col("laatste_opleiding", OPLEIDINGEN, "DAT", "last education before leaving")
     doelgroep = _col("doelgroep", DOELGROEPEN, "DAT", "RMC target group")
     status = _col("status", TRAJECT_STATUS, "WAT", "trajectory status")
+
+    def running(alias: str) -> Cond:
+        return _active("start", "eind", alias)
+
+    def begun(alias: str) -> Cond:
+        return _in_year("start", alias)
+
+    traject = _d("rmc_traject", "rmc_traject", "Trajectories running on the peildatum.", running("t"),
+                 {"status": status}, ("start", "id"))
+    contact = _d("rmc_contact", "rmc_traject", "Any contact or trajectory begun in the 12 months up to the peildatum.",
+                 begun("t"), {"status": status}, ("start", "id"))
+    # DOMAIN indicator 2 as one statement: the share of the stock in a trajectory (reached) is
+    # cell J of the stock's own dimension, so numerator and denominator are one population
+    stock = {**PERSON, "doelgroep": doelgroep,
+             "traject": _has(traject, running("x")[0], "a trajectory running on the peildatum (rmc_traject)"),
+             "bereikt": _has(contact, begun("x")[0], "contact or a trajectory begun in the 12 months up to the "
+                                                      "peildatum (rmc_contact)")}
     return [
         _d("vsv", "rmc_registratie", "New early school leavers registered in the 12 months up to the peildatum.",
            _and(_in_year("datum"), _in("doelgroep", ("VSV_18_22", "KWALIFICATIEPLICHTIG"))),
            {**PERSON, "opleiding": opleiding}, ("datum", "id")),
         _d("rmc_stock", "rmc_registratie", "Young people registered with the RMC on the peildatum.",
-           _active("datum", "afmelddatum"), {**PERSON, "doelgroep": doelgroep}, ("datum", "id")),
+           _active("datum", "afmelddatum"), stock, ("datum", "id")),
         _d("jikp_leaver", "rmc_registratie", "JIKP group registered in the 12 months up to the peildatum.",
            _and(_in_year("datum"), _in("doelgroep", DOELGROEPEN[2:])), {**PERSON, "doelgroep": doelgroep},
            ("datum", "id")),
-        _d("rmc_traject", "rmc_traject", "Trajectories running on the peildatum.", _active("start", "eind"),
-           {"status": status}, ("start", "id")),
-        _d("rmc_contact", "rmc_traject", "Any contact or trajectory begun in the 12 months up to the peildatum.",
-           _in_year("start"), {"status": status}, ("start", "id")),
+        traject,
+        contact,
     ]
 
 

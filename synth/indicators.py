@@ -47,6 +47,39 @@ def count_split(t: Truth, sources: Sequence[tuple[str, str]], peildatum: dt.date
     return out
 
 
+def flag_split(t: Truth, source: tuple[str, str], flag: str, peildatum: dt.date, dims: Sequence[str],
+               layer: str) -> dict[str, Any]:
+    """The share of one dataset's persons in cell J of its flag dimension: in total and per single dimension.
+
+    One set counted once, so every person of the numerator is in the denominator (as a node
+    statement counting the dataset by `flag` gives it).
+    """
+    def entry(cells: dict[str, int]) -> dict[str, Any]:
+        n = sum(cells.values())
+        return {"n": n, "yes": cells.get("J", 0), "pct": _pct(cells.get("J", 0), n)}
+
+    partner, dataset = source
+    total, *per_dim = t.count_many(partner, dataset, peildatum, [(flag,), *((flag, dim) for dim in dims)],
+                                   layer=layer)
+    out: dict[str, Any] = {"total": entry({c[0]: n for c, n in total.items()}), "by": {}}
+    for dim, cells in zip(dims, per_dim):
+        split: dict[str, dict[str, int]] = {}
+        for (value, cell), n in cells.items():
+            split.setdefault(cell, {})[value] = n
+        out["by"][dim] = {cell: entry(values) for cell, values in split.items()}
+    return out
+
+
+def per_thousand(numerator: dict[str, Any], denominator: dict[str, Any]) -> dict[str, Any]:
+    """Rates per 1,000 of two `count_split`s over the same population: in total and per shared cell."""
+    def rate(num: int, den: int) -> float | None:
+        return None if den == 0 else round(1000.0 * num / den, 2)
+
+    by = {dim: {cell: rate(n, denominator["by"][dim].get(cell, 0)) for cell, n in cells.items()}
+          for dim, cells in numerator["by"].items() if dim in denominator["by"]}
+    return {"total": rate(numerator["total"], denominator["total"]), "by": by}
+
+
 def _both(fn: Callable[[str], Any]) -> dict[str, Any]:
     return {layer: fn(layer) for layer in ("reality", "recorded")}
 
@@ -98,12 +131,11 @@ def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
         "1_new_vsv": _both(lambda L: {
             "vsv": count_split(t, [("rmc", "vsv")], p, vsv_dims, L),
             "enrolled_at_start_of_year": count_split(t, [(s, "enrolled") for s in SCHOOLS], p0, PERSON_DIMS, L)}),
+        # shares of the stock: its own `traject` / `bereikt` dimensions, so one population
         "2_rmc_stock": _both(lambda L: {
             "stock": count_split(t, [("rmc", "rmc_stock")], p, (*PERSON_DIMS, "doelgroep"), L),
-            "in_traject": linked_split(t, ("rmc", "rmc_stock", p), [("rmc", "rmc_traject", p)], p,
-                                       (*PERSON_DIMS, "doelgroep"), L),
-            "reached_12m": linked_split(t, ("rmc", "rmc_stock", p), [("rmc", "rmc_contact", p)], p,
-                                        (*PERSON_DIMS, "doelgroep"), L)}),
+            "in_traject": flag_split(t, ("rmc", "rmc_stock"), "traject", p, (*PERSON_DIMS, "doelgroep"), L),
+            "reached_12m": flag_split(t, ("rmc", "rmc_stock"), "bereikt", p, (*PERSON_DIMS, "doelgroep"), L)}),
         "3_vsv_position_one_year_later": _both(lambda L: {
             **{name: linked_split(t, vsv_cohort, srcs, p, vsv_dims, L) for name, srcs in positions.items()},
             "any_known": linked_split(t, vsv_cohort, anywhere, p, vsv_dims, L)}),
@@ -122,11 +154,7 @@ def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
                                            [("jeugdhulp", "jeugdhulp_24m", p)], p, ("schoolsoort", "profiel"), L),
             "all_residents": {b: linked_split(t, (b, "inwoner", p), [("jeugdhulp", "jeugdhulp_24m", p)], p,
                                               PERSON_DIMS, L) for b in brp}}),
-        "9_absence": _both(lambda L: {
-            name: count_split(t, [("leerplicht", name)], p, PERSON_DIMS, L)
-            for name in ("zestien_uur", "langdurig_verzuim", "absoluut_verzuim")}
-            | {"residents_12_17": count_split(t, [(b, "inwoner") for b in brp], p, PERSON_DIMS, L,
-                                              where=lambda v: v["leeftijd"] in ("12-15", "16-17"))}),
+        "9_absence": _both(lambda L: _absence(t, p, brp, L)),
         "10_bijstand_under_27": _both(lambda L: {
             partner: linked_split(t, (partner, "bijstand", p), on("startkwalificatie", SCHOOLS), p, PERSON_DIMS, L)
             for partner in wi}),
@@ -136,6 +164,24 @@ def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
         "12_provso_doelgroepregister": _both(
             lambda L: linked_split(t, provso_cohort, on("doelgroepregister", wi), p, ("schoolsoort", "profiel"), L)),
     }
+    return out
+
+
+def _absence(t: Truth, p: dt.date, brp: Sequence[str], layer: str) -> dict[str, Any]:
+    """Indicator 9: report counts (all ages), and 16-hour reports per 1,000 residents aged 12–17.
+
+    The rate's numerator and denominator are one population: young people aged 12–17 on the
+    peildatum, by gemeente (the leerplicht's record / the brp's residence). Reports count persons.
+    """
+    def aged_12_17(v: dict[str, str]) -> bool:
+        return v["leeftijd"] in ("12-15", "16-17")
+
+    out = {name: count_split(t, [("leerplicht", name)], p, PERSON_DIMS, layer)
+           for name in ("zestien_uur", "langdurig_verzuim", "absoluut_verzuim")}
+    out["residents_12_17"] = count_split(t, [(b, "inwoner") for b in brp], p, PERSON_DIMS, layer, where=aged_12_17)
+    out["zestien_uur_12_17"] = count_split(t, [("leerplicht", "zestien_uur")], p, PERSON_DIMS, layer,
+                                           where=aged_12_17)
+    out["zestien_uur_per_1000_residents_12_17"] = per_thousand(out["zestien_uur_12_17"], out["residents_12_17"])
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.bsn import is_valid_bsn
-from synth.datasets import Definition, definition, region_domains
+from synth.datasets import Definition, definition, member_flag, region_domains
 from synth.manifest import Manifest
 from synth.region import shift_years
 from synth.schema import KALENDER_YEARS
@@ -96,6 +96,12 @@ class Truth:
 
     def prepare(self, keys: Iterable[tuple[str, str, dt.date, str]]) -> None:
         """Evaluate (partner, dataset, peildatum, layer)s not evaluated yet, one scan per partner table and layer."""
+        keys = list(keys)
+        # datasets whose dimensions read another dataset's members need those evaluated first
+        needed = [(key[0], other, key[2], key[3]) for key in keys if key not in self._keys
+                  for other in self.definition(key[0], key[1]).needs]
+        if needed:
+            self.prepare(needed)
         groups: dict[tuple[str, str, str], list[tuple[str, str, dt.date, str]]] = {}
         for key in keys:
             partner_id, dataset, _, layer = key
@@ -126,7 +132,9 @@ class Truth:
         for n_key, (_, dataset, peildatum, _) in enumerate(group):
             d = self.definition(partner_id, dataset)
             dims = [(dim.py, self.domain(partner_id, dataset, name)) for name, dim in d.dims.items()]
-            specs.append((len(self._keys) + n_key, d.where_py, kalender(peildatum), dims, d.order_by))
+            sets = [(member_flag(other), self._persons(self._keys[(partner_id, other, peildatum, layer)]))
+                    for other in d.needs]
+            specs.append((len(self._keys) + n_key, d.where_py, kalender(peildatum), dims, d.order_by, sets))
         n = max(len(spec[4]) for spec in specs)
         names = self._columns(table)
         db = self.db
@@ -140,9 +148,11 @@ class Truth:
         for rid, data in cur:
             row = dict(zip(names, json.loads(data)))
             row["id"] = rid
-            for k, where, kal, dims, order_by in specs:
+            for k, where, kal, dims, order_by, sets in specs:
                 if not where(row, kal):
                     continue
+                for flag, persons in sets:
+                    row[flag] = row["bsn"] in persons  # the mirror of the node's EXISTS on the bsn
                 values = []
                 for py, domain in dims:
                     value = py(row, kal)
@@ -162,6 +172,10 @@ class Truth:
                    f"WHERE rn = 1 ORDER BY k, person")
         db.execute("DROP TABLE temp.stage")
         return [spec[0] for spec in specs]
+
+    def _persons(self, k: int) -> set[str]:
+        """The persons of one evaluated dataset (a set as large as that dataset, not the region)."""
+        return {person for (person,) in self.db.execute("SELECT person FROM member WHERE k=?", (k,))}
 
     def _stream(self, partner_id: str, dataset: str, peildatum: dt.date, layer: str,
                 ordered: bool = False) -> Iterator[tuple[str, list[str]]]:
