@@ -15,7 +15,7 @@ from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
 from regiozicht import consistent, dp
 from regiozicht.cells import ONBEKEND
 from regiozicht.query import data_as_of_refusal
-from regiozicht.errors import BadQuery
+from regiozicht.errors import BadQuery, error_from_kind
 
 Cell = tuple[str, ...]
 
@@ -41,6 +41,10 @@ def run(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], at: dt
                 raise data_as_of_refusal(day, node.org, node.data_as_of.date())
         progress(f"release {release.id} ({release.dataset} at {day})")
         result = client.count(m.release_query(monitor, release, day), publishers=found)
+        if result.failures:  # a table missing a node's part is never published as if it were whole
+            failed = result.failures[0]
+            raise error_from_kind(failed.error_kind, f"Release {release.id}: node {failed.org} did not answer: "
+                                                     f"{failed.error}")
         raw, scales, suppressed = _raw(result, found, release)
         published = consistent.consistent_table(raw, scales, release.by, _levels(release)) if raw else {}
         tables[release.id] = (release, raw, published, scales, suppressed)

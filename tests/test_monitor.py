@@ -54,13 +54,29 @@ def _write(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
+SERVICE = "regio-dashboard"
+
+
+def _hashes(document: dict[str, Any], tmp: Path) -> list[str]:
+    """What `regiozicht monitor hashes` prints for the releases, as the privacy officer copies it."""
+    result = CliRunner().invoke(app, ["monitor", "hashes", str(_write(tmp / "hashes.toml", document)), "--at", AT,
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return [row["sha256"] for row in json.loads(result.stdout)["rows"]]
+
+
 @pytest.fixture(scope="module")
 def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedRegion]:
+    listed = _hashes(_monitor(), tmp_path_factory.mktemp("hashes"))
+
     def yearly_ten(partners: list[Any]) -> list[Any]:  # the shipped ceiling: 10 ε a node a year
         out = []
         for p in partners:
             covenant = dict(p.covenant)
             covenant["budget"] = {**covenant["budget"], "epsilon": "10"}
+            # the monitor's service identity may run exactly the queries `monitor hashes` printed
+            covenant["parties"] = [*covenant["parties"], {"role": "service", "org": SERVICE,
+                                                          "purposes": ["rmc-monitor"], "queries": listed}]
             out.append(dataclasses.replace(p, covenant=covenant))
         return out
 
@@ -151,3 +167,32 @@ def test_one_run_publishes_consistent_tables_and_a_repeat_is_free(region: Linked
     repeat = json.loads(out.read_text())
     assert all(n["from_store"] for r in repeat["releases"].values() for n in r["nodes"])
     assert repeat["indicators"][0]["tables"] == document["indicators"][0]["tables"]
+
+
+def _service_profile(region: LinkedRegion) -> Path:
+    from demo.region import _issue
+    from regiozicht.identity import Identity
+
+    directory = region.files.root / "service"
+    if not (directory / "profile.toml").exists():
+        _issue(region.files, directory, Identity("service", SERVICE))
+        analyst = region.files.profile.read_text().splitlines()
+        (directory / "profile.toml").write_text("\n".join(line for line in analyst) + "\n")
+    return directory / "profile.toml"
+
+
+def test_nodes_accept_the_hashed_queries_from_the_service_and_nothing_else(region: LinkedRegion,
+                                                                         tmp_path: Path) -> None:
+    profile = _service_profile(region)
+    path = _write(tmp_path / "m.toml", _monitor())
+    out = tmp_path / "figures.json"
+    ran = CliRunner().invoke(app, ["monitor", "run", str(path), "--out", str(out), "--at", AT, "--no-linked",
+                                   "--profile", str(profile)])
+    assert ran.exit_code == 0, ran.output
+    assert all(not n["error"] for r in json.loads(out.read_text())["releases"].values() for n in r["nodes"])
+    # another ε is another query: not listed, refused by every node
+    changed = _write(tmp_path / "changed.toml", _monitor(release_epsilon="0.25"))
+    refused = CliRunner().invoke(app, ["monitor", "run", str(changed), "--out", str(out), "--at", AT, "--no-linked",
+                                       "--profile", str(profile)])
+    assert refused.exit_code != 0
+    assert "not listed" in refused.output
