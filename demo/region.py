@@ -34,6 +34,7 @@ class PartnerSetup:
     data_as_of: dt.datetime
     datasets: list[dict[str, Any]]
     covenant: dict[str, Any] | None = None  # covenant.toml content; default: demo_covenant()
+    data_from: dt.date | None = None  # the first date the extract covers (node.toml data_from)
 
 
 @dataclass
@@ -140,7 +141,8 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
         config = directory / "node.toml"
         _write_toml(directory / "covenant.toml", partner.covenant or demo_covenant(partner.org, partner.datasets))
         _write_toml(config, {
-            "node": {"org": partner.org, "kind": partner.kind, "data_as_of": partner.data_as_of},
+            "node": {"org": partner.org, "kind": partner.kind, "data_as_of": partner.data_as_of,
+                     **({"data_from": partner.data_from} if partner.data_from else {})},
             "coordinator": {"address": f"localhost:{files.port}"},
             "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem"},
             "database": {"url": partner.database_url},
