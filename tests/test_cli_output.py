@@ -2,7 +2,7 @@
 cells are marked, not blank; shares are percentages; intervals are two CSV columns; a dry run
 refuses what the nodes' covenants, limits and budgets would refuse; a reference date before a
 node's data is refused before anything is signed or charged; linked estimates below the
-parties' suppression threshold are withheld."""
+parties' suppression threshold are withheld; the demo shows names and non-negative counts."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import pytest
 from demo.region import RunningRegion, build
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
+from tests import tiny
 from tests.conftest import TinyRegion, tiny_partners
 from tests.linked_region import LinkedRegion, linked_region
 
@@ -272,3 +273,53 @@ def test_a_linked_date_before_the_data_is_refused(linked: LinkedRegion) -> None:
         out = _linked(linked, "linked", "vsv@rmc", "--with", f"bijstand@{WI}", "--epsilon", "1", *dates)
         assert out.returncode == 2, out.stderr
         assert "data starts (2019-10-01)" in out.stderr
+
+
+# -- 7, 8: the demo -----------------------------------------------------------------------------------
+
+
+def test_demo_help_shows_the_demos_options() -> None:
+    out = subprocess.run([str(BIN / "regiozicht"), "demo", "--help"], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    for option in ("--scale", "--seed", "--gemeenten", "--workdir", "--format", "--keep-running"):
+        assert option in out.stdout
+
+
+def test_demo_tables_show_gemeente_names_and_no_negative_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from coordinator.client import CellResult, CountResult
+    from demo.__main__ import _ask, _show
+    from demo.questions import Question
+
+    question = Question("young people by gemeente", "inwoner", ("gemeente",))
+    query = build_count("inwoner", epsilon="1", purpose="p", peildatum=tiny.PEILDATUM, by=["gemeente"])
+    result = CountResult(query, "q", [CellResult(("GM9001",), -3, -9.5, 3.5), CellResult(("onbekend",), 4, -2, 10)])
+
+    class Client:
+        def catalog(self) -> list[Any]:
+            return []
+
+        def resolve_peildatum(self, *args: Any) -> dt.date:
+            return tiny.PEILDATUM
+
+        def publishers(self, *args: Any) -> list[Any]:
+            return []
+
+        def check(self, *args: Any) -> None:
+            pass
+
+        def count(self, *args: Any, **kwargs: Any) -> CountResult:
+            return result
+
+    class Truth:
+        def count(self, *args: Any, **kwargs: Any) -> dict[tuple[str, ...], int]:
+            return {}
+
+    class Manifest:
+        partners: list[Any] = []
+
+    rows = _ask(Client(), Truth(), Manifest(), question)  # type: ignore[arg-type]
+    assert [r["value"] for r in rows] == [0, 4] and rows[0]["ci95"] == [0, 3.5]
+    _show(question, rows, {"GM9001": "Aldendam"})
+    shown = capsys.readouterr().out
+    assert "Aldendam" in shown and "GM9001" not in shown and "-3" not in shown
