@@ -7,65 +7,29 @@ is sent on.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from coordinator import preflight
 from regiozicht import filters
-from regiozicht.errors import BadQuery, BudgetExhausted, PermissionDenied, RegiozichtError
+from regiozicht.errors import BadQuery, RegiozichtError
 from regiozicht.linkquery import LinkedQuery
 from regiozicht.query import CountQuery, check_against_domains
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 
-def _decimal(text: str) -> Decimal | None:
-    try:
-        return Decimal(text) if text else None
-    except InvalidOperation:
-        return None
-
-
 def predicted_refusal(describe: pb.Describe, query: CountQuery, released_before: bool) -> RegiozichtError | None:
     """The refusal a node's Describe makes certain, or None if it may answer."""
-    org = describe.org
     dataset = next((d for d in describe.datasets if d.name == query.dataset), None)
     if dataset is not None:
         try:
             check_against_domains(query.dataset, {d.name: list(d.domain) for d in dataset.dimensions}, query)
         except BadQuery as exc:
             return exc
-    if not describe.purposes:
-        return None  # a node that publishes no covenant decides everything itself
-    purpose = next((p for p in describe.purposes if p.id == query.purpose), None)
-    if purpose is None:
-        return PermissionDenied(
-            f"Node {org}'s covenant has no purpose {query.purpose!r}; ask under one of "
-            f"{', '.join(p.id for p in describe.purposes)}."
-        )
-    allowed = next((a for a in purpose.allowed if a.dataset == query.dataset), None)
-    if allowed is None and query.dataset not in purpose.datasets:
-        return PermissionDenied(
-            f"Node {org}'s covenant does not allow dataset {query.dataset!r} for purpose {query.purpose!r}; "
-            "ask the node's privacy officer or choose another purpose."
-        )
-    if allowed is not None:
-        used = set(query.by) | (filters.columns(query.where) if query.where else set())
-        missing = sorted(used - set(allowed.columns))
-        if missing:
-            return PermissionDenied(
-                f"Node {org}'s covenant does not allow column(s) {', '.join(missing)} of {query.dataset!r} for "
-                f"purpose {query.purpose!r}; leave them out or ask under a purpose that allows them."
-            )
-    if released_before:
-        return None  # the node returns its stored release at no cost
-    epsilon = Decimal(query.epsilon)
-    remaining = [r for r in (_decimal(describe.budget.epsilon_remaining), _decimal(purpose.epsilon_remaining))
-                 if r is not None]
-    if remaining and min(remaining) < epsilon:
-        return BudgetExhausted(
-            f"Node {org} has ε {min(remaining)} left for purpose {query.purpose!r} in period "
-            f"{describe.budget.period}, less than the {query.epsilon} asked; ask with a smaller ε or wait until "
-            f"{describe.budget.renews_on or 'the budget renews'}."
-        )
-    return None
+    columns = set(query.by) | (filters.columns(query.where) if query.where else set())
+    problems = preflight.covenant_refusals(describe, purpose=query.purpose, dataset=query.dataset, columns=columns)
+    if not problems and not released_before:  # a stored release is returned at no cost
+        problems = preflight.total_refusals(describe, purpose=query.purpose, epsilon=Decimal(query.epsilon))
+    return problems[0] if problems else None
 
 
 def linked_refusal(nodes: dict[str, tuple[bool, pb.Describe]], query: LinkedQuery) -> RegiozichtError | None:

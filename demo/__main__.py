@@ -35,14 +35,27 @@ err = Console(stderr=True)
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="regiozicht demo", description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0, help="region size; 1.0 ≈ 80,000 young people")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--gemeenten", type=int, default=5)
+    parser = argparse.ArgumentParser(prog="regiozicht demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="region size; 1.0 ≈ 80,000 young people (default 1.0)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic region (default 7)")
+    parser.add_argument("--gemeenten", type=int, default=5, help="number of municipalities (default 5)")
     parser.add_argument("--workdir", type=Path, help="where to put the region (default: a temporary directory)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table (default) or json on stdout; progress goes to stderr")
     parser.add_argument("--keep-running", action="store_true", help="leave the region up and print how to query it")
     return parser.parse_args()
+
+
+def clipped(value: float | None) -> float | None:
+    """A DP estimate of a count or share can fall below zero; what the demo shows is the nearest possible
+    value, 0 (post-processing: it costs no privacy)."""
+    return None if value is None else max(0, value)
+
+
+def shown_group(group: dict[str, str], gemeenten: dict[str, str]) -> list[str]:
+    """A row's group as a reader knows it: municipalities by name, not by code."""
+    return [gemeenten.get(value, value) if name == "gemeente" else value for name, value in group.items()]
 
 
 def _truth(truth: Any, manifest: Any, result: CountResult, layer: str) -> dict[tuple[str, ...], int]:
@@ -89,8 +102,8 @@ def _ask(client: AnalystClient, truth: Any, manifest: Any, question: Question) -
     base = {"indicator": question.indicator, "nodes": [n.org for n in result.nodes if not n.error],
             "missing": [n.org for n in result.nodes if n.error]}
     if question.of is None:
-        return [{**base, "group": dict(zip(result.query.by, c.group)), "value": c.value,
-                 "ci95": [c.ci_low, c.ci_high], "epsilon": _spent(result),
+        return [{**base, "group": dict(zip(result.query.by, c.group)), "value": clipped(c.value),
+                 "ci95": [clipped(c.ci_low), clipped(c.ci_high)], "epsilon": _spent(result),
                  "true_value": recorded.get(c.group, 0), "reality": reality.get(c.group, 0)} for c in result.cells]
     denominator = _count(client, question.of, question, question.of_where, nodes)
     den_recorded, den_reality = (_truth(truth, manifest, denominator, layer) for layer in ("recorded", "reality"))
@@ -100,7 +113,7 @@ def _ask(client: AnalystClient, truth: Any, manifest: Any, question: Question) -
         return round(per * num / den, 2) if den else None
 
     return [{**base, "group": dict(zip(result.query.by, c.group)),
-             "value": None if c.share is None else round(per * c.share, 2),
+             "value": None if c.share is None else round(per * clipped(c.share), 2),
              "ci95": [round(per * c.ci_low, 2), round(per * c.ci_high, 2)],
              "epsilon": _spent(result, denominator),
              "true_value": ratio(recorded.get(c.group, 0), den_recorded.get(c.group, 0)),
@@ -112,7 +125,7 @@ def _covers(row: dict[str, Any]) -> bool:
     return row["true_value"] is not None and row["ci95"][0] <= row["true_value"] <= row["ci95"][1]
 
 
-def _show(question: Question, rows: list[dict[str, Any]]) -> None:
+def _show(question: Question, rows: list[dict[str, Any]], gemeenten: dict[str, str]) -> None:
     unit = {1: "", 100: " (%)", 1000: " (per 1,000)"}.get(question.per, f" (per {question.per})")
     title = (f"{question.indicator}{unit} — ε {rows[0]['epsilon']:g} per node, "
              f"{len(rows[0]['nodes'])} node(s)") if rows else question.indicator
@@ -121,7 +134,7 @@ def _show(question: Question, rows: list[dict[str, Any]]) -> None:
         table.add_column(name, justify="left" if name in question.by else "right")
     for row in rows:
         low, high = row["ci95"]
-        table.add_row(*row["group"].values(), str(row["value"]), f"{low:g} … {high:g}",
+        table.add_row(*shown_group(row["group"], gemeenten), str(row["value"]), f"{low:g} … {high:g}",
                       f"{row['true_value']}" + ("" if _covers(row) else " *"), str(row["reality"]))
     Console().print(table)
     for org in rows[0]["missing"] if rows else []:
@@ -152,13 +165,14 @@ def main() -> int:
             region.wait_until_online({p.org for p in partners}, timeout=120)
         err.print(f"all {len(partners)} nodes online; their signed Describes have arrived")
         truth = Truth.load(data)
+        gemeenten = {g.code: g.name for g in manifest.gemeenten}
         client = AnalystClient(Profile.load(files.profile))
         for question in QUESTIONS:
             with err.status(f"asking: {question.indicator}…"):
                 rows = _ask(client, truth, manifest, question)
             results.extend(rows)
             if args.format == "table":
-                _show(question, rows)
+                _show(question, rows, gemeenten)
         linking = time.monotonic()
         for linked_question in LINKED:
             with err.status(f"linking: {linked_question.indicator}…"):
@@ -166,7 +180,7 @@ def main() -> int:
             for indicator, rows in shown:
                 results.extend(rows)
                 if args.format == "table":
-                    show_linked(indicator, rows, linked_question)
+                    show_linked(indicator, rows, linked_question, gemeenten)
         err.print(f"{len(LINKED)} linked questions asked in {time.monotonic() - linking:.0f} s")
         client.close()
         if args.format == "json":

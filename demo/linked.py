@@ -74,7 +74,7 @@ def _rows(question: LinkedQuestion, result: LinkedResult, truth: Any, partner_id
             "ci95": [round(100 * low, 2), round(100 * high, 2)], "epsilon": _spent(result),
             "true_value": _percent(*_pick(truths["recorded"], found)),
             "reality": _percent(*_pick(truths["reality"], found)),
-            "anchor_estimate": cell.anchor, "anchor_true": sum(truths["recorded"]),
+            "anchor_estimate": max(0, cell.anchor), "anchor_true": sum(truths["recorded"]),
             "nodes": [query.anchor.org, *completed], "missing": [f"{r.failed_org}: {r.error}" for r in result.failures],
         })
     return rows
@@ -109,7 +109,8 @@ def covers(row: dict[str, Any]) -> bool:
     return row["true_value"] is not None and row["ci95"][0] <= row["true_value"] <= row["ci95"][1]
 
 
-def show_linked(indicator: str, rows: list[dict[str, Any]], question: LinkedQuestion) -> None:
+def show_linked(indicator: str, rows: list[dict[str, Any]], question: LinkedQuestion,
+                gemeenten: dict[str, str] | None = None) -> None:
     first = rows[0] if rows else None
     title = (f"{indicator} (%) — ε {first['epsilon']:g} at the anchor, {len(first['nodes'])} node(s), "
              f"linked on BSN") if first else indicator
@@ -120,7 +121,8 @@ def show_linked(indicator: str, rows: list[dict[str, Any]], question: LinkedQues
     for row in rows:
         low, high = row["ci95"]
         mark = "" if covers(row) or row["true_value"] is None else " *"
-        table.add_row(*row["group"].values(), str(row["value"]), f"{low:g} … {high:g}",
+        group = [(gemeenten or {}).get(v, v) if k == "gemeente" else v for k, v in row["group"].items()]
+        table.add_row(*group, str(row["value"]), f"{low:g} … {high:g}",
                       f"{row['true_value']}{mark}", str(row["reality"]),
                       f"{row['anchor_estimate']} / {row['anchor_true']}")
     Console().print(table)

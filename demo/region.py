@@ -35,6 +35,7 @@ class PartnerSetup:
     datasets: list[dict[str, Any]]
     covenant: dict[str, Any] | None = None  # covenant.toml content; default: demo_covenant()
     coverage: dict[str, list[str]] = field(default_factory=dict)  # node.toml [coverage]
+    data_from: dt.date | None = None  # the first date the extract covers (node.toml data_from)
 
 
 @dataclass
@@ -141,7 +142,8 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
         config = directory / "node.toml"
         _write_toml(directory / "covenant.toml", partner.covenant or demo_covenant(partner.org, partner.datasets))
         _write_toml(config, {
-            "node": {"org": partner.org, "kind": partner.kind, "data_as_of": partner.data_as_of},
+            "node": {"org": partner.org, "kind": partner.kind, "data_as_of": partner.data_as_of,
+                     **({"data_from": partner.data_from} if partner.data_from else {})},
             "coordinator": {"address": f"localhost:{files.port}"},
             "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem"},
             "database": {"url": partner.database_url},

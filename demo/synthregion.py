@@ -74,6 +74,8 @@ def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[Pa
     demo covenant and its linking rules."""
     from synth.datasets import for_region
 
+    from synth.population import SIMULATION_START
+
     specs = for_region(manifest)
     as_of = dt.datetime.fromisoformat(manifest.extract_time)
     out = []
@@ -82,6 +84,7 @@ def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[Pa
             continue
         datasets = [dataset_config(spec) for spec in specs[p.id]]
         covenant = demo_covenant(p.org, datasets, linking=linking_rules(p.id, p.kind))
+        # nobody is in view before the simulation starts: an earlier reference date would count nobody
         out.append(PartnerSetup(p.id, p.org, p.kind, p.url(data), as_of, datasets, covenant,
-                                coverage=coverage_of(manifest, p)))
+                                coverage=coverage_of(manifest, p), data_from=SIMULATION_START))
     return out

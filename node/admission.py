@@ -25,7 +25,7 @@ from node.state import StateDB
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError
 from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore
-from regiozicht.query import data_as_of_refusal
+from regiozicht.query import data_as_of_refusal, data_from_refusal
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,13 @@ class Gate:
         return dataset
 
     def check_data_as_of(self, peildatum: dt.date) -> None:
-        data_as_of = self.config.node.data_as_of.date()
-        if peildatum > data_as_of:
-            raise data_as_of_refusal(peildatum, self.config.node.org, data_as_of)
+        """The reference date lies within what the extract covers: from `data_from` (if set) to data-as-of."""
+        node = self.config.node
+        if peildatum > node.data_as_of.date():
+            raise data_as_of_refusal(peildatum, node.org, node.data_as_of.date())
+        if node.data_from is not None and peildatum < node.data_from:
+            # an empty count would be released and charged in full, and look like a real zero
+            raise data_from_refusal(peildatum, node.org, node.data_from)
 
     def refuse(self, context: AuditContext, exc: RegiozichtError, now: int) -> None:
         """Audits a refusal once (nothing is charged for it)."""

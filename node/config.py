@@ -97,6 +97,8 @@ class NodeSection(_Frozen):
     org: str = Field(pattern=_SLUG, description="Organisation slug, as in the node's certificate.")
     kind: str = Field(description="Partner kind: rmc, wi, school, jeugdhulp, leerplicht or brp.")
     data_as_of: dt.datetime = Field(description="Extract time of the partner data; later reference dates are refused.")
+    data_from: dt.date | None = Field(
+        None, description="First date the extract covers; earlier reference dates are refused (unset: no lower bound).")
 
     @field_validator("kind")
     @classmethod
@@ -104,6 +106,12 @@ class NodeSection(_Frozen):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(sorted(KINDS))}")
         return kind
+
+    @model_validator(mode="after")
+    def _data_from_before_data_as_of(self) -> NodeSection:
+        if self.data_from is not None and self.data_from > self.data_as_of.date():
+            raise ValueError("data_from is after data_as_of; data_from is the first date the extract covers")
+        return self
 
 
 class DatabaseSection(_Frozen):

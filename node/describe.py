@@ -29,6 +29,7 @@ def build(config: NodeConfig, covenant: Covenant, ledger: Ledger, state: StateDB
         org=config.node.org,
         kind=config.node.kind,
         data_as_of=config.node.data_as_of.isoformat(),
+        data_from=config.node.data_from.isoformat() if config.node.data_from else "",
         issued_at_unix=int(time.time()),
         software_version=_version(),
     )

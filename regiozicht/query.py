@@ -184,6 +184,12 @@ def data_as_of_refusal(peildatum: dt.date, org: str, data_as_of: dt.date) -> Bad
                     "earlier reference date (--at).")
 
 
+def data_from_refusal(peildatum: dt.date, org: str, data_from: dt.date) -> BadQuery:
+    """The one wording, at the CLI and at every node, of a reference date before what a node's data covers."""
+    return BadQuery(f"Reference date {peildatum} is before node {org}'s data starts ({data_from}), so its answer "
+                    "would be an empty count charged in full; choose a reference date on or after that (--at).")
+
+
 def default_peildatum(data_as_of: dt.date) -> dt.date:
     """The latest 1 October on or before the data-as-of date."""
     year = data_as_of.year if data_as_of >= dt.date(data_as_of.year, 10, 1) else data_as_of.year - 1

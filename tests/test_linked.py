@@ -176,7 +176,8 @@ def test_the_cli_prints_cells_costs_and_a_dry_run(relay: Relay) -> None:
                                "--epsilon", "1", "--delta", "1e-6", "--purpose", "rmc-monitor", "--format", "csv",
                                "--profile", profile])
     assert real.exit_code == 0, real.output
-    assert real.output.splitlines()[0] == "gemeente,in_other,in_other_ci95,not_in_other,not_in_other_ci95"
+    assert real.output.splitlines()[0] == ("gemeente,in_other,in_other_ci_low,in_other_ci_high,not_in_other,"
+                                           "not_in_other_ci_low,not_in_other_ci_high")
     assert "onbekend" in real.output
     bad = runner.invoke(app, ["query", "linked", "vsv@rmc", "--with", "bijstand@wi", "--epsilon", "0",
                               "--purpose", "rmc-monitor", "--profile", profile])

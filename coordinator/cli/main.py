@@ -29,10 +29,11 @@ def _counter_app() -> typer.Typer:
 app.add_typer(_counter_app(), name="counter")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+             add_help_option=False)
 def demo(ctx: typer.Context) -> None:
-    """Run a whole synthetic region on this machine (options: `regiozicht demo --help-demo`)."""
-    # the demo is its own package, run as a child so no library code imports it
+    """Run a whole synthetic region on this machine (`regiozicht demo --help` lists its options)."""
+    # the demo is its own package, run as a child so no library code imports it; --help goes to it too
     args = ["--help" if a == "--help-demo" else a for a in ctx.args]
     raise typer.Exit(subprocess.call([sys.executable, "-m", "demo", *args]))
 

@@ -10,8 +10,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from coordinator import preflight, suppression
+from coordinator.cli import output
 from coordinator.cli.common import ProfileOption, analyst
-from coordinator.client import CountResult, expected_half_width, share_cells
+from coordinator.client import CountResult, NodeInfo, expected_half_width, share_cells
 from coordinator.linkclient import (
     LinkedResult,
     anchor_cells,
@@ -19,12 +21,14 @@ from coordinator.linkclient import (
     resolve_linked,
     submit_linked,
 )
+from regiozicht import filters
+from regiozicht.errors import RegiozichtError
 from regiozicht.linkquery import LinkedQuery
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
-from regiozicht.query import build_count
+from regiozicht.query import CountQuery, build_count
 
-app = typer.Typer(help="Ask aggregate questions; answers are differentially private and signed by each node.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Ask aggregate questions; answers are differentially private and signed by each node.\n\n"
+                       + output.OUTPUT_HELP, no_args_is_help=True)
 
 FILTER_HELP = (
     "Filter on the dataset's dimensions, e.g. \"gemeente in (GM0001, GM0002) and not sex = M\". "
@@ -46,15 +50,20 @@ def count(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     profile: ProfileOption = None,
 ) -> None:
-    """Count persons in a dataset, optionally grouped, summed over every node publishing it."""
+    """Count persons in a dataset, optionally grouped, summed over every node publishing it.
+
+    A cell a node's covenant withholds (its noisy part below the threshold) reads `suppressed`.
+    """
     with exit_on_error(), analyst(profile) as client:
         nodes = client.catalog()
         peildatum = client.resolve_peildatum(dataset, at.date() if at else None, nodes)
         query = build_count(dataset, epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=by or [], where=where)
         publishers = client.publishers(dataset, nodes)
         client.check(query, publishers)
+        _refuse([p for n in publishers for p in preflight.peildatum_refusals(n, peildatum)])
         if dry_run:
             online = [n for n in publishers if n.online]
+            _refuse([p for n in online for p in _count_refusals(n, query)])
             rows = [{"node": n.org, "kind": n.kind, "online": n.online, "epsilon": query.epsilon if n.online else "0"}
                     for n in publishers]
             width = expected_half_width(query.epsilon_value, max(1, len(online)))
@@ -66,7 +75,35 @@ def count(
             return
         with err_console.status(f"asking {len(publishers)} node(s)…"):
             result = client.count(query, refresh=refresh, publishers=publishers)
-        _print(result, fmt, refresh)
+        _print(result, fmt, refresh, publishers)
+
+
+def _refuse(problems: list[RegiozichtError]) -> None:
+    """Every problem on its own `error:` line; the exit code of the first (as the real refusal's)."""
+    if not problems:
+        return
+    for problem in problems:
+        err_console.print(f"[bold red]error:[/] {problem.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(problems[0].exit_code)
+
+
+def _columns(query: CountQuery) -> set[str]:
+    """The columns a count groups or filters on: what a covenant's purpose must allow."""
+    return set(query.by) | (filters.columns(query.where) if query.where else set())
+
+
+def _count_refusals(node: NodeInfo, query: CountQuery) -> list[RegiozichtError]:
+    return preflight.spend_refusals(node, purpose=query.purpose, dataset=query.dataset, columns=_columns(query),
+                                    epsilon=Decimal(query.epsilon))
+
+
+def _suppression_note(result: CountResult, publishers: list[NodeInfo], fmt: OutputFormat) -> None:
+    if fmt is not OutputFormat.table or not any(c.suppressed for c in result.cells):
+        return
+    rules = [f"{n.org} below {t}" for n in publishers
+             if (t := suppression.threshold(n.describe, result.query.purpose, [result.query.dataset])) is not None]
+    err_console.print(f"suppressed: a node's covenant withholds its noisy part of a cell below its threshold "
+                      f"({', '.join(rules) or 'as its covenant says'}).", highlight=False)
 
 
 @app.command()
@@ -99,7 +136,10 @@ def share(
         ]
         for query in queries:
             client.check(query, client.publishers(query.dataset, nodes))
+            _refuse([p for n in client.publishers(query.dataset, nodes)
+                     for p in preflight.peildatum_refusals(n, peildatum)])
         if dry_run:
+            _refuse(_share_refusals(queries, nodes))
             rows = [{"count": role, "dataset": q.dataset, "node": n.org, "online": n.online, "epsilon": q.epsilon}
                     for role, q in zip(("numerator", "denominator"), queries)
                     for n in client.publishers(q.dataset, nodes)]
@@ -112,19 +152,12 @@ def share(
             return
         with err_console.status("asking for the numerator and the denominator…"):
             results = [client.count(query, publishers=client.publishers(query.dataset, nodes)) for query in queries]
-        cells = share_cells(*results)
-        rows = []
-        for cell in cells:
-            row: dict[str, Any] = dict(zip(queries[0].by, cell.group))
-            row.update(numerator=cell.numerator, denominator=cell.denominator,
-                       share=None if cell.share is None else round(cell.share, 4),
-                       ci95=[round(cell.ci_low, 4), round(cell.ci_high, 4)])
-            rows.append(row)
+        rows = output.share_rows(share_cells(*results), *results, queries[0].by, fmt)
         extra = {"numerator": numerator, "denominator": of, "peildatum": peildatum.isoformat(), "epsilon": epsilon,
                  "costs": [{"dataset": r.query.dataset, "org": n.org, "epsilon": "0" if n.from_store else n.epsilon,
                             "from_store": n.from_store, "error": n.error} for r in results for n in r.nodes]}
-        emit(rows, [*queries[0].by, "numerator", "denominator", "share", "ci95"], fmt,
-             title=f"{numerator} as a share of {of} on {peildatum}", extra=extra)
+        emit(rows, output.share_columns(queries[0].by, fmt), fmt,
+             title=f"{numerator} as a share of {of} on {peildatum} (%)", extra=extra)
         if fmt is OutputFormat.table:
             for result in results:
                 for node in result.nodes:
@@ -134,25 +167,34 @@ def share(
             raise typer.Exit(6)
 
 
-def result_rows(result: CountResult) -> list[dict[str, Any]]:
-    rows = []
-    for cell in result.cells:
-        row: dict[str, Any] = dict(zip(result.query.by, cell.group))
-        if cell.suppressed:
-            row.update(value=None, ci95=None, suppressed=True)
-        else:
-            row.update(value=cell.value, ci95=[cell.ci_low, cell.ci_high])
-        rows.append(row)
-    return rows
+def _share_refusals(queries: list[CountQuery], nodes: list[NodeInfo]) -> list[RegiozichtError]:
+    """Each count's covenant and per-query limit at each online publisher; the budget for both counts
+    together where one node publishes both."""
+    problems: list[RegiozichtError] = []
+    online = {n.org: n for n in nodes if n.online}
+    totals: dict[str, Decimal] = {}
+    for query in queries:
+        for node in (n for n in online.values() if n.dataset(query.dataset) is not None):
+            problems += preflight.covenant_refusals(node.describe, purpose=query.purpose, dataset=query.dataset,
+                                                    columns=_columns(query))
+            problems += preflight.limit_refusals(node.describe, epsilon=Decimal(query.epsilon))
+            totals[node.org] = totals.get(node.org, Decimal(0)) + Decimal(query.epsilon)
+    for org, total in totals.items():
+        problems += preflight.total_refusals(online[org].describe, purpose=queries[0].purpose, epsilon=total)
+    unique: dict[str, RegiozichtError] = {}
+    for problem in problems:
+        unique.setdefault(problem.message, problem)
+    return list(unique.values())
 
 
-def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False) -> None:
-    rows = result_rows(result)
+def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False,
+           publishers: list[NodeInfo] | None = None) -> None:
+    rows = output.count_rows(result, fmt)
     nodes = [{"org": n.org, "kind": n.kind, "epsilon": n.epsilon, "from_store": n.from_store,
               "error": n.error} for n in result.nodes]
     extra = {"dataset": result.query.dataset, "peildatum": result.query.peildatum.isoformat(),
              "epsilon": result.query.epsilon, "query_id": result.query_id, "nodes": nodes}
-    emit(rows, [*result.query.by, "value", "ci95"], fmt,
+    emit(rows, output.count_columns(result.query.by, fmt), fmt,
          title=f"{result.query.dataset} on {result.query.peildatum} (ε {result.query.epsilon} per node)", extra=extra)
     if fmt is OutputFormat.table:
         for node in result.nodes:
@@ -163,6 +205,7 @@ def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False) -> Non
                 if refresh and not node.from_store:
                     cost = f"recomputed on its current data (--refresh): spent ε {node.epsilon}"
                 err_console.print(f"{node.org} ({node.kind}): {cost}")
+    _suppression_note(result, publishers or [], fmt)
     if result.failures:
         raise typer.Exit(6)
 
@@ -239,12 +282,33 @@ def _run_linked(args: _LinkedArgs, dry_run: bool, fmt: OutputFormat, profile: An
         query = resolve_linked(nodes, args.anchor, args.other, epsilon=args.epsilon, delta=args.delta,
                                purpose=args.purpose, by=args.by, where=args.where, at=args.at, with_at=args.with_at,
                                counters=client.counters(), counter=args.counter)
+        parties = {n.org: n for n in nodes}
+        _refuse([p for side in (query.anchor, *query.others)
+                 for p in preflight.peildatum_refusals(parties[side.org], side.peildatum)])
         if dry_run:
+            _refuse(_linked_refusals(query, parties))
             _linked_dry_run(query, fmt)
             return
         with err_console.status(f"linking with {len(query.others)} node(s)…"):
             result = submit_linked(client, query, anchor_cells(nodes, query))
-        _print_linked(result, fmt, share)
+        _print_linked(result, fmt, share, suppression.linked_threshold(nodes, query))
+
+
+def _linked_refusals(query: LinkedQuery, parties: dict[str, NodeInfo]) -> list[RegiozichtError]:
+    """The anchor pays ε and δ once per run, each peer once; the covenant must cover every dataset of a
+    party's set, and at the anchor the columns it groups and filters on."""
+    runs = len(query.others)
+    anchor = query.anchor
+    problems = preflight.spend_refusals(
+        parties[anchor.org], purpose=query.purpose, dataset=anchor.dataset, columns=_columns(query.anchor_count()),
+        also=[d for d in anchor.datasets if d != anchor.dataset], runs=runs,
+        epsilon=Decimal(query.epsilon) * runs, delta=Decimal(query.delta) * runs)
+    for peer in query.others:
+        problems += preflight.spend_refusals(
+            parties[peer.org], purpose=query.purpose, dataset=peer.dataset,
+            also=[d for d in peer.datasets if d != peer.dataset],
+            epsilon=Decimal(query.epsilon), delta=Decimal(query.delta))
+    return problems
 
 
 def _linked_costs(query: LinkedQuery) -> list[dict[str, Any]]:
@@ -268,27 +332,13 @@ def _linked_dry_run(query: LinkedQuery, fmt: OutputFormat) -> None:
          extra={"dry_run": True, "expected_ci95_half_width": width, "runs": len(query.others)})
 
 
-def _linked_rows(result: LinkedResult, share: bool) -> tuple[list[dict[str, Any]], list[str]]:
+def _print_linked(result: LinkedResult, fmt: OutputFormat, share: bool = False, below: int | None = None) -> None:
     query = result.query
-    rows = []
-    for cell in result.cells:
-        row: dict[str, Any] = dict(zip(query.by, cell.group))
-        if share:
-            row.update(in_other=cell.inter, anchor=cell.anchor,
-                       share=None if cell.share is None else round(cell.share, 4),
-                       ci95=[round(cell.share_ci[0], 4), round(cell.share_ci[1], 4)])
-        else:
-            row.update(in_other=cell.inter, in_other_ci95=list(cell.inter_ci), not_in_other=cell.only,
-                       not_in_other_ci95=list(cell.only_ci))
-        rows.append(row)
-    columns = ["in_other", "anchor", "share", "ci95"] if share else \
-        ["in_other", "in_other_ci95", "not_in_other", "not_in_other_ci95"]
-    return rows, [*query.by, *columns]
-
-
-def _print_linked(result: LinkedResult, fmt: OutputFormat, share: bool = False) -> None:
-    query = result.query
-    rows, columns = _linked_rows(result, share)
+    cells = suppression.shown(result.cells, below)
+    if share:
+        rows, columns = output.linked_share_rows(cells, query.by, fmt), output.linked_share_columns(query.by, fmt)
+    else:
+        rows, columns = output.linked_rows(cells, query.by, fmt), output.linked_columns(query.by, fmt)
     spent: dict[str, list[Decimal]] = {}
     for run in result.runs:
         for org, (eps, delta) in run.costs.items():
@@ -298,12 +348,16 @@ def _print_linked(result: LinkedResult, fmt: OutputFormat, share: bool = False) 
     costs = [{"org": org, "epsilon": _plain(e), "delta": _plain(d)} for org, (e, d) in sorted(spent.items())]
     failures = [{"run_id": r.run_id, "failed_org": r.failed_org, "error": r.error} for r in result.failures]
     extra = {"query_id": result.query_id, "anchor": query.anchor.body(), "others": [s.body() for s in query.others],
-             "epsilon": query.epsilon, "delta": query.delta, "spent": costs, "failed_runs": failures}
+             "epsilon": query.epsilon, "delta": query.delta, "spent": costs, "failed_runs": failures,
+             "suppressed_below": below}
     anchor = f"{_quoted(query.anchor.expression)}@{query.anchor.org}"
     other = f"{_quoted(query.others[0].expression)}@{', '.join(s.org for s in query.others)}"
-    title = f"share of {anchor} found in {other}" if share else f"{anchor} linked with {other}"
+    title = f"share of {anchor} found in {other} (%)" if share else f"{anchor} linked with {other}"
     emit(rows, columns, fmt, title=title, extra=extra)
     if fmt is OutputFormat.table:
+        if any(c.any for c in cells):
+            err_console.print(f"suppressed: linked estimates below {below}, the strictest threshold of the parties' "
+                              "covenants, are withheld.", highlight=False)
         for cost in costs:
             err_console.print(f"{cost['org']}: spent ε {cost['epsilon']}, δ {cost['delta']}")
         for failure in failures:

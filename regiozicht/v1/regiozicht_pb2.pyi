@@ -119,7 +119,7 @@ class Suppression(_message.Message):
     def __init__(self, below: _Optional[int] = ..., purposes: _Optional[_Iterable[str]] = ..., datasets: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Describe(_message.Message):
-    __slots__ = ("protocol_version", "capabilities", "org", "kind", "datasets", "purposes", "budget", "data_as_of", "issued_at_unix", "software_version", "suppression", "audit_seq", "audit_head")
+    __slots__ = ("protocol_version", "capabilities", "org", "kind", "datasets", "purposes", "budget", "data_as_of", "issued_at_unix", "software_version", "suppression", "audit_seq", "audit_head", "data_from")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     ORG_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +133,7 @@ class Describe(_message.Message):
     SUPPRESSION_FIELD_NUMBER: _ClassVar[int]
     AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
     AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
+    DATA_FROM_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     org: str
@@ -146,7 +147,8 @@ class Describe(_message.Message):
     suppression: _containers.RepeatedCompositeFieldContainer[Suppression]
     audit_seq: int
     audit_head: bytes
-    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., data_as_of: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., software_version: _Optional[str] = ..., suppression: _Optional[_Iterable[_Union[Suppression, _Mapping]]] = ..., audit_seq: _Optional[int] = ..., audit_head: _Optional[bytes] = ...) -> None: ...
+    data_from: str
+    def __init__(self, protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., org: _Optional[str] = ..., kind: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ..., purposes: _Optional[_Iterable[_Union[Purpose, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., data_as_of: _Optional[str] = ..., issued_at_unix: _Optional[int] = ..., software_version: _Optional[str] = ..., suppression: _Optional[_Iterable[_Union[Suppression, _Mapping]]] = ..., audit_seq: _Optional[int] = ..., audit_head: _Optional[bytes] = ..., data_from: _Optional[str] = ...) -> None: ...
 
 class QueryEnvelope(_message.Message):
     __slots__ = ("body", "query_id", "issued_at_unix", "expires_at_unix", "refresh")
