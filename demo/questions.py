@@ -70,7 +70,9 @@ NONE_OF_THESE = ("vsv'ers in none of work, bijstand and youth care: W&I and yout
 
 LINKED: tuple[LinkedQuestion, ...] = (
     LinkedQuestion("% new vsv'ers in paid work, by gemeente (RMC × W&I)", "vsv@rmc", "baan@wi", ("gemeente",)),
-    LinkedQuestion("% new vsv'ers on bijstand (RMC × W&I)", "vsv@rmc", "bijstand@wi"),
+    # DOMAIN's "bijstand within 12 months of leaving": last year's cohort, bijstand any day since
+    LinkedQuestion("% of last year's new vsv'ers on bijstand within 12 months (RMC × W&I)", "vsv@rmc",
+                   "bijstand_12m@wi", years_back=1),
     LinkedQuestion("% new vsv'ers with youth care in the prior 24 months (RMC × youth care)", "vsv@rmc",
                    "jeugdhulp_24m@jeugdhulp",
                    complement="% new vsv'ers without youth care in the prior 24 months (RMC × youth care)"),

@@ -32,9 +32,11 @@ def linking_rules(partner_id: str, kind: str) -> list[dict[str, Any]]:
     startkwalificaties (W&I × both schools).
     """
     if kind == "rmc":
-        return [_rule("wi", ["vsv"], ["baan", "bijstand"]), _rule("jeugdhulp", ["vsv"], ["jeugdhulp_24m"])]
+        return [_rule("wi", ["vsv"], ["baan", "bijstand", "bijstand_12m"]),
+                _rule("jeugdhulp", ["vsv"], ["jeugdhulp_24m"])]
     if kind == "wi":
-        return [_rule("rmc", ["baan", "bijstand"], ["vsv"]), _rule("school", ["baan", "uitkering"], ["school_leaver"]),
+        return [_rule("rmc", ["baan", "bijstand", "bijstand_12m"], ["vsv"]),
+                _rule("school", ["baan", "uitkering"], ["school_leaver"]),
                 _rule("school", ["bijstand"], ["startkwalificatie"])]
     if kind == "jeugdhulp":
         return [_rule("rmc", ["jeugdhulp_24m"], ["vsv"])]

@@ -4,6 +4,7 @@ old definition demonstrably did not (issue 11 §1).
 
 (a) % of the RMC stock in a trajectory / reached: one population, the stock's own flag.
 (b) 16-hour reports per 1,000: residents aged 12–17 above and below the line.
+(c) vsv'ers on bijstand: last year's cohort, bijstand any day in the 12 months since.
 """
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from demo.questions import QUESTIONS, Question
-from demo.synthregion import dataset_config
+from coordinator.linkclient import split_target
+from demo.linkedtruth import linked_truth
+from demo.questions import LINKED, QUESTIONS, LinkedQuestion, Question
+from demo.synthregion import dataset_config, linking_rules
 from node.compile import cells, compile_count, compile_members
 from node.config import Dataset
 from regiozicht import linksets
-from regiozicht.query import CountQuery, build_count
+from regiozicht.linkquery import LinkSide, build_linked
+from regiozicht.query import CountQuery, build_count, default_peildatum
+from synth.bsn import is_valid_bsn
 from synth.datasets import for_region
 from synth.manifest import Manifest, PartnerInfo
+from synth.truth import Truth
 from tests.test_synth_helpers import region
 
 # large enough that the old definitions' flaws show in the data (seed 7): at scale 0.03 the
@@ -176,3 +182,69 @@ def test_old_zestien_uur_rate_mixed_two_populations(out: Path) -> None:
     enrolled_ages = _summed(out, "enrolled", p, ("leeftijd",), None)
     adults = enrolled_ages[("18-22",)] + enrolled_ages[("23-26",)]
     assert adults > sum(enrolled_ages.values()) / 5
+
+
+# --- (c) vsv'ers on bijstand within 12 months ---------------------------------------------------
+
+def _vsv_bijstand() -> LinkedQuestion:
+    found = [q for q in LINKED if q.anchor == "vsv@rmc" and q.found and "bijstand" in q.other
+             and "baan" not in q.other]
+    assert len(found) == 1
+    return found[0]
+
+
+def _linked_on_nodes(out: Path, question: LinkedQuestion) -> tuple[int, int]:
+    """(anchor members found, anchor members) as the nodes' linked-run statements give them:
+    the anchor at the cohort's reference date, the other side at the default one."""
+    manifest = _manifest(out)
+    p = default_peildatum(manifest.extract_datetime.date())
+    anchor_set, anchor_at = split_target(question.anchor)
+    other_set, other_at = split_target(question.other)
+    anchor = next(x for x in manifest.partners if anchor_at in (x.kind, x.org))
+    cohort = p.replace(year=p.year - question.years_back)
+    members = _node_links(out, anchor, anchor_set, cohort)
+    others = set().union(*(_node_links(out, x, other_set, p) for x in manifest.partners if other_at in (x.kind, x.org)))
+    return sum(1 for m in members if is_valid_bsn(m) and m in others), len(members)
+
+
+def test_vsv_bijstand_question_is_indicator_5_on_the_nodes_and_in_the_demos_truth(out: Path) -> None:
+    question = _vsv_bijstand()
+    truth = _indicator(out, "5_vsv_bijstand_within_12m")["total"]
+    hit, n = _linked_on_nodes(out, question)
+    assert (hit, n, _pct(hit, n)) == (truth["linked"], truth["n"], truth["pct"]) and hit > 0
+    assert question.years_back == 1 and question.other == "bijstand_12m@wi"
+    # the demo shows the truth of its own resolved query: the same numbers
+    manifest = _manifest(out)
+    p = default_peildatum(manifest.extract_datetime.date())
+    wi = [x for x in manifest.partners if x.kind == "wi"]
+    query = build_linked(LinkSide.of(manifest.partner("rmc").org, "rmc", "vsv", p.replace(year=p.year - 1)),
+                         [LinkSide.of(x.org, "wi", "bijstand_12m", p) for x in wi],
+                         epsilon="1", delta="1e-9", purpose="rmc-monitor", counter="teller", cells=1)
+    demo = linked_truth(Truth.load(out), {x.org: x.id for x in manifest.partners}, query)
+    assert demo == {(): (hit, n - hit)}
+
+
+def test_old_vsv_bijstand_question_was_another_cohort_on_another_day(out: Path) -> None:
+    """The old question linked this year's vsv'ers with bijstand on the reference date."""
+    old = LinkedQuestion("old", "vsv@rmc", "bijstand@wi")
+    hit, n = _linked_on_nodes(out, old)
+    truth = _indicator(out, "5_vsv_bijstand_within_12m")["total"]
+    assert (hit, n) != (truth["linked"], truth["n"])
+    assert _pct(hit, n) != truth["pct"]
+
+
+def test_every_linked_question_is_allowed_by_the_demo_covenants(out: Path) -> None:
+    """Each linked demo question's datasets are in a linking rule on both sides."""
+    manifest = _manifest(out)
+
+    def allowed(me: PartnerInfo, mine: list[str], peer: PartnerInfo, theirs: list[str]) -> bool:
+        return any(peer.kind in r["kinds"] and set(mine) <= set(r["datasets"])
+                   and set(theirs) <= set(r["partner_datasets"]) for r in linking_rules(me.id, me.kind))
+
+    for question in LINKED:
+        (a_set, a_at), (o_set, o_at) = split_target(question.anchor), split_target(question.other)
+        a_names, o_names = (linksets.datasets(linksets.parse(s)) for s in (a_set, o_set))
+        for anchor in (x for x in manifest.partners if a_at in (x.kind, x.org)):
+            for other in (x for x in manifest.partners if o_at in (x.kind, x.org) and x.id != anchor.id):
+                assert allowed(anchor, a_names, other, o_names), (question.indicator, anchor.id, other.id)
+                assert allowed(other, o_names, anchor, a_names), (question.indicator, other.id, anchor.id)
