@@ -19,7 +19,7 @@ from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
 from regiozicht import linknoise, linksets, psi
 from regiozicht.cells import cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery
-from regiozicht.linkquery import LinkedQuery, LinkSide, build_linked
+from regiozicht.linkquery import LinkedQuery, LinkSide, Split, build_linked
 from regiozicht.query import (
     MAX_EXPIRY_SECONDS,
     body_hash,
@@ -113,11 +113,31 @@ def _side(node: NodeInfo, tree: linksets.Tree, at: dt.date | None) -> LinkSide:
     return LinkSide(node.org, node.kind, tree, peildatum)
 
 
+def coverage_split(anchor: NodeInfo, dataset: str, peers: list[NodeInfo], by: list[str] | tuple[str, ...]
+                   ) -> Split | None:
+    """Coverage-aware runs, where the peers' signed Describes allow them: a dimension of the grouping
+    that every peer covers (in any of its datasets) with values that no two peers share; each peer's
+    run then holds only the anchor persons of its values. None where no dimension qualifies."""
+    described = anchor.dataset(dataset)
+    if described is None or len(peers) < 2:
+        return None
+    domains = {d.name: set(d.domain) for d in described.dimensions}
+    for name in by:
+        covered = {p.org: sorted({v for d in p.describe.datasets for c in d.coverage if c.dimension == name
+                                  for v in c.values} & domains.get(name, set())) for p in peers}
+        values = [v for found in covered.values() for v in found]
+        if all(covered.values()) and len(values) == len(set(values)):
+            return Split.of(name, covered)
+    return None
+
+
 def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: str, delta: str, purpose: str,
                    by: list[str], where: str | None, at: dt.date | None, with_at: dt.date | None,
-                   counters: list[str], counter: str | None = None) -> LinkedQuery:
+                   counters: list[str], counter: str | None = None, split: bool = False) -> LinkedQuery:
     """The anchor node and every node publishing the other set, from the catalog, and the counter:
-    `counter` if asked for, else the first of `counters` (online, `AnalystClient.counters`) that is no party."""
+    `counter` if asked for, else the first of `counters` (online, `AnalystClient.counters`) that is no party.
+    `split`: run each peer only over the anchor cells it covers (`coverage_split`); refused where the
+    peers' coverage does not allow it."""
     anchor_set, anchors = _matching(nodes, anchor)
     if len(anchors) > 1:
         raise BadQuery(f"{len(anchors)} nodes match {anchor!r} ({', '.join(n.org for n in anchors)}); name one as "
@@ -138,8 +158,13 @@ def resolve_linked(nodes: list[NodeInfo], anchor: str, other: str, *, epsilon: s
     cells = len(cell_list(domains, by))
     others = [_side(p, other_set, with_at) for p in peers]
     chosen = choose_counter(counters, [anchor_side.org, *(o.org for o in others)], counter)
+    chosen_split = coverage_split(node, anchor_side.dataset, peers, by) if split else None
+    if split and chosen_split is None:
+        raise BadQuery(f"The nodes publishing {other!r} do not cover disjoint values of a dimension in --by "
+                       f"({', '.join(by) or 'none'}); group by their covered dimension (e.g. --by gemeente) or ask "
+                       "without a split.")
     query = build_linked(anchor_side, others, epsilon=epsilon, delta=delta, purpose=purpose, counter=chosen,
-                         cells=cells, by=by, where=where)
+                         cells=cells, by=by, where=where, split=chosen_split)
     check_against_domains(query.anchor.dataset, domains, query.anchor_count())
     return query
 
@@ -193,7 +218,7 @@ def _open_release(client: AnalystClient, signed: pb.Signed, counter: str, query_
 def verify_linked(client: AnalystClient, query: LinkedQuery, query_id: str, body: bytes,
                   response: pb.SubmitResponse, groups: list[tuple[str, ...]]) -> LinkedResult:
     shift = linknoise.shift_for(query.epsilon_value, query.delta_value)
-    outcomes, matches, sizes = [], [], []
+    outcomes, matches, sizes, peers_counted = [], [], [], []
     peers = {p.org: p for p in query.others}
     seen: set[str] = set()
     for run in response.runs:
@@ -220,10 +245,15 @@ def verify_linked(client: AnalystClient, query: LinkedQuery, query_id: str, body
                                        "other or with the counter's release; report this to the region.")
         matches.append(list(release.matches))
         sizes.append([size - psi.slot_offset(shift) for size in release.anchor_sizes])
+        peers_counted.append(peer.org)
         outcomes.append(RunOutcome(run.run_id, peer.org, {a.org: (a.epsilon, a.delta), b.org: (b.epsilon, b.delta)},
                                    bytes_relayed=run.bytes_relayed, bytes_to_counter=run.bytes_to_counter))
     if len(outcomes) != len(query.others):
         raise AuthenticationFailed("The coordinator left out runs of this query; report this to the region.")
+    if query.split is not None:
+        return LinkedResult(query, query_id, _split_cells(query, query.split, groups,
+                                                          dict(zip(peers_counted, zip(matches, sizes))), shift),
+                            outcomes)
     return LinkedResult(query, query_id, _cells(query, groups, matches, sizes, shift), outcomes)
 
 
@@ -244,6 +274,28 @@ def _cells(query: LinkedQuery, groups: list[tuple[str, ...]], matches: list[list
     return cells
 
 
+def _split_cells(query: LinkedQuery, split: Split, groups: list[tuple[str, ...]],
+                 runs: dict[str, tuple[list[int], list[int]]], shift: int) -> list[LinkedCell]:
+    """A split query's cells: each from the one run holding its persons (a cell whose value no peer
+    covers, such as `onbekend`, was in no run and has no estimate)."""
+    if any(len(m) != len(groups) for m, _ in runs.values()):
+        raise AuthenticationFailed("The nodes counted another number of cells than the anchor publishes; "
+                                   "report this to the region.")
+    epsilon, index = query.epsilon_value, query.by.index(split.dimension)
+    width = linknoise.linked_half_width(epsilon, shift, 1)
+    cells = []
+    for position, group in enumerate(groups):
+        peer = split.run_of(group[index])
+        if peer is None or peer not in runs:
+            continue
+        matches, sizes = runs[peer]
+        (inter, only), = linknoise.linked_estimates([[matches[position]]], [[sizes[position]]], shift)
+        share_ci = linknoise.share_interval(inter, inter + only, epsilon, shift, 1)
+        cells.append(LinkedCell(group, inter, (inter - width, inter + width), only, (only - width, only + width),
+                                linknoise.share_estimate(inter, inter + only), share_ci))
+    return cells
+
+
 def anchor_cells(nodes: list[NodeInfo], query: LinkedQuery) -> list[tuple[str, ...]]:
     """The anchor's cells in its node's order: every value of the public domain, then `onbekend`."""
     node = next(n for n in nodes if n.org == query.anchor.org)
@@ -253,5 +305,6 @@ def anchor_cells(nodes: list[NodeInfo], query: LinkedQuery) -> list[tuple[str, .
 
 
 def expected_linked_half_width(query: LinkedQuery) -> int:
+    runs = 1 if query.split is not None else len(query.others)  # a split cell comes from one run
     return linknoise.linked_half_width(query.epsilon_value, linknoise.shift_for(query.epsilon_value,
-                                                                               query.delta_value), len(query.others))
+                                                                               query.delta_value), runs)

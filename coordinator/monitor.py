@@ -23,6 +23,7 @@ from coordinator.client import NodeInfo
 from regiozicht import dp, filters, linknoise
 from regiozicht.cells import cell_list
 from regiozicht.errors import BadQuery, ConfigError
+from regiozicht.linkquery import Split
 from regiozicht.query import CountQuery, build_count
 from regiozicht.tomlconfig import describe_validation_error, load_toml
 
@@ -71,6 +72,8 @@ class Linked(_Frozen):
     years_back: int = Field(0, ge=0, le=5, description="Anchor's reference date moved back (last year's cohort).")
     epsilon: str
     every: Literal["quarter", "year"] = "year"
+    split: bool = Field(True, description="Run each peer only over the anchor cells it covers, where the peers' "
+                                          "coverage allows (the anchor then spends ε once, not once per peer).")
 
 
 class Part(_Frozen):
@@ -234,12 +237,13 @@ def plan(monitor: Monitor, nodes: list[NodeInfo]) -> Plan:
     delta = Decimal(monitor.monitor.delta)
     for link in monitor.linked:
         anchor, peers = linked_parties(nodes, link)
-        for peer in peers:  # the anchor spends ε and δ in each peer's run
-            charge(anchor, link.id, link.every, Decimal(link.epsilon), delta)
+        # the anchor spends ε and δ in each peer's run, or once for all of them when the runs are split
+        anchor_runs = 1 if split_of(nodes, link) is not None else len(peers)
+        charge(anchor, link.id, link.every, Decimal(link.epsilon) * anchor_runs, delta * anchor_runs)
+        for peer in peers:
             charge(peer, link.id, link.every, Decimal(link.epsilon), delta)
             problems += _per_query_limits(peer, link.id, Decimal(link.epsilon), delta)
-        # the anchor's part of one linked query is every peer's run together
-        problems += _per_query_limits(anchor, link.id, Decimal(link.epsilon) * len(peers), delta * len(peers))
+        problems += _per_query_limits(anchor, link.id, Decimal(link.epsilon) * anchor_runs, delta * anchor_runs)
     over_limits = bool(problems)
     budget = [text for entry in spend.values() for text in _over_budget(monitor, entry)]
     cells = precision(monitor, nodes)
@@ -263,6 +267,17 @@ def linked_parties(nodes: list[NodeInfo], link: Linked) -> tuple[NodeInfo, list[
     if len(anchors) != 1:
         raise BadQuery(f"Linked share {link.id!r}: {len(anchors)} nodes match {link.anchor!r}; name one as SET@ORG.")
     return anchors[0], [p for p in side(link.other) if p.org != anchors[0].org]
+
+
+def split_of(nodes: list[NodeInfo], link: Linked) -> Split | None:
+    """The coverage-aware split a run of this linked share gets (None: one full run per peer)."""
+    from coordinator.linkclient import coverage_split, split_target
+    from regiozicht import linksets
+
+    if not link.split:
+        return None
+    anchor, peers = linked_parties(nodes, link)
+    return coverage_split(anchor, linksets.primary(linksets.parse(split_target(link.anchor)[0])), peers, link.by)
 
 
 def _per_query_limits(node: NodeInfo, source: str, epsilon: Decimal, delta: Decimal) -> list[str]:
@@ -363,7 +378,8 @@ def _linked_precision(monitor: Monitor, nodes: list[NodeInfo], indicator: Indica
     epsilon = float(link.epsilon)
     shift = linknoise.shift_for(epsilon, float(monitor.monitor.delta))
     size = monitor.monitor.reference_size
-    low, high = linknoise.share_interval(size // 2, size, epsilon, shift, len(peers))
+    runs = 1 if split_of(nodes, link) is not None else len(peers)  # a split cell comes from one run
+    low, high = linknoise.share_interval(size // 2, size, epsilon, shift, runs)
     width = (high - low) * 100
     return [CellPrecision(indicator.id, grouping, ("*",), width / 2, "points") for grouping in indicator.show]
 

@@ -181,7 +181,7 @@ def _linked(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], li
     anchor_day = dt.date(day.year - link.years_back, day.month, day.day)
     query = resolve_linked(nodes, link.anchor, link.other, epsilon=link.epsilon, delta=monitor.monitor.delta,
                            purpose=monitor.monitor.purpose, by=list(link.by), where=link.where, at=anchor_day,
-                           with_at=day, counters=counters)
+                           with_at=day, counters=counters, split=m.split_of(nodes, link) is not None)
     result = submit_linked(client, query, anchor_cells(nodes, query))
     if result.failures:
         raise BadQuery(f"Linked share {link.id}: {result.failures[0].error}")

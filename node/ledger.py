@@ -136,15 +136,17 @@ class Ledger:
     # -- charging ---------------------------------------------------------------
 
     def charge(self, tx: Connection, *, charge_id: str, kind: str, purpose: Purpose, epsilon: Decimal,
-               delta: Decimal, now: int, audit_seq: int = 0, partner: str | None = None) -> bool:
+               delta: Decimal, now: int, audit_seq: int = 0, partner: str | None = None, pool: bool = True) -> bool:
         """Charges once per id; False when the id was already charged. Raises BudgetExhausted.
 
         A linked run names its `partner`: what one partner spends linking against this
-        node has its own ceiling per period (the covenant's `[linked] pair_epsilon`)."""
+        node has its own ceiling per period (the covenant's `[linked] pair_epsilon`).
+        `pool` False charges only that pair budget (a split query's run: the anchor's pool pays
+        once for the whole query, under its own charge id)."""
         period = self.advance_clock(tx, now)
         if tx.execute(_CHARGED, {"b_charge_id": charge_id}).first():
             return False
-        figures = self._figures(tx, period, purpose, epsilon, delta, partner, lock=True)
+        figures = self._figures(tx, period, purpose, epsilon, delta, partner, lock=True, pool=pool)
         for pot, (spent_e, spent_d) in figures.items():
             tx.execute(_UPDATE_POT, {"b_period": period.id, "b_pot": pot, "b_epsilon": text(spent_e),
                                      "b_delta": text(spent_d)})
@@ -156,16 +158,17 @@ class Ledger:
         return True
 
     def _figures(self, tx: Connection, period: Period, purpose: Purpose, epsilon: Decimal, delta: Decimal,
-                 partner: str | None, *, lock: bool) -> dict[str, tuple[Decimal, Decimal]]:
+                 partner: str | None, *, lock: bool, pool: bool = True) -> dict[str, tuple[Decimal, Decimal]]:
         """Every pot's spent figures after this charge; raises BudgetExhausted if one would overflow."""
         eps_pot, delta_pot = self.pots(purpose)
         pair = PAIR + partner if partner else None
         figures: dict[str, tuple[Decimal, Decimal]] = {}
-        for pot in sorted({TOTAL, eps_pot, delta_pot} | ({pair} if pair else set())):  # fixed lock order
+        pools = {TOTAL, eps_pot, delta_pot} if pool else set()
+        for pot in sorted(pools | ({pair} if pair else set())):  # fixed lock order
             spent_e, spent_d = self._spent(tx, period.id, pot, lock=lock)
             figures[pot] = (spent_e + (epsilon if pot in (TOTAL, eps_pot, pair) else 0),
                             spent_d + (delta if pot in (TOTAL, delta_pot, pair) else 0))
-        checks = [(TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)]
+        checks = [(TOTAL, 0, epsilon), (eps_pot, 0, epsilon), (TOTAL, 1, delta), (delta_pot, 1, delta)] if pool else []
         if pair:
             checks += [(pair, 0, epsilon), (pair, 1, delta)]
         for pot, index, amount in checks:

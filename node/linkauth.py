@@ -52,7 +52,7 @@ class LinkPlan:
     def own_query(self) -> CountQuery:
         """This side's first dataset as a count query (with the anchor's grouping and filter)."""
         if self.role == "anchor":
-            return self.query.anchor_count()
+            return self.query.anchor_count_for(self.peer.org)
         return CountQuery(self.me.dataset, self.query.epsilon, self.query.purpose, self.me.peildatum)
 
     def audit_fields(self) -> dict[str, Any]:
@@ -70,8 +70,8 @@ def plan_run(config: NodeConfig, covenant: Covenant, gate: Gate, envelope: pb.Qu
     me, peer = _sides(config, query, envelope.query_id, run_id, role)
     context.note(dataset=me.expression)
     datasets = {name: gate.dataset(name) for name in me.datasets}
-    own = query.anchor_count() if role == "anchor" else CountQuery(me.dataset, query.epsilon, query.purpose,
-                                                                   me.peildatum)
+    own = query.anchor_count_for(peer.org) if role == "anchor" else CountQuery(me.dataset, query.epsilon,
+                                                                               query.purpose, me.peildatum)
     check_query(datasets[me.dataset], own)
     gate.check_data_as_of(me.peildatum)
     purpose = authorise(covenant, requester, own, hashlib.sha256(envelope.body).hexdigest(), datasets[me.dataset])
@@ -82,7 +82,7 @@ def plan_run(config: NodeConfig, covenant: Covenant, gate: Gate, envelope: pb.Qu
                                    f"dataset {name!r}; leave it out of the set or have the privacy officer add it.")
     check_linking(covenant, purpose, me, peer)
     check_counter(covenant, query.counter)
-    check_bounds(covenant, query, runs=len(query.others) if role == "anchor" else 1)
+    check_bounds(covenant, query, runs=query.anchor_runs() if role == "anchor" else 1)
     try:
         shift = shift_for(query.epsilon_value, query.delta_value)
     except ValueError:

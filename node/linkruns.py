@@ -203,10 +203,16 @@ def charge_run(parts: NodeParts, plan: LinkPlan, now: int) -> tuple[int, str] | 
     in one transaction, before anything data-dependent leaves; never refunded. Returns the entry's
     (seq, head), or None if the run id was charged before. Raises BudgetExhausted (nothing charged)."""
     fields = plan.audit_fields()
+    epsilon, delta = Decimal(plan.query.epsilon), Decimal(plan.query.delta)
+    split = plan.role == "anchor" and plan.query.split is not None
     with parts.state.transaction() as tx:
+        if split:
+            # every anchor person is in one run of a split query: its pool pays once for all runs (parallel
+            # composition), under the query's charge id; each run still fills its partner's pair budget
+            parts.ledger.charge(tx, charge_id=f"{plan.envelope.query_id}:anchor", kind="linked-query",
+                                purpose=plan.purpose, epsilon=epsilon, delta=delta, now=now)
         if not parts.ledger.charge(tx, charge_id=plan.run_id, kind="linked-run", purpose=plan.purpose,
-                                   epsilon=Decimal(plan.query.epsilon), delta=Decimal(plan.query.delta), now=now,
-                                   partner=plan.peer.org):
+                                   epsilon=epsilon, delta=delta, now=now, partner=plan.peer.org, pool=not split):
             return None
         return audit.append(tx, now=now, decision="linked-run", **{
             **fields, "epsilon": text(Decimal(plan.query.epsilon)), "delta": text(Decimal(plan.query.delta)),

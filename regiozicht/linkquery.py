@@ -20,6 +20,7 @@ from typing import Any
 
 from regiozicht import filters, linksets
 from regiozicht.errors import BadQuery
+from regiozicht.cells import ONBEKEND
 from regiozicht.query import BODY_VERSION, CountQuery, SignableQuery, _validate, canonical_epsilon, load_canonical
 
 _ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -72,6 +73,31 @@ class LinkSide:
 
 
 @dataclasses.dataclass(frozen=True)
+class Split:
+    """Coverage-aware runs: each peer's run holds only the anchor persons whose `dimension` value
+    (at the anchor) is one of the values that peer covers. The value sets are disjoint, so every
+    anchor person is in exactly one run and the anchor spends ε and δ once for the whole query
+    (parallel composition over disjoint parts of its data) instead of once per run."""
+
+    dimension: str
+    runs: tuple[tuple[str, tuple[str, ...]], ...]  # (peer org, values), sorted by org
+
+    def body(self) -> dict[str, Any]:
+        return {"dimension": self.dimension, "runs": {org: list(values) for org, values in self.runs}}
+
+    def values(self, peer: str) -> tuple[str, ...]:
+        return dict(self.runs)[peer]
+
+    def run_of(self, value: str) -> str | None:
+        """The peer whose run holds anchor persons with this value (None: no run holds them)."""
+        return next((org for org, values in self.runs if value in values), None)
+
+    @classmethod
+    def of(cls, dimension: str, runs: dict[str, list[str]] | dict[str, tuple[str, ...]]) -> Split:
+        return cls(dimension, tuple((org, tuple(sorted(values))) for org, values in sorted(runs.items())))
+
+
+@dataclasses.dataclass(frozen=True)
 class LinkedQuery(SignableQuery):
     anchor: LinkSide
     others: tuple[LinkSide, ...]
@@ -82,6 +108,7 @@ class LinkedQuery(SignableQuery):
     where: filters.Tree | None = None
     counter: str = ""
     cells: int = 0  # the anchor's number of cells: every party takes C from here, never from a message
+    split: Split | None = None
 
     def body(self) -> dict[str, Any]:
         return {
@@ -89,6 +116,7 @@ class LinkedQuery(SignableQuery):
             "aggregate": "linked_count",
             "counter": self.counter,
             "cells": self.cells,
+            "split": None if self.split is None else self.split.body(),
             "anchor": self.anchor.body(),
             "others": [side.body() for side in self.others],
             "by": list(self.by),
@@ -112,13 +140,26 @@ class LinkedQuery(SignableQuery):
         """The anchor's grouping and filter on its first non-negated dataset, as a count query (shared checks)."""
         return CountQuery(self.anchor.dataset, self.epsilon, self.purpose, self.anchor.peildatum, self.by, self.where)
 
+    def anchor_count_for(self, peer: str) -> CountQuery:
+        """The anchor's part in the run with `peer`: with a split, only persons of the values that peer covers."""
+        query = self.anchor_count()
+        if self.split is None:
+            return query
+        inside: filters.Tree = {"in": [self.split.dimension, list(self.split.values(peer))]}
+        where = filters.normalise({"and": [self.where, inside]} if self.where is not None else inside)
+        return dataclasses.replace(query, where=where)
+
+    def anchor_runs(self) -> int:
+        """How many times the anchor spends ε and δ for this query: once with a split, else once per run."""
+        return 1 if self.split is not None else len(self.others)
+
 
 def build_linked(anchor: LinkSide, others: list[LinkSide], *, epsilon: str | float, delta: str | float,
                  purpose: str, counter: str, cells: int, by: list[str] | tuple[str, ...] = (),
-                 where: str | None = None) -> LinkedQuery:
+                 where: str | None = None, split: Split | None = None) -> LinkedQuery:
     query = LinkedQuery(anchor, tuple(sorted(others, key=lambda s: s.org)), canonical_epsilon(epsilon),
                         canonical_delta(delta), purpose, tuple(by), filters.parse(where) if where else None, counter,
-                        cells)
+                        cells, split)
     _validate_linked(query)
     return query
 
@@ -141,6 +182,8 @@ def _validate_linked(query: LinkedQuery) -> None:
     if query.counter in orgs:
         raise BadQuery(f"Counter {query.counter} is a party of this linked query; a counter must be independent of "
                        "both nodes, choose another with --counter.")
+    if query.split is not None:
+        _validate_split(query, query.split)
     for side in (query.anchor, *query.others):
         if not _ORG.match(side.org):
             raise BadQuery(f"{side.org!r} is not a node name; `regiozicht catalog` lists the nodes.")
@@ -148,6 +191,33 @@ def _validate_linked(query: LinkedQuery) -> None:
             raise BadQuery(f"The set of {side.org} is not in normalised form; build it with LinkSide.of or the CLI.")
         for name in side.datasets:
             _validate(CountQuery(name, query.epsilon, query.purpose, side.peildatum))
+
+
+def _validate_split(query: LinkedQuery, split: Split) -> None:
+    if split.dimension not in query.by:
+        raise BadQuery(f"A split by {split.dimension!r} needs the anchor grouped by it, so each cell is in one run; "
+                       "add it to --by.")
+    if sorted(org for org, _ in split.runs) != sorted(s.org for s in query.others):
+        raise BadQuery("A split must name exactly the peers of the query; rebuild the query with the CLI.")
+    seen: set[str] = set()
+    for _, values in split.runs:
+        if not values or ONBEKEND in values or seen & set(values) or list(values) != sorted(set(values)):
+            raise BadQuery("A split gives each peer its own sorted, non-empty values, none shared with another "
+                           "peer and none `onbekend`; rebuild the query with the CLI.")
+        seen |= set(values)
+
+
+def _split(raw: Any) -> Split | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"dimension", "runs"} or not isinstance(raw["dimension"], str) \
+            or not isinstance(raw["runs"], dict) or not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in raw["runs"].values()):
+        raise BadQuery("The split of the linked query is malformed; rebuild the query with the CLI.")
+    split = Split.of(raw["dimension"], raw["runs"])
+    if split.body() != raw:
+        raise BadQuery("The split is not in normalised form; rebuild the query with the CLI.")
+    return split
 
 
 def _side(raw: Any) -> LinkSide:
@@ -167,7 +237,8 @@ def _side(raw: Any) -> LinkSide:
 def parse_linked_body(raw: bytes) -> LinkedQuery:
     """Parses signed linked-query bytes; refuses anything not canonical."""
     body = load_canonical(raw)
-    expected = {"v", "aggregate", "counter", "cells", "anchor", "others", "by", "where", "epsilon", "delta", "purpose"}
+    expected = {"v", "aggregate", "counter", "cells", "split", "anchor", "others", "by", "where", "epsilon", "delta",
+                "purpose"}
     if set(body) != expected or body["v"] != BODY_VERSION or body["aggregate"] != "linked_count":
         raise BadQuery("The linked query body has unknown or missing fields; update the `regiozicht` CLI.")
     if not isinstance(body["others"], list) or not isinstance(body["by"], list):
@@ -177,7 +248,8 @@ def parse_linked_body(raw: bytes) -> LinkedQuery:
         if not isinstance(body[field], str):
             raise BadQuery(f"The query's {field} must be a string; rebuild the query with the CLI.")
     query = LinkedQuery(_side(body["anchor"]), tuple(_side(s) for s in body["others"]), body["epsilon"],
-                        body["delta"], body["purpose"], tuple(body["by"]), where, body["counter"], body["cells"])
+                        body["delta"], body["purpose"], tuple(body["by"]), where, body["counter"], body["cells"],
+                        _split(body["split"]))
     if (where != body["where"] or canonical_epsilon(query.epsilon) != query.epsilon
             or canonical_delta(query.delta) != query.delta
             or list(query.others) != sorted(query.others, key=lambda s: s.org)):

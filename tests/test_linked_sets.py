@@ -217,7 +217,7 @@ def test_a_hand_signed_bare_not_never_reaches_a_node(relay: Relay) -> None:
 
     body = rfc8785.dumps({
         "v": 1, "aggregate": "linked_count", "by": [], "where": None, "epsilon": "1", "delta": "0.000001",
-        "purpose": "rmc-monitor", "counter": COUNTER_ORG, "cells": 1,
+        "purpose": "rmc-monitor", "counter": COUNTER_ORG, "cells": 1, "split": None,
         "anchor": {"org": RMC, "kind": "rmc", "set": {"dataset": "vsv"}, "peildatum": "2026-10-01"},
         "others": [{"org": WI, "kind": "wi", "set": {"not": {"dataset": "baan"}}, "peildatum": "2026-10-01"}]})
     before = relay.linked_charges("rmc"), relay.linked_charges("wi-regio")

@@ -93,15 +93,16 @@ def test_the_plan_shows_what_each_node_spends(region: LinkedRegion, tmp_path: Pa
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     spent = {row["node"]: row["epsilon"] for row in document["rows"]}
-    # rmc: vsv 0.5 four times a year + the linked share's runs with both W&I nodes at ε 1
-    assert spent == {"rmc-regio": "4", "sociale-dienst-regio": "3", "werk-inkomen-gm9001": "3"}
+    # rmc: vsv 0.5 four times a year + the linked share at ε 1 once: its runs with the two W&I nodes
+    # hold disjoint gemeenten (coverage), so every vsv'er is in one run
+    assert spent == {"rmc-regio": "3", "sociale-dienst-regio": "3", "werk-inkomen-gm9001": "3"}
     assert not document["problems"]
     vsv_by_gemeente = [c for c in document["cells"] if c["indicator"] == "vsv" and c["by"] == "gemeente"]
     assert [c["cell"] for c in vsv_by_gemeente] == ["GM9001", "GM9002", "onbekend"]
 
 
 def test_the_plan_refuses_a_monitor_that_runs_a_node_dry(region: LinkedRegion, tmp_path: Path) -> None:
-    path = _write(tmp_path / "m.toml", _monitor(linked_epsilon="5"))
+    path = _write(tmp_path / "m.toml", _monitor(linked_epsilon="9"))
     result = _cli(region, "monitor", "plan", str(path))
     assert result.exit_code == 5, result.output
     assert "rmc-regio" in result.output and "vsv-bijstand" in result.output
@@ -109,7 +110,8 @@ def test_the_plan_refuses_a_monitor_that_runs_a_node_dry(region: LinkedRegion, t
 
 def test_the_plan_refuses_what_a_node_would_refuse_per_query(region: LinkedRegion, tmp_path: Path) -> None:
     document = _monitor()
-    document["monitor"]["delta"] = "0.000001"  # two runs at 1e-6 are above the anchor's 1e-6 per query
+    document["monitor"]["delta"] = "0.000001"  # two full runs at 1e-6 are above the anchor's 1e-6 per query
+    document["linked"][0]["split"] = False
     result = _cli(region, "monitor", "plan", str(_write(tmp_path / "m.toml", document)))
     assert result.exit_code == 4, result.output
     assert "per-query limit" in result.output and "rmc-regio" in result.output

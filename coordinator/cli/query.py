@@ -226,6 +226,7 @@ class _LinkedArgs:
     at: dt.date | None
     with_at: dt.date | None
     counter: str | None = None
+    split: bool = False
 
 
 AnchorArg = Annotated[str, typer.Argument(help=f"The anchor set, {SET_HELP}; cells and --where come from its first "
@@ -246,16 +247,20 @@ CounterOption = Annotated[Optional[str], typer.Option(
     "--counter", help="The counter organisation that checks and counts the runs (default: the first online that is "
                       "no party; the nodes' covenants must accept it).")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+SplitOption = Annotated[bool, typer.Option(
+    "--split", help="Run each node publishing the other set only over the anchor cells it covers (e.g. its "
+                    "gemeenten, from its Describe; group --by that dimension): the anchor spends ε once, not once "
+                    "per run. Persons the anchor records in another node's values are not looked up there.")]
 
 
 @app.command()
 def linked(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, purpose: PurposeOption,
            delta: DeltaOption = "1e-9", where: WhereOption = None, by: ByOption = None, at: AtOption = None,
            with_at: WithAtOption = None, dry_run: DryRunOption = False, fmt: FormatOption = OutputFormat.table,
-           profile: ProfileOption = None, counter: CounterOption = None) -> None:
+           profile: ProfileOption = None, counter: CounterOption = None, split: SplitOption = False) -> None:
     """Link two partners' records on BSN: per anchor cell, DP sizes of anchor ∩ other and anchor ∖ other."""
     args = _LinkedArgs(anchor, other, epsilon, purpose, delta, where, by or [], at.date() if at else None,
-                       with_at.date() if with_at else None, counter)
+                       with_at.date() if with_at else None, counter, split)
     _run_linked(args, dry_run, fmt, profile, share=False)
 
 
@@ -264,7 +269,7 @@ def linked_share(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, p
                  delta: DeltaOption = "1e-9", where: WhereOption = None, by: ByOption = None, at: AtOption = None,
                  with_at: WithAtOption = None, dry_run: DryRunOption = False,
                  fmt: FormatOption = OutputFormat.table, profile: ProfileOption = None,
-                 counter: CounterOption = None) -> None:
+                 counter: CounterOption = None, split: SplitOption = False) -> None:
     """The same linked count as a share of the anchor: per cell ∩ / (∩ + ∖) with a 95% interval.
 
     The interval comes from the joint distribution of both estimates' noise
@@ -272,7 +277,7 @@ def linked_share(anchor: AnchorArg, other: WithOption, epsilon: EpsilonOption, p
     share NOT in the other set is 1 − share, with interval [1 − high, 1 − low].
     """
     args = _LinkedArgs(anchor, other, epsilon, purpose, delta, where, by or [], at.date() if at else None,
-                       with_at.date() if with_at else None, counter)
+                       with_at.date() if with_at else None, counter, split)
     _run_linked(args, dry_run, fmt, profile, share=True)
 
 
@@ -281,7 +286,7 @@ def _run_linked(args: _LinkedArgs, dry_run: bool, fmt: OutputFormat, profile: An
         nodes = client.catalog()
         query = resolve_linked(nodes, args.anchor, args.other, epsilon=args.epsilon, delta=args.delta,
                                purpose=args.purpose, by=args.by, where=args.where, at=args.at, with_at=args.with_at,
-                               counters=client.counters(), counter=args.counter)
+                               counters=client.counters(), counter=args.counter, split=args.split)
         parties = {n.org: n for n in nodes}
         _refuse([p for side in (query.anchor, *query.others)
                  for p in preflight.peildatum_refusals(parties[side.org], side.peildatum)])
@@ -295,9 +300,9 @@ def _run_linked(args: _LinkedArgs, dry_run: bool, fmt: OutputFormat, profile: An
 
 
 def _linked_refusals(query: LinkedQuery, parties: dict[str, NodeInfo]) -> list[RegiozichtError]:
-    """The anchor pays ε and δ once per run, each peer once; the covenant must cover every dataset of a
-    party's set, and at the anchor the columns it groups and filters on."""
-    runs = len(query.others)
+    """The anchor pays ε and δ once per run (once for a split query), each peer once; the covenant must
+    cover every dataset of a party's set, and at the anchor the columns it groups and filters on."""
+    runs = query.anchor_runs()
     anchor = query.anchor
     problems = preflight.spend_refusals(
         parties[anchor.org], purpose=query.purpose, dataset=anchor.dataset, columns=_columns(query.anchor_count()),
@@ -312,7 +317,7 @@ def _linked_refusals(query: LinkedQuery, parties: dict[str, NodeInfo]) -> list[R
 
 
 def _linked_costs(query: LinkedQuery) -> list[dict[str, Any]]:
-    runs = len(query.others)
+    runs = query.anchor_runs()
     rows = [{"node": query.anchor.org, "kind": query.anchor.kind, "role": "anchor", "set": query.anchor.expression,
              "peildatum": query.anchor.peildatum.isoformat(), "epsilon": _plain(Decimal(query.epsilon) * runs),
              "delta": _plain(Decimal(query.delta) * runs)}]
@@ -326,7 +331,8 @@ def _linked_dry_run(query: LinkedQuery, fmt: OutputFormat) -> None:
     width = expected_linked_half_width(query)
     if fmt is OutputFormat.table:
         Console().print(f"dry run: nothing is spent. {len(query.others)} run(s); expected 95% half-width ±{width} "
-                        "per cell for both ∩ and ∖; the anchor spends ε once per run.")
+                        "per cell for both ∩ and ∖; the anchor spends ε " + ("once (split by "
+                        f"{query.split.dimension})." if query.split else "once per run."))
     emit(_linked_costs(query), ["node", "kind", "role", "set", "peildatum", "epsilon", "delta"], fmt,
          title="ε and δ each node would spend",
          extra={"dry_run": True, "expected_ci95_half_width": width, "runs": len(query.others)})
