@@ -11,8 +11,9 @@ without running the processes for every draw.
 - before: the same indicators asked the old way under the same ε per node — each shown grouping
           its own query (the release's ε split over them), every publisher answering every cell
           (population by gemeente sums the noise of all registers), raw noisy values.
-Linked shares have no lever here (coverage-aware linked runs are not built), so they are
-measured once, as shipped.
+Linked shares: before, every node publishing the other set runs over the whole anchor set (the
+anchor spends ε once per peer); after, coverage-aware runs (each peer only over the gemeenten it
+covers; the anchor spends ε once).
 
 Usage: .venv/bin/python bench/utility.py [--scale 1] [--draws 200]
 Last line: median_rel_err=… linked_share_width_pp=… coverage=…
@@ -197,32 +198,58 @@ def _score(indicator: m.Indicator, grouping: tuple[str, ...], figures: list[dict
             draws.covered += low <= true_share <= high
 
 
+def split_peers(exact: Exact, link: m.Linked) -> dict[str, list[str]] | None:
+    """Each peer's covered values of a dimension of the linked share's grouping, if disjoint (the
+    coverage-aware split `regiozicht/linkquery.py` signs); None where no split applies."""
+    peers = [p for p in exact.partners if p.node_id in {node for node, _ in _sources(exact, link.other)}]
+    for name in link.by:
+        covered = {p.node_id: list(p.coverage.get(name, [])) for p in peers}
+        values = [v for found in covered.values() for v in found]
+        if link.split and len(peers) > 1 and all(covered.values()) and len(values) == len(set(values)):
+            return covered
+    return None
+
+
 def linked_widths(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, truth: Any, n: int,
-                  draws: Draws) -> list[float]:
-    """95% interval widths (points) of the linked shares per gemeente, over `n` noise draws."""
+                  draws: Draws | None, *, split: bool) -> list[float]:
+    """95% interval widths (points) of the linked shares per gemeente, over `n` noise draws: with the
+    coverage-aware split (each cell from its one run) or with every peer's full run (K runs)."""
     widths = []
     peildatum = exact.peildatum
     for link in monitor.linked:
         anchor_id, anchor_set = _source(exact, link.anchor)
         peers = _sources(exact, link.other)
         anchor_day = dt.date(peildatum.year - link.years_back, peildatum.month, peildatum.day)
-        cells = truth.linked((anchor_id, anchor_set, anchor_day), [(p, s, peildatum) for p, s in peers], peildatum,
-                             by=link.by)
+        anchor = (anchor_id, anchor_set, anchor_day)
+        covering = split_peers(exact, link) if split else None
+        if covering is None:
+            cells = truth.linked(anchor, [(p, s, peildatum) for p, s in peers], peildatum, by=link.by)
+            runs_of = {cell: len(peers) for cell in cells}
+        else:
+            index = link.by.index(next(name for name in link.by if all(
+                name in p.coverage for p in exact.partners if p.node_id in covering)))
+            cells, runs_of = {}, {}
+            for peer, expression in peers:
+                for cell, value in truth.linked(anchor, [(peer, expression, peildatum)], peildatum,
+                                                by=link.by).items():
+                    if cell[index] in covering[peer]:
+                        cells[cell], runs_of[cell] = value, 1
         epsilon = float(link.epsilon)
         shift = linknoise.shift_for(epsilon, float(monitor.monitor.delta))
         pmf = linknoise.truncated_pmf(epsilon, shift)
         support = np.arange(-shift, shift + 1)
-        runs = len(peers)
         for cell, (found, missed) in cells.items():
             if "onbekend" in cell or found + missed == 0:
                 continue
+            runs = runs_of[cell]
             for _ in range(n):
                 z = rng.choice(support, size=2 * runs + 1, p=pmf)
                 inter, total = found + int(z[: 2 * runs].sum()), found + missed + int(z[0] + z[-1])
                 low, high = linknoise.share_interval(inter, total, epsilon, shift, runs)
                 widths.append(100 * (high - low))
-                draws.intervals += 1
-                draws.covered += low <= found / (found + missed) <= high
+                if draws is not None:
+                    draws.intervals += 1
+                    draws.covered += low <= found / (found + missed) <= high
     return widths
 
 
@@ -237,8 +264,8 @@ def _sources(exact: Exact, text: str) -> list[tuple[str, str]]:
             and any(d["name"] == expression for d in p.datasets)]
 
 
-def spend(monitor: m.Monitor, exact: Exact) -> dict[str, Decimal]:
-    """ε each node spends in one calendar year."""
+def spend(monitor: m.Monitor, exact: Exact, *, split: bool = True) -> dict[str, Decimal]:
+    """ε each node spends in one calendar year (`split`: linked runs split by coverage where they can be)."""
     out: dict[str, Decimal] = defaultdict(Decimal)
     for release in monitor.releases:
         for partner in exact.publishers[release.id]:
@@ -246,10 +273,52 @@ def spend(monitor: m.Monitor, exact: Exact) -> dict[str, Decimal]:
     orgs = {p.node_id: p.org for p in exact.partners}
     for link in monitor.linked:
         anchor, _ = _source(exact, link.anchor)
-        for peer, _ in _sources(exact, link.other):
-            out[orgs[anchor]] += Decimal(link.epsilon) * m.RUNS_A_YEAR[link.every]
-            out[orgs[peer]] += Decimal(link.epsilon) * m.RUNS_A_YEAR[link.every]
+        peers = _sources(exact, link.other)
+        yearly = Decimal(link.epsilon) * m.RUNS_A_YEAR[link.every]
+        out[orgs[anchor]] += yearly * (1 if split and split_peers(exact, link) else len(peers))
+        for peer, _ in peers:
+            out[orgs[peer]] += yearly
     return dict(out)
+
+
+def end_to_end(data: Path, manifest: Any, monitor: m.Monitor, exact: Exact, root: Path) -> str:
+    """One draw over real processes: the region's nodes, coordinator and counter, `monitor run` as the
+    analyst; each published gemeente count and its interval against the nodes' exact counts."""
+    from coordinator.client import AnalystClient, Profile
+    from coordinator.monitor_run import run
+    from demo.region import RunningRegion, build
+
+    files = build(root / "region", exact.partners)
+    region = RunningRegion(files)
+    try:
+        region.start()
+        region.wait_until_online({p.org for p in exact.partners}, timeout=180)
+        client = AnalystClient(Profile.load(files.profile))
+        try:
+            document = run(client, monitor, client.catalog(), manifest.extract_datetime.date())
+        finally:
+            client.close()
+    finally:
+        region.stop()
+    errors, covered, judged = [], 0, 0
+    shown = {i["id"]: i for i in document["indicators"]}
+    for indicator in monitor.indicators:
+        if indicator.count is None or indicator.count.where is not None:
+            continue
+        release = monitor.release(indicator.count.release)
+        truth: dict[str, int] = defaultdict(int)
+        for counts in exact.covered[release.id]:
+            for cell, n in counts.items():
+                truth[cell[release.by.index("gemeente")]] += n
+        table = next(t for t in shown[indicator.id]["tables"] if t["by"] == ["gemeente"])
+        for row in table["rows"]:
+            true = truth[row["cell"]["gemeente"]]
+            judged += 1
+            covered += row["ci_low"] <= true <= row["ci_high"]
+            errors.append(abs(row["value"] - true) / true if true else 0.0)
+    linked = sum(len(t["rows"]) for i in document["indicators"] if i["kind"] == "linked_share" for t in i["tables"])
+    return (f"end to end (one draw over processes): {judged} gemeente counts, median relative error "
+            f"{statistics.median(errors):.3f}, {covered} of {judged} intervals cover; {linked} linked share cells")
 
 
 def main() -> None:
@@ -258,6 +327,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget", type=Decimal, default=Decimal(10), help="ε per node per year (shipped: 10)")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the one draw over real processes")
     args = parser.parse_args()
     from synth.generate import generate
     from synth.truth import Truth
@@ -275,16 +345,27 @@ def main() -> None:
         for index in range(args.draws):
             after_draw(rng, monitor, exact, draws)
             before_draw(rng, monitor, exact, draws)
-        widths = linked_widths(rng, monitor, exact, Truth.load(data), max(20, args.draws // 4), draws)
-    spent = spend(monitor, exact)
+        truth = Truth.load(data)
+        rounds = max(20, args.draws // 4)
+        widths = linked_widths(rng, monitor, exact, truth, rounds, draws, split=True)
+        widths_before = linked_widths(rng, monitor, exact, truth, rounds, None, split=False)
+        if not args.no_end_to_end:
+            print("one draw end to end over processes…", file=sys.stderr)
+            e2e = end_to_end(data, manifest, monitor, exact, data / "e2e")
+    spent, spent_before = spend(monitor, exact), spend(monitor, exact, split=False)
     print(f"{manifest.persons} persons, peildatum {peildatum}, {args.draws} noise draws")
     for org, epsilon in sorted(spent.items()):
         flag = "  OVER BUDGET" if epsilon > args.budget else ""
-        print(f"  {org:28s} ε {epsilon.normalize():f} a year of {args.budget}{flag}")
+        was = spent_before[org]
+        before = f"  (without the split: {was.normalize():f})" if was != epsilon else ""
+        print(f"  {org:28s} ε {epsilon.normalize():f} a year of {args.budget}{flag}{before}")
     before, after = (statistics.median(draws.rel[s]) for s in ("before", "after"))
     print(f"gemeente cells of plain indicators: median relative error before {before:.3f}, after {after:.3f}")
-    print(f"linked shares per gemeente: median 95% interval width {statistics.median(widths):.1f} points "
-          f"(as shipped; no linked lever built)")
+    print(f"linked shares per gemeente: median 95% interval width before {statistics.median(widths_before):.1f} "
+          f"points (every peer's full run; the anchor spends ε once per peer), after {statistics.median(widths):.1f} "
+          "(coverage-aware runs; ε once)")
+    if not args.no_end_to_end:
+        print(e2e)
     coverage = draws.covered / draws.intervals
     print(f"interval coverage: {draws.covered} of {draws.intervals} = {coverage:.4f}")
     over = [org for org, eps in spent.items() if eps > args.budget]
