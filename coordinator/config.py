@@ -33,15 +33,30 @@ class StoreSection(_Frozen):
                      description="SQLAlchemy URL of the results history and the nodes' signed audit heads.")
 
 
+class MonitorSection(_Frozen):
+    spec: Path = Field(description="The monitor file (monitor.toml) to run every period.")
+    output: Path = Field(description="Folder of the published site; its runs are kept in output/history.")
+    profile: Path = Field(description="Profile of the monitor's service identity (certificate role service): the "
+                                      "nodes' covenants list the query hashes it may run.")
+    check_every_seconds: float = Field(3600.0, gt=0, description="How often the schedule checks for a new period "
+                                                                 "(and retries a failed run).")
+
+
 class CoordinatorConfig(_Frozen):
     server: ServerSection = ServerSection()
     tls: TlsSection
     store: StoreSection = StoreSection()
+    monitor: MonitorSection | None = None
 
 
 def load(path: Path) -> CoordinatorConfig:
     raw = load_toml(path, "coordinator config")
     resolve_paths(raw, "tls", path.parent)
+    monitor = raw.get("monitor")
+    if isinstance(monitor, dict):
+        for key in ("spec", "output", "profile"):
+            if isinstance(monitor.get(key), str):
+                monitor[key] = str((path.parent / monitor[key]).resolve())
     store = raw.setdefault("store", {})
     if isinstance(store, dict):
         url = str(store.get("url", "sqlite:///coordinator.sqlite"))

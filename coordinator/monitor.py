@@ -109,6 +109,8 @@ class Indicator(_Frozen):
 
 class Monitor(_Frozen):
     monitor: Settings
+    labels: dict[str, dict[str, str]] = Field(
+        {}, description="Display names per dimension and value, e.g. [labels.gemeente] GM0363 = \"Amsterdam\".")
     releases: tuple[Release, ...] = ()
     linked: tuple[Linked, ...] = ()
     indicators: tuple[Indicator, ...]

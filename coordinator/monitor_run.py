@@ -61,6 +61,7 @@ def run(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], at: dt
             linked_results[link.id] = _linked(client, monitor, nodes, link, at, counters)
     indicators = [_indicator(monitor, indicator, tables, linked_results) for indicator in monitor.indicators]
     return {"title": monitor.monitor.title, "purpose": monitor.monitor.purpose, "asked_at": at.isoformat(),
+            "peildatum": m.peildatum(monitor, at).isoformat(), "labels": monitor.labels,
             "indicators": indicators, "releases": releases, "linked": linked_results}
 
 

@@ -26,6 +26,20 @@ def check(config: ConfigOption) -> None:
         cfg = coordinator_config.load(config)
         trust = TrustStore.from_files(cfg.tls.ca, cfg.tls.revocation_list, require_crl=True)
         identity = trust.verify(load_certificate(cfg.tls.certificate.read_bytes()), roles=("coordinator",))
+        if cfg.monitor is not None:
+            from coordinator import monitor as monitor_file
+            from coordinator.client import Profile
+            from regiozicht.errors import ConfigError
+
+            spec = monitor_file.load(cfg.monitor.spec)
+            profile = Profile.load(cfg.monitor.profile)
+            service = trust.verify(load_certificate(profile.certificate.read_bytes()))
+            if service.role != "service":
+                raise ConfigError(f"[monitor] profile {cfg.monitor.profile} holds a {service.role} certificate; the "
+                                  "scheduled monitor signs as a service identity (`regiozicht pki request --role "
+                                  "service`).")
+            Console().print(f"monitor: {spec.monitor.title!r} every period as {service}, published in "
+                            f"{cfg.monitor.output}")
         Console().print(f"[green]ok[/]: {identity}, listening on {cfg.server.listen}")
 
 
@@ -37,7 +51,15 @@ def serve(config: ConfigOption, log_level: Annotated[str, typer.Option(help="Log
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s coordinator %(name)s: %(message)s")
     with exit_on_error():
-        server = CoordinatorServer(coordinator_config.load(config))
+        cfg = coordinator_config.load(config)
+        server = CoordinatorServer(cfg)
         server.start()
+        stop = None
+        if cfg.monitor is not None:  # the scheduled monitor: a client of this coordinator like any analyst
+            from coordinator import schedule
+
+            _, stop = schedule.start(cfg.monitor)
         wait_for_signal()
+        if stop is not None:
+            stop.set()
         server.stop()
