@@ -14,6 +14,7 @@ from coordinator.client import AnalystClient, CountResult, NodeInfo
 from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
 from regiozicht import consistent, dp
 from regiozicht.cells import ONBEKEND
+from regiozicht.linkquery import LinkedQuery
 from regiozicht.query import data_as_of_refusal
 from regiozicht.errors import BadQuery, error_from_kind
 
@@ -176,13 +177,21 @@ def _share_rows(numerator: Any, denominator: Any, grouping: tuple[str, ...], per
     return rows
 
 
-def _linked(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], link: m.Linked, at: dt.date,
-            counters: list[str]) -> dict[str, Any]:
+def linked_query(monitor: m.Monitor, nodes: list[NodeInfo], link: m.Linked, at: dt.date,
+                 counters: list[str]) -> LinkedQuery:
+    """The linked query a run at `at` asks for a linked share (its body, and so its hash, is fixed by
+    the catalog: nodes, counter, cells and split)."""
     day = due_peildatum(monitor, link.every, at)
     anchor_day = dt.date(day.year - link.years_back, day.month, day.day)
-    query = resolve_linked(nodes, link.anchor, link.other, epsilon=link.epsilon, delta=monitor.monitor.delta,
-                           purpose=monitor.monitor.purpose, by=list(link.by), where=link.where, at=anchor_day,
-                           with_at=day, counters=counters, split=m.split_of(nodes, link) is not None)
+    return resolve_linked(nodes, link.anchor, link.other, epsilon=link.epsilon, delta=monitor.monitor.delta,
+                          purpose=monitor.monitor.purpose, by=list(link.by), where=link.where, at=anchor_day,
+                          with_at=day, counters=counters, split=m.split_of(nodes, link) is not None)
+
+
+def _linked(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], link: m.Linked, at: dt.date,
+            counters: list[str]) -> dict[str, Any]:
+    query = linked_query(monitor, nodes, link, at, counters)
+    day, anchor_day = query.others[0].peildatum, query.anchor.peildatum
     result = submit_linked(client, query, anchor_cells(nodes, query))
     if result.failures:
         raise BadQuery(f"Linked share {link.id}: {result.failures[0].error}")

@@ -44,7 +44,39 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="table (default) or json on stdout; progress goes to stderr")
     parser.add_argument("--keep-running", action="store_true", help="leave the region up and print how to query it")
+    parser.add_argument("--site", type=Path, default=Path("monitor-site"),
+                        help="where to build the monitor site; it stays after the demo (default ./monitor-site)")
+    parser.add_argument("--no-monitor", action="store_true",
+                        help="skip the regional monitor site (deploy/monitor.toml over five reference dates)")
     return parser.parse_args()
+
+
+MONITOR_YEARS = 5  # the monitor site shows the five latest reference dates (1 October) the data holds
+
+
+def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path:
+    """Runs the standard monitor (deploy/monitor.toml) at the region's five latest reference dates,
+    keeps each run in the history and builds the site; returns its front page."""
+    from coordinator import monitor as monitor_file
+    from coordinator import monitor_history
+    from coordinator.monitor_run import run
+    from coordinator.site import build_site
+
+    monitor = monitor_file.load(Path(__file__).resolve().parent.parent / "deploy" / "monitor.toml")
+    names = {"gemeente": {g.code: g.name for g in manifest.gemeenten}}
+    latest = monitor_file.peildatum(monitor, manifest.extract_datetime.date())
+    history = site / "history"
+    shutil.rmtree(history, ignore_errors=True)  # this demo's region only: a former run's periods would not match
+    nodes = client.catalog()
+    for back in range(MONITOR_YEARS - 1, -1, -1):
+        at = latest.replace(year=latest.year - back)
+        with err.status(f"monitor: the period of {at}…"):
+            document = run(client, monitor, nodes, at)
+        document["labels"] = {**document.get("labels", {}), **names}
+        document["period"] = at.isoformat()
+        monitor_history.save(document, history, name=at.isoformat())
+    with err.status("monitor: building the site…"):
+        return build_site(monitor_history.load_all(history), site)
 
 
 def clipped(value: float | None) -> float | None:
@@ -182,6 +214,9 @@ def main() -> int:
                 if args.format == "table":
                     show_linked(indicator, rows, linked_question, gemeenten)
         err.print(f"{len(LINKED)} linked questions asked in {time.monotonic() - linking:.0f} s")
+        if not args.no_monitor:
+            site = build_monitor_site(client, manifest, args.site.resolve())
+            err.print(f"the regional monitor over {MONITOR_YEARS} reference dates: open {site}")
         client.close()
         if args.format == "json":
             public = [{k: r[k] for k in ("indicator", "group", "value", "ci95", "epsilon", "true_value", "reality")}

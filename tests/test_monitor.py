@@ -198,3 +198,19 @@ def test_nodes_accept_the_hashed_queries_from_the_service_and_nothing_else(regio
                                        "--profile", str(profile)])
     assert refused.exit_code != 0
     assert "not listed" in refused.output
+
+
+def test_linked_hashes_are_those_of_the_linked_queries_nodes_ran(region: LinkedRegion, tmp_path: Path) -> None:
+    """`monitor hashes --linked` prints the hash of the exact body the nodes authorised (their audit
+    trail holds every body), so a privacy officer can list it for the service identity."""
+    import sqlite3
+
+    path = _write(tmp_path / "m.toml", _monitor())
+    ran = _cli(region, "monitor", "run", str(path), "--out", str(tmp_path / "f.json"), "--at", AT)
+    assert ran.exit_code == 0, ran.output
+    printed = _cli(region, "monitor", "hashes", str(path), "--at", AT, "--linked", "--format", "json")
+    assert printed.exit_code == 0, printed.output
+    (linked,) = [row["sha256"] for row in json.loads(printed.stdout)["rows"] if row["release"] == "vsv_bijstand"]
+    with sqlite3.connect(region.state_db("rmc")) as db:
+        bodies = [json.loads(entry)["query"] for (entry,) in db.execute("SELECT entry FROM audit_entries")]
+    assert linked in {hashlib.sha256(body.encode()).hexdigest() for body in bodies if body}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 
 from coordinator import monitor as m
 from coordinator.cli.common import ProfileOption, analyst
-from coordinator.monitor_run import due_peildatum, run
+from coordinator.monitor_run import due_peildatum, linked_query, run
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import BadQuery, BudgetExhausted, PermissionDenied
 
@@ -76,10 +77,14 @@ def _widest(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def hashes(
     path: MonitorFile,
     at: AtOption = None,
+    linked: Annotated[bool, typer.Option("--linked", help="Also the linked shares' hashes (reads the catalog: "
+                                                          "their bodies name the nodes, the counter and the split).")
+                      ] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    profile: ProfileOption = None,
 ) -> None:
-    """Each release's canonical query hash at the reference date due on --at, per node, for the
-    privacy officer to list under the monitor's service party (`queries` in covenant.toml)."""
+    """Each query's canonical hash at the reference date due on --at, for the privacy officer to list
+    under the monitor's service party (`queries` in covenant.toml)."""
     with exit_on_error():
         monitor = m.load(path)
         day = (at or dt.datetime.now()).date()
@@ -88,6 +93,14 @@ def hashes(
             query = m.release_query(monitor, release, due_peildatum(monitor, release.every, day))
             rows.append({"release": release.id, "dataset": release.dataset, "at": release.at,
                          "peildatum": query.peildatum.isoformat(), "sha256": m.query_hash(query)})
+        if linked:
+            with analyst(profile) as client:
+                nodes, counters = client.catalog(), client.counters()
+                for link in monitor.linked:
+                    query = linked_query(monitor, nodes, link, day, counters)
+                    rows.append({"release": link.id, "dataset": f"{link.anchor} × {link.other}", "at": "",
+                                 "peildatum": query.anchor.peildatum.isoformat(),
+                                 "sha256": hashlib.sha256(query.canonical()).hexdigest()})
         emit(rows, ["release", "dataset", "at", "peildatum", "sha256"], fmt, title="Query hashes for covenant.toml")
 
 
