@@ -285,6 +285,9 @@ def split_of(nodes: list[NodeInfo], link: Linked) -> Split | None:
 def _per_query_limits(node: NodeInfo, source: str, epsilon: Decimal, delta: Decimal) -> list[str]:
     budget = node.describe.budget
     out = []
+    if budget.min_epsilon_per_query and epsilon < Decimal(budget.min_epsilon_per_query):
+        out.append(f"{source}: ε {epsilon} is below node {node.org}'s per-query minimum of "
+                   f"{budget.min_epsilon_per_query}; raise its epsilon.")
     if budget.max_epsilon_per_query and epsilon > Decimal(budget.max_epsilon_per_query):
         out.append(f"{source}: ε {epsilon} is above node {node.org}'s per-query limit of "
                    f"{budget.max_epsilon_per_query}; lower its epsilon.")

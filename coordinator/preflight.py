@@ -78,6 +78,10 @@ def limit_refusals(describe: pb.Describe, *, epsilon: Decimal, delta: Decimal = 
         problems.append(PermissionDenied(f"This question costs node {org} ε {_plain(epsilon)}{spent}, above its "
                                          f"per-query limit of {budget.max_epsilon_per_query}; choose a smaller "
                                          "--epsilon."))
+    least = _decimal(budget.min_epsilon_per_query)
+    if least is not None and epsilon / runs < least:
+        problems.append(PermissionDenied(f"ε {_plain(epsilon / runs)} is below node {org}'s per-query minimum of "
+                                         f"{budget.min_epsilon_per_query}; choose a larger --epsilon."))
     most = _decimal(budget.max_delta_per_query)
     if delta > 0 and most is not None and delta > most:
         problems.append(PermissionDenied(f"This question costs node {org} δ {_plain(delta)}{spent}, above its "

@@ -119,10 +119,11 @@ class BudgetRules(_Frozen):
 
 class Limits(_Frozen):
     max_epsilon: str = Field(description="Largest ε one release may spend.")
+    min_epsilon: str = Field("0.01", description="Smallest ε one release may ask: below it the figure is noise.")
     max_delta: str = Field("0", description="Largest δ one release may spend.")
     typical_epsilon: str | None = Field(None, description="ε `covenant check` uses to show what accuracy the budget buys.")
 
-    @field_validator("max_epsilon", "typical_epsilon")
+    @field_validator("max_epsilon", "min_epsilon", "typical_epsilon")
     @classmethod
     def _positive(cls, value: str | None) -> str | None:
         return None if value is None else _amount(value)
@@ -210,6 +211,8 @@ def _check_consistency(covenant: Covenant) -> None:
             raise ValueError(f"the purposes' {name}_cap values add up to {summed}, above the budget's {name} {total}")
     if Decimal(covenant.limits.max_epsilon) > Decimal(covenant.budget.epsilon):
         raise ValueError("limits.max_epsilon is above the whole period's budget.epsilon")
+    if Decimal(covenant.limits.min_epsilon) > Decimal(covenant.limits.max_epsilon):
+        raise ValueError("limits.min_epsilon is above limits.max_epsilon")
     if covenant.limits.typical_epsilon and Decimal(covenant.limits.typical_epsilon) > Decimal(covenant.limits.max_epsilon):
         raise ValueError("limits.typical_epsilon is above limits.max_epsilon")
     for rule in covenant.suppression:

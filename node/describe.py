@@ -65,7 +65,7 @@ def _budget(covenant: Covenant, ledger: Ledger, conn: object, now: int) -> pb.Bu
         delta_remaining=text(max(Decimal(covenant.budget.delta) - spent_d, Decimal(0))),
         renews_on=period.renews.isoformat(), epsilon_spent_all_periods=text(all_e),
         delta_spent_all_periods=text(all_d), max_epsilon_per_query=covenant.limits.max_epsilon,
-        max_delta_per_query=covenant.limits.max_delta,
+        max_delta_per_query=covenant.limits.max_delta, min_epsilon_per_query=covenant.limits.min_epsilon,
     )
 
 

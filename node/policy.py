@@ -39,6 +39,10 @@ def authorise(covenant: Covenant, requester: Identity, query: CountQuery, body_s
         raise PermissionDenied(
             f"Service identity {requester.org} may run only the queries the covenant of {org} lists for it, and "
             f"this one (sha256 {body_sha256_hex[:16]}…) is not listed; have its privacy officer add the hash.")
+    if Decimal(query.epsilon) < Decimal(covenant.limits.min_epsilon):
+        raise PermissionDenied(
+            f"ε {query.epsilon} is below the per-query minimum of {covenant.limits.min_epsilon} in the covenant of "
+            f"{org}: the figure would be noise; choose a larger --epsilon.")
     if Decimal(query.epsilon) > Decimal(covenant.limits.max_epsilon):
         raise PermissionDenied(
             f"ε {query.epsilon} is above the per-query limit of {covenant.limits.max_epsilon} in the covenant of "

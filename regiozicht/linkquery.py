@@ -26,6 +26,10 @@ from regiozicht.query import BODY_VERSION, CountQuery, SignableQuery, _validate,
 _ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 MAX_DELTA = Decimal("1e-3")
 MAX_PEERS = 8
+# The linked noise is shifted by T ≈ ln(1/δ)/ε and its share intervals take the joint noise of
+# both estimates (a (4KT+1)·(4T+1) table): below these bounds that table would cost minutes.
+MIN_LINKED_EPSILON = Decimal("0.25")
+MIN_DELTA = Decimal("1e-12")  # with ε ≥ 0.25 keeps T ≤ 110 and every share interval under a second
 MAX_CELLS = 100_000
 
 
@@ -35,8 +39,9 @@ def canonical_delta(value: str | float | Decimal) -> str:
         number = Decimal(str(value))
     except InvalidOperation:
         raise BadQuery(f"δ {value!r} is not a number; write it as a decimal such as 1e-9.") from None
-    if not number.is_finite() or number <= 0 or number > MAX_DELTA:
-        raise BadQuery(f"δ must be above 0 and at most {MAX_DELTA} (got {value}); choose for example --delta 1e-9.")
+    if not number.is_finite() or number < MIN_DELTA or number > MAX_DELTA:
+        raise BadQuery(f"δ must be between {MIN_DELTA} and {MAX_DELTA} (got {value}); choose for example --delta "
+                       "1e-9.")
     return format(number.normalize(), "f")
 
 
@@ -166,6 +171,9 @@ def build_linked(anchor: LinkSide, others: list[LinkSide], *, epsilon: str | flo
 
 def _validate_linked(query: LinkedQuery) -> None:
     _validate(query.anchor_count())
+    if Decimal(query.epsilon) < MIN_LINKED_EPSILON:
+        raise BadQuery(f"ε {query.epsilon} is below the minimum of {MIN_LINKED_EPSILON} for a linked run; choose a "
+                       "larger ε.")
     if not query.others:
         raise BadQuery("A linked query needs at least one other node; name the other set with --with.")
     if len(query.others) > MAX_PEERS:

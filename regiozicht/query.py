@@ -26,6 +26,9 @@ from regiozicht.errors import BadQuery, Replayed
 
 BODY_VERSION = 1
 MAX_EPSILON = Decimal(10)
+# Below this a count's noise is so wide the figure says nothing, and its interval costs time to
+# compute (the noise distribution grows as 1/ε); covenants may set a higher minimum.
+MIN_EPSILON = Decimal("0.001")
 MAX_EXPIRY_SECONDS = 15 * 60
 CLOCK_SKEW_SECONDS = 120
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
@@ -42,6 +45,9 @@ def canonical_epsilon(value: str | float | Decimal) -> str:
         raise BadQuery(f"ε must be greater than 0 (got {value}); choose for example --epsilon 0.5.")
     if number > MAX_EPSILON:
         raise BadQuery(f"ε {value} is above the hard limit of {MAX_EPSILON}; choose a smaller ε.")
+    if number < MIN_EPSILON:
+        raise BadQuery(f"ε {value} is below the hard minimum of {MIN_EPSILON}: the noise would drown any figure; "
+                       "choose a larger ε.")
     text = format(number.normalize(), "f")
     return text
 

@@ -85,7 +85,7 @@ class Purpose(_message.Message):
     def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., legal_basis: _Optional[str] = ..., datasets: _Optional[_Iterable[str]] = ..., wat_allowed: _Optional[bool] = ..., law: _Optional[str] = ..., allowed: _Optional[_Iterable[_Union[PurposeDataset, _Mapping]]] = ..., epsilon_cap: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ..., delta_remaining: _Optional[str] = ...) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("period", "epsilon_total", "epsilon_remaining", "delta_total", "delta_remaining", "renews_on", "epsilon_spent_all_periods", "delta_spent_all_periods", "max_epsilon_per_query", "max_delta_per_query")
+    __slots__ = ("period", "epsilon_total", "epsilon_remaining", "delta_total", "delta_remaining", "renews_on", "epsilon_spent_all_periods", "delta_spent_all_periods", "max_epsilon_per_query", "max_delta_per_query", "min_epsilon_per_query")
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     EPSILON_TOTAL_FIELD_NUMBER: _ClassVar[int]
     EPSILON_REMAINING_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,7 @@ class Budget(_message.Message):
     DELTA_SPENT_ALL_PERIODS_FIELD_NUMBER: _ClassVar[int]
     MAX_EPSILON_PER_QUERY_FIELD_NUMBER: _ClassVar[int]
     MAX_DELTA_PER_QUERY_FIELD_NUMBER: _ClassVar[int]
+    MIN_EPSILON_PER_QUERY_FIELD_NUMBER: _ClassVar[int]
     period: str
     epsilon_total: str
     epsilon_remaining: str
@@ -106,7 +107,8 @@ class Budget(_message.Message):
     delta_spent_all_periods: str
     max_epsilon_per_query: str
     max_delta_per_query: str
-    def __init__(self, period: _Optional[str] = ..., epsilon_total: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ..., delta_total: _Optional[str] = ..., delta_remaining: _Optional[str] = ..., renews_on: _Optional[str] = ..., epsilon_spent_all_periods: _Optional[str] = ..., delta_spent_all_periods: _Optional[str] = ..., max_epsilon_per_query: _Optional[str] = ..., max_delta_per_query: _Optional[str] = ...) -> None: ...
+    min_epsilon_per_query: str
+    def __init__(self, period: _Optional[str] = ..., epsilon_total: _Optional[str] = ..., epsilon_remaining: _Optional[str] = ..., delta_total: _Optional[str] = ..., delta_remaining: _Optional[str] = ..., renews_on: _Optional[str] = ..., epsilon_spent_all_periods: _Optional[str] = ..., delta_spent_all_periods: _Optional[str] = ..., max_epsilon_per_query: _Optional[str] = ..., max_delta_per_query: _Optional[str] = ..., min_epsilon_per_query: _Optional[str] = ...) -> None: ...
 
 class Suppression(_message.Message):
     __slots__ = ("below", "purposes", "datasets")
