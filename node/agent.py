@@ -78,7 +78,7 @@ class NodeAgent:
         which = message.WhichOneof("message")
         if which == "revocation_list":
             try:
-                self.service.trust.update_crl(message.revocation_list.crl_der)
+                self.service.revocation.accept(message.revocation_list.crl_der)
                 log.info("revocation list updated")
             except RegiozichtError as exc:
                 log.error("revocation list refused: %s", exc.message)

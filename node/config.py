@@ -176,7 +176,7 @@ class NodeConfig(_Frozen):
 def _resolve(base: Path, raw: dict[str, object]) -> None:
     tls = raw.get("tls")
     if isinstance(tls, dict):
-        for key in ("ca", "certificate", "key"):
+        for key in ("ca", "certificate", "key", "revocation_list"):
             if isinstance(tls.get(key), str):
                 tls[key] = str((base / tls[key]).resolve())
     for section in ("database", "state"):

@@ -120,6 +120,9 @@ class BudgetRules(_Frozen):
 class Limits(_Frozen):
     max_epsilon: str = Field(description="Largest ε one release may spend.")
     min_epsilon: str = Field("0.01", description="Smallest ε one release may ask: below it the figure is noise.")
+    crl_max_age_hours: float | None = Field(
+        None, gt=0, description="Refuse queries once the newest revocation list is this old, even before its "
+                                "nextUpdate: the longest a certificate revoked meanwhile can still be used here.")
     max_delta: str = Field("0", description="Largest δ one release may spend.")
     typical_epsilon: str | None = Field(None, description="ε `covenant check` uses to show what accuracy the budget buys.")
 

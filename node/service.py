@@ -30,6 +30,7 @@ from node.linkruns import LinkRuns, NodeParts
 from node.policy import authorise
 from node.state import StateDB
 from node.stats import Stats
+from node.revocation import Revocation
 from node.store import ReleaseStore, make_partner_engine
 from node.watermark import Watermark
 from regiozicht import dp
@@ -76,6 +77,8 @@ class NodeService:
         self.stats = Stats()
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.revocation = Revocation(self.trust, self.state, self.covenant.limits.crl_max_age_hours)
+        self.revocation.restore(config.tls.revocation_list)
         self.gate = Gate(config, self.trust, self.state)
         self._sweep_abandoned()
         # counts and linked runs are siblings built on the same parts; neither reaches into the other

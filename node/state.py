@@ -86,6 +86,12 @@ ledger_meta = Table(
     Column("value", String(200), nullable=False),
 )
 
+revocation_lists = Table(  # the newest revocation list the node accepted: it never goes back to an older one
+    "revocation_lists", metadata,
+    Column("number", BigInteger, primary_key=True),
+    Column("crl", Text, nullable=False),  # PEM
+)
+
 audit_entries = Table(
     "audit_entries", metadata,
     Column("position", Integer, primary_key=True, autoincrement=True),  # storage order

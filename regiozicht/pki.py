@@ -550,6 +550,10 @@ class TrustStore:
         self.require_crl = require_crl
         self._crl: x509.CertificateRevocationList | None = None
         self._lock = threading.Lock()
+        # the newest list number ever accepted (a node keeps it across restarts): never go back to an older one
+        self.newest_seen = 0
+        # a list older than this (since its lastUpdate) counts as expired even before its nextUpdate
+        self.max_crl_age: dt.timedelta | None = None
         if crl is not None:
             self.update_crl(crl.public_bytes(serialization.Encoding.DER))
 
@@ -564,6 +568,12 @@ class TrustStore:
     @property
     def crl(self) -> x509.CertificateRevocationList | None:
         return self._crl
+
+    @property
+    def crl_number(self) -> int:
+        """The loaded list's number (0: none loaded)."""
+        crl = self._crl
+        return _crl_number(crl) if crl is not None else 0
 
     @property
     def ca_pem(self) -> bytes:
@@ -591,12 +601,14 @@ class TrustStore:
             )
         number = _crl_number(crl)
         with self._lock:
-            if self._crl is not None and number < _crl_number(self._crl):
+            newest = max(self.newest_seen, _crl_number(self._crl) if self._crl is not None else 0)
+            if number < newest:
                 raise AuthenticationFailed(
-                    f"The revocation list number {number} is older than the loaded number "
-                    f"{_crl_number(self._crl)}; use the newest list from `regiozicht pki crl`."
+                    f"The revocation list number {number} is older than number {newest}, the newest this party "
+                    "has seen; use the newest list from `regiozicht pki crl`."
                 )
             self._crl = crl
+            self.newest_seen = number
 
     def verify(
         self,
@@ -663,6 +675,12 @@ class TrustStore:
                 )
             return
         next_update = crl.next_update_utc
+        if self.require_crl and self.max_crl_age is not None and moment > crl.last_update_utc + self.max_crl_age \
+                + CLOCK_SKEW:
+            raise AuthenticationFailed(
+                f"The revocation list dates from {crl.last_update_utc.isoformat()}, older than the "
+                f"{self.max_crl_age.total_seconds() / 3600:g} hours this node's covenant allows; the CA operator runs "
+                "`regiozicht pki crl` and the coordinator passes it on (or place it in [tls] revocation_list).")
         if self.require_crl and (next_update is None or moment > next_update + CLOCK_SKEW):
             raise AuthenticationFailed(
                 f"The revocation list expired at {next_update.isoformat() if next_update else 'an unknown time'}; "

@@ -55,3 +55,6 @@ class TlsSection(Frozen):
     ca: Path = Field(description="The regional CA certificate (PEM).")
     certificate: Path = Field(description="This party's certificate (PEM).")
     key: Path = Field(description="This party's private key (PEM, mode 0600).")
+    revocation_list: Path | None = Field(
+        None, description="Optional local copy of the CA's revocation list, loaded at start (a node never goes back "
+                          "to a list older than the newest it has seen, whoever sends it).")
