@@ -29,7 +29,7 @@ from regiozicht.identity import QUERY_ROLES, Identity
 from regiozicht.pki import TrustStore
 from regiozicht.linkquery import aggregate_of, parse_linked_body
 from regiozicht.query import check_expiry, parse_body
-from regiozicht.signed import open_signed
+from regiozicht.signed import decode_envelope, open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
@@ -55,8 +55,8 @@ class RevocationWatcher:
         except OSError as exc:
             log.error("cannot read the revocation list %s: %s", self.path, exc.strerror)
             return False
+        self.mtime = mtime  # a refused file is refused (and logged) once, until it changes again
         self.trust.update_crl(data)
-        self.mtime = mtime
         crl = self.trust.crl
         assert crl is not None
         from cryptography.hazmat.primitives import serialization
@@ -75,7 +75,8 @@ class RevocationWatcher:
                     for session in [*self.hub.sessions(), *self.hub.counters().values()]:
                         session.outbox.put(self.message())
             except RegiozichtError as exc:
-                log.error("revocation list refused: %s", exc.message)
+                log.error("revocation list %s refused: %s (the loaded list stays; replace the file to try again)",
+                          self.path, exc.message)
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
@@ -172,8 +173,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         payload, signer = open_signed(request.envelope, self.trust, QUERY_ROLES)
         if signer != peer:
             raise AuthenticationFailed(f"The query is signed by {signer}, not by the connected {peer}; sign with your own key.")
-        envelope = pb.QueryEnvelope()
-        envelope.ParseFromString(payload)
+        envelope = decode_envelope(payload)
         check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, time.time())
         if aggregate_of(envelope.body) == "linked_count":
             return self._submit_linked(request.envelope, envelope, signer)

@@ -7,9 +7,10 @@ from typing import Any
 from cryptography import x509
 
 from regiozicht import signing
-from regiozicht.errors import BadQuery, PermissionDenied
+from regiozicht.errors import PermissionDenied
 from regiozicht.identity import QUERY_ROLES, Identity
 from regiozicht.query import check_expiry
+from regiozicht.signed import decode_envelope
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 
@@ -20,11 +21,7 @@ def open_envelope(signed: pb.Signed, requester: Identity, now: float, known: dic
         raise PermissionDenied(f"The certificate is for {requester}, but only the role(s) "
                                f"{', '.join(QUERY_ROLES)} may ask; use a certificate with one of those roles.")
     signing.verify(x509.load_der_x509_certificate(signed.certificate), signed.payload, signed.signature)
-    envelope = pb.QueryEnvelope()
-    try:
-        envelope.ParseFromString(signed.payload)
-    except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
-        raise BadQuery("The signed envelope cannot be decoded; rebuild the query with the CLI.") from None
+    envelope = decode_envelope(signed.payload)
     known.update(query_id=envelope.query_id, query=envelope.body.decode(errors="replace"))
     check_expiry(envelope.issued_at_unix, envelope.expires_at_unix, now)
     return envelope

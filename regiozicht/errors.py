@@ -18,7 +18,11 @@ class RegiozichtError(Exception):
     status: grpc.StatusCode = grpc.StatusCode.UNKNOWN
     exit_code: int = 1
 
+    MAX_MESSAGE = 600  # a refusal may quote what it was sent, never all of it (a 1 MB value stays home)
+
     def __init__(self, message: str) -> None:
+        if len(message) > self.MAX_MESSAGE:
+            message = message[: self.MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.message = message
 

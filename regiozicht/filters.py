@@ -42,6 +42,8 @@ _TOKEN = re.compile(
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _KEYWORDS = {"and", "or", "not", "in"}
 _MAX_LENGTH = 4000
+MAX_DEPTH = 32  # nesting of and/or/not/brackets; a deeper (hand-signed) tree is refused, never a crash
+MAX_NODES = 1000
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -71,6 +73,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -104,8 +107,16 @@ class _Parser:
     def not_expr(self) -> Tree:
         if self.at_keyword("not"):
             self.pos += 1
-            return {"not": self.not_expr()}
+            self._deeper()
+            inner = self.not_expr()
+            self.depth -= 1
+            return {"not": inner}
         return self.atom()
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise BadQuery(f"The filter nests deeper than {MAX_DEPTH} levels; write it flatter.")
 
     def value(self) -> str:
         token = self.peek()
@@ -118,8 +129,10 @@ class _Parser:
     def atom(self) -> Tree:
         if self.peek() == ("lpar", "("):
             self.pos += 1
+            self._deeper()
             inner = self.expr()
             self.take("rpar", ")")
+            self.depth -= 1
             return inner
         name = self.take("word")
         negate = False
@@ -157,7 +170,27 @@ def parse(text: str) -> Tree:
 
 
 def normalise(tree: Tree) -> Tree:
-    """Returns the canonical form of a (possibly hand-written) tree; validates its shape."""
+    """Returns the canonical form of a (possibly hand-written) tree; validates its shape and size."""
+    _check_size(tree)
+    return _normalise(tree)
+
+
+def _check_size(tree: Any) -> None:
+    """Refuses a tree deeper than MAX_DEPTH or larger than MAX_NODES, without recursion."""
+    pending, seen = [(tree, 0)], 0
+    while pending:
+        node, depth = pending.pop()
+        seen += 1
+        if depth > MAX_DEPTH or seen > MAX_NODES:
+            raise BadQuery(f"The filter nests deeper than {MAX_DEPTH} levels or has more than {MAX_NODES} parts; "
+                           "write it flatter.")
+        if isinstance(node, dict):
+            pending.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            pending.extend((value, depth + 1) for value in node)
+
+
+def _normalise(tree: Tree) -> Tree:
     if not isinstance(tree, dict) or len(tree) != 1:
         raise BadQuery("A filter node must be an object with one key; rebuild the query with the CLI.")
     (key, arg), = tree.items()
@@ -165,11 +198,11 @@ def normalise(tree: Tree) -> Tree:
         if not isinstance(arg, list) or len(arg) < 2:
             raise BadQuery(f"`{key}` needs at least two parts; rebuild the query with the CLI.")
         flat: list[Tree] = []
-        for part in (normalise(p) for p in arg):
+        for part in (_normalise(p) for p in arg):
             flat.extend(part[key] if key in part else [part])
         return {key: flat}
     if key == "not":
-        inner = normalise(arg)
+        inner = _normalise(arg)
         return inner["not"] if "not" in inner else {"not": inner}
     if key == "cmp":
         if not (isinstance(arg, list) and len(arg) == 3 and all(isinstance(a, str) for a in arg)):

@@ -21,7 +21,17 @@ from typing import Any
 from regiozicht import filters, linksets
 from regiozicht.errors import BadQuery
 from regiozicht.cells import ONBEKEND
-from regiozicht.query import BODY_VERSION, CountQuery, SignableQuery, _validate, canonical_epsilon, load_canonical
+from regiozicht.query import (
+    BODY_VERSION,
+    CountQuery,
+    SignableQuery,
+    _short,
+    _validate,
+    canonical_epsilon,
+    is_version,
+    iso_date,
+    load_canonical,
+)
 
 _ORG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 MAX_DELTA = Decimal("1e-3")
@@ -232,10 +242,7 @@ def _side(raw: Any) -> LinkSide:
     if not isinstance(raw, dict) or set(raw) != {"org", "kind", "set", "peildatum"} \
             or not all(isinstance(raw[k], str) for k in ("org", "kind", "peildatum")):
         raise BadQuery("A side of the linked query is malformed; rebuild the query with the CLI.")
-    try:
-        peildatum = dt.date.fromisoformat(raw["peildatum"])
-    except ValueError:
-        raise BadQuery("A reference date is not an ISO date; give --at YYYY-MM-DD.") from None
+    peildatum = iso_date(raw["peildatum"])
     side = LinkSide.of(raw["org"], raw["kind"], raw["set"], peildatum)
     if side.set != raw["set"]:
         raise BadQuery("A side's set is not in normalised form; rebuild the query with the CLI.")
@@ -247,7 +254,7 @@ def parse_linked_body(raw: bytes) -> LinkedQuery:
     body = load_canonical(raw)
     expected = {"v", "aggregate", "counter", "cells", "split", "anchor", "others", "by", "where", "epsilon", "delta",
                 "purpose"}
-    if set(body) != expected or body["v"] != BODY_VERSION or body["aggregate"] != "linked_count":
+    if set(body) != expected or not is_version(body["v"]) or body["aggregate"] != "linked_count":
         raise BadQuery("The linked query body has unknown or missing fields; update the `regiozicht` CLI.")
     if not isinstance(body["others"], list) or not isinstance(body["by"], list):
         raise BadQuery("The linked query body is malformed; rebuild the query with the CLI.")
@@ -270,5 +277,5 @@ def aggregate_of(raw: bytes) -> str:
     """Which kind of body this is ("count" or "linked_count"), before full parsing."""
     aggregate = load_canonical(raw).get("aggregate")
     if aggregate not in ("count", "linked_count"):
-        raise BadQuery(f"Aggregate {aggregate!r} is not supported; ask for a count or a linked count.")
+        raise BadQuery(f"Aggregate {_short(aggregate)} is not supported; ask for a count or a linked count.")
     return str(aggregate)

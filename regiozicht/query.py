@@ -30,6 +30,7 @@ MAX_EPSILON = Decimal(10)
 # compute (the noise distribution grows as 1/ε); covenants may set a higher minimum.
 MIN_EPSILON = Decimal("0.001")
 MAX_EXPIRY_SECONDS = 15 * 60
+MAX_BODY_BYTES = 64 * 1024
 CLOCK_SKEW_SECONDS = 120
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -130,10 +131,13 @@ def _validate(query: CountQuery) -> None:
 
 def load_canonical(raw: bytes) -> dict[str, Any]:
     """The JSON object of signed body bytes; refuses anything that is not canonical RFC 8785."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadQuery(f"The query body is larger than {MAX_BODY_BYTES} bytes; rebuild the query with the CLI.")
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadQuery("The query body is not JSON; rebuild the query with the `regiozicht` CLI.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise BadQuery("The query body is not JSON (or nests too deep); rebuild the query with the `regiozicht` "
+                       "CLI.") from None
     if not isinstance(body, dict) or rfc8785.dumps(body) != raw:
         raise BadQuery("The query body is not in canonical form; rebuild the query with the `regiozicht` CLI.")
     return body
@@ -143,14 +147,11 @@ def parse_body(raw: bytes) -> CountQuery:
     """Parses signed body bytes; refuses anything that is not canonical."""
     body = load_canonical(raw)
     expected = {"v", "aggregate", "dataset", "by", "where", "peildatum", "epsilon", "purpose"}
-    if set(body) != expected or body["v"] != BODY_VERSION:
+    if set(body) != expected or not is_version(body["v"]):
         raise BadQuery("The query body has unknown or missing fields; update the `regiozicht` CLI.")
     if body["aggregate"] != "count":
-        raise BadQuery(f"Aggregate {body['aggregate']!r} is not supported; ask for a count.")
-    try:
-        peildatum = dt.date.fromisoformat(body["peildatum"])
-    except (TypeError, ValueError):
-        raise BadQuery("The reference date is not an ISO date; give --at YYYY-MM-DD.") from None
+        raise BadQuery(f"Aggregate {_short(body['aggregate'])} is not supported; ask for a count.")
+    peildatum = iso_date(body["peildatum"])
     if not isinstance(body["by"], list) or not all(isinstance(b, str) for b in body["by"]):
         raise BadQuery("The group-by list is malformed; rebuild the query with the CLI.")
     for field in ("dataset", "purpose", "epsilon"):
@@ -164,6 +165,29 @@ def parse_body(raw: bytes) -> CountQuery:
     query = CountQuery(body["dataset"], body["epsilon"], body["purpose"], peildatum, tuple(body["by"]), where)
     _validate(query)
     return query
+
+
+def is_version(value: Any) -> bool:
+    """The body version, an integer (JSON `true` equals 1 in Python, but is not a version)."""
+    return type(value) is int and value == BODY_VERSION
+
+
+def iso_date(value: Any) -> dt.date:
+    """A date written exactly as YYYY-MM-DD: "20261001" and "2026-W40-4" parse in Python but are not
+    the canonical form the signed bytes must hold."""
+    try:
+        day = dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise BadQuery("The reference date is not an ISO date; give --at YYYY-MM-DD.") from None
+    if day.isoformat() != value:
+        raise BadQuery("The reference date is not written as YYYY-MM-DD; rebuild the query with the CLI.")
+    return day
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value echoed in a refusal, cut short: a refusal never sends back what it was sent."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def body_hash(raw: bytes) -> bytes:

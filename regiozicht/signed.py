@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from regiozicht import signing
-from regiozicht.errors import AuthenticationFailed
+from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -39,3 +39,13 @@ def open_signed(signed: pb.Signed, trust: TrustStore, roles: Collection[str]) ->
     identity = trust.verify(certificate, roles=roles)
     signing.verify(certificate, signed.payload, signed.signature)
     return signed.payload, identity
+
+
+def decode_envelope(payload: bytes) -> pb.QueryEnvelope:
+    """The query envelope inside signed bytes; the same refusal at the coordinator and every node."""
+    envelope = pb.QueryEnvelope()
+    try:
+        envelope.ParseFromString(payload)
+    except Exception:  # noqa: BLE001 - protobuf raises DecodeError subclasses
+        raise BadQuery("The signed envelope cannot be decoded; rebuild the query with the CLI.") from None
+    return envelope
