@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import reduce
@@ -149,13 +151,30 @@ def _warm(_: int) -> bytes:
     return new_scalar()
 
 
+def _die_with(parent: int) -> None:
+    """In each worker: exit as soon as the node that started the pool is gone, even after kill -9
+    (which runs no clean-up: the workers would otherwise live on, holding memory)."""
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 class GroupPool:
     """Runs batches on worker processes (forkserver: safe to start before gRPC)."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         context = multiprocessing.get_context("forkserver")
-        self.executor: Executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        self.executor: Executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                                      initializer=_die_with, initargs=(os.getpid(),))
 
     def start(self) -> GroupPool:
         """Starts the forkserver and every worker now (before gRPC creates its threads)."""

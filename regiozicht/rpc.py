@@ -23,6 +23,10 @@ from regiozicht.errors import (
 log = logging.getLogger(__name__)
 
 ERROR_KIND_KEY = "regiozicht-error-kind"
+# The largest legitimate message: a sealed chunk of a linked run (8,192 points of 32 bytes, 0.3 MB),
+# a catalog of every node's Describe, or a count over 100,000 cells from a dozen nodes (a few MB).
+# Anything larger from any authenticated party is refused by gRPC before it is read.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Long-lived node streams: keep them alive through idle periods and notice
 # a dead peer within about half a minute.
 CHANNEL_OPTIONS = [
@@ -30,15 +34,15 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
 SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 ]
 
 

@@ -108,3 +108,24 @@ def test_a_refused_revocation_list_is_refused_once_until_the_file_changes(tmp_pa
         except RegiozichtError:
             refusals += 1
     assert refusals == 1
+
+
+def test_a_message_larger_than_any_legitimate_one_is_refused_unread(region: object) -> None:
+    """An authenticated analyst sending 20 MB: gRPC refuses it before the coordinator reads it."""
+    import grpc
+
+    from regiozicht import rpc
+    from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
+
+    files = region.files  # type: ignore[attr-defined]
+    analyst = files.root / "analyst"
+    credentials = rpc.channel_credentials((analyst / "ca.crt").read_bytes(), (analyst / "cert.pem").read_bytes(),
+                                          (analyst / "key.pem").read_bytes())
+    big = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    with grpc.secure_channel(f"localhost:{files.port}", credentials, options=big) as channel:
+        stub = pb_grpc.CoordinatorStub(channel)
+        request = pb.SubmitRequest(envelope=pb.Signed(payload=b"x" * (20 * 1024 * 1024)))
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Submit(request, timeout=60)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert rpc.MAX_MESSAGE_BYTES < 20 * 1024 * 1024
