@@ -12,7 +12,7 @@ import tomli_w
 from coordinator import monitor as m
 from coordinator.monitor_run import run
 from synth.region import make_gemeenten
-from tests.linked_region import linked_region
+from tests.linked_region import LinkedRegion, linked_region
 
 # five quarters, oldest first: the quarterly releases ask each quarter's first day
 PERIODS = ("2025-10-15", "2026-01-15", "2026-04-15", "2026-07-15", "2026-10-15")
@@ -53,20 +53,28 @@ MONITOR: dict[str, Any] = {
 }
 
 
-def monitor_documents(root: Path) -> list[dict[str, Any]]:
-    """One run document per period, oldest first, each with the gemeenten's names as labels."""
-    path = root / "monitor.toml"
+def write_monitor(path: Path) -> Path:
     path.write_text(tomli_w.dumps(MONITOR))
-    monitor = m.load(path)
-    labels = {"gemeente": {g.code: g.name for g in make_gemeenten(2)}}
-    documents = []
+    return path
+
+
+def labels() -> dict[str, dict[str, str]]:
+    """The gemeenten's names, as run documents carry them."""
+    return {"gemeente": {g.code: g.name for g in make_gemeenten(2)}}
+
+
+def run_periods(region: LinkedRegion, monitor_path: Path, periods: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One run document per period, oldest first, each with the gemeenten's names as labels."""
+    monitor = m.load(monitor_path)
+    client = region.client()
+    try:
+        nodes = client.catalog()
+        return [{**run(client, monitor, nodes, dt.date.fromisoformat(at)), "labels": labels()} for at in periods]
+    finally:
+        client.close()
+
+
+def monitor_documents(root: Path) -> list[dict[str, Any]]:
+    """The five periods' documents from a region started and stopped here."""
     with linked_region(root / "region") as region:
-        client = region.client()
-        try:
-            nodes = client.catalog()
-            for at in PERIODS:
-                document = run(client, monitor, nodes, dt.date.fromisoformat(at))
-                documents.append({**document, "labels": labels})
-        finally:
-            client.close()
-    return documents
+        return run_periods(region, write_monitor(root / "monitor.toml"), PERIODS)
