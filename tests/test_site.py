@@ -299,3 +299,23 @@ def test_history_keeps_one_document_per_period_oldest_first(built: Built, tmp_pa
     assert [monitor_history.peildatum_of(d) for d in monitor_history.load_all(tmp_path)] == \
         sorted(monitor_history.peildatum_of(d) for d in built.documents)
     assert len(list(tmp_path.glob("*.json"))) == len(built.documents)
+
+
+def test_the_checks_catch_what_they_look_for(browser: Any, tmp_path: Path) -> None:
+    # a page that reaches outside and has grey-on-grey text: the guard records and refuses the
+    # request (nothing leaves the machine), the console reports it, and axe names the contrast
+    page_file = tmp_path / "slecht.html"
+    page_file.write_text('<!doctype html><html lang="nl"><head><title>slecht</title></head><body><main>'
+                         '<img src="https://example.invalid/teller.png" alt="teller">'
+                         '<p style="color:#999;background:#aaa">onleesbaar</p></main></body></html>')
+    visit = Visit(browser)
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+
+        page = visit.open(page_file)
+        results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
+    finally:
+        visit.close()
+    assert visit.outside == ["https://example.invalid/teller.png"]
+    assert visit.errors
+    assert "color-contrast" in {v["id"] for v in results.response["violations"]}

@@ -39,7 +39,7 @@ def bars(view: IndicatorView, table: Table, chart_id: str) -> Markup:
             if fig.low is not None and fig.high is not None:
                 axes.errorbar(fig.value, y, xerr=[[fig.value - fig.low], [fig.high - fig.value]], fmt="none",
                               ecolor="#1a1a1a", capsize=4, linewidth=1.2)
-            axes.text(max(fig.high or 0, fig.value) + top * 0.02, y, view.unit.text(fig.value), va="center",
+            axes.text(max(fig.high or 0, fig.value) + top * 0.02, y, view.unit.short(fig.value), va="center",
                       fontsize=9, color="#1a1a1a")
         axes.set_yticks(range(len(rows)), [r.label for r in rows])
         axes.set_xlim(0, top * 1.18)

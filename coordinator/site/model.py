@@ -47,8 +47,19 @@ class Unit:
             return float(max(0, round(value)))
         return min(100.0, max(0.0, value)) if self.unit == "%" else max(0.0, value)
 
+    @property
+    def column(self) -> str:
+        """Header of a table's value column (a rate's 'per 1.000' is said there, not in every cell)."""
+        if self.kind == "count":
+            return "Aantal"
+        return "Percentage" if self.unit == "%" else self.suffix.strip().capitalize()
+
     def text(self, value: float) -> str:
         return dutch.number(value, self.decimals) + self.suffix
+
+    def short(self, value: float) -> str:
+        """The value in a table cell or on a chart: a percentage keeps its %, a rate drops its 'per N'."""
+        return dutch.number(value, self.decimals) + ("%" if self.unit == "%" else "")
 
 
 @dataclass(frozen=True)
@@ -122,10 +133,17 @@ class IndicatorView:
             return "onderdrukt"
         return "geen cijfer" if figure.value is None else self.unit.text(figure.value)
 
-    def interval(self, figure: Figure | None) -> str:
+    def interval(self, figure: Figure | None, short: bool = False) -> str:
         if figure is None or figure.low is None or figure.high is None:
             return ""
-        return f"{self.unit.text(figure.low)} tot {self.unit.text(figure.high)}"
+        said = self.unit.short if short else self.unit.text
+        return f"{said(figure.low)} tot {said(figure.high)}"
+
+    def short(self, figure: Figure | None) -> str:
+        """`text` for a table cell."""
+        if figure is not None and figure.value is not None:
+            return self.unit.short(figure.value)
+        return self.text(figure)
 
 
 def labels_of(documents: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
