@@ -129,8 +129,9 @@ def expected(indicator: dict[str, Any], value: float) -> float:
 
 
 def page_tables(page: Any) -> dict[str, list[list[str]]]:
-    return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('table.figures')).map(t =>
+    tables: dict[str, list[list[str]]] = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('table.figures')).map(t =>
         [t.dataset.by, Array.from(t.tBodies[0].rows).map(r => Array.from(r.cells).map(c => c.innerText.trim()))]))""")
+    return tables
 
 
 def _plain(value: Any) -> Any:
@@ -228,7 +229,7 @@ def test_print_gives_an_a4_report_with_no_table_clipped(built: Built, browser: A
 
 
 def test_downloads_hold_the_values_and_intervals_of_the_page(built: Built, visit: Visit) -> None:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
 
     for indicator in built.documents[-1]["indicators"]:
         page = visit.open(indicator_page(built, indicator["id"]))
@@ -254,7 +255,7 @@ def test_downloads_hold_the_values_and_intervals_of_the_page(built: Built, visit
 
 
 def test_no_wcag_21_aa_violation_that_axe_finds(built: Built, visit: Visit) -> None:
-    from axe_playwright_python.sync_playwright import Axe
+    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
     axe = Axe()
     for path in built.pages:
@@ -319,3 +320,16 @@ def test_the_checks_catch_what_they_look_for(browser: Any, tmp_path: Path) -> No
     assert visit.outside == ["https://example.invalid/teller.png"]
     assert visit.errors
     assert "color-contrast" in {v["id"] for v in results.response["violations"]}
+
+
+def test_a_broken_history_file_is_one_error_line(built: Built, region: LinkedRegion, tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    history.mkdir()
+    (history / "2026-07-01.json").write_text("{ half a document")
+    monitor_path = write_monitor(tmp_path / "monitor.toml")
+    result = CliRunner().invoke(app, ["monitor", "build", str(monitor_path), "--out", str(tmp_path / "site"),
+                                      "--at", PERIODS[-1], "--history", str(history),
+                                      "--profile", str(region.files.profile)])
+    assert result.exit_code == 2, result.output
+    assert "2026-07-01.json cannot be read" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "site" / "index.html").exists()

@@ -126,7 +126,7 @@ def build(
 ) -> None:
     """Run the monitor once (as `monitor run`), store the run in the history and build the site from every
     stored run; prints the path of the site's front page."""
-    from coordinator.site import build_site, page_count
+    from coordinator.site import build_site, page_count  # matplotlib loads only for the command that draws
 
     with exit_on_error(), analyst(profile) as client:
         monitor = m.load(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import matplotlib
 from markupsafe import Markup, escape
@@ -18,7 +19,7 @@ matplotlib.use("svg")  # no display, no GUI toolkit
 # dark enough for 3:1 against white (WCAG 1.4.11), told apart by marker too
 COLOURS = ("#1d4f91", "#b2400f", "#1b7a4a", "#7a3b8f", "#6b5800", "#3d3d3d", "#005f73", "#9b2226")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-_RC = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10, "axes.edgecolor": "#3d3d3d",
+_RC: dict[str, Any] = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10, "axes.edgecolor": "#3d3d3d",
        "axes.labelcolor": "#1a1a1a", "xtick.color": "#1a1a1a", "ytick.color": "#1a1a1a",
        "axes.spines.top": False, "axes.spines.right": False}
 
@@ -26,7 +27,7 @@ _RC = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10, "ax
 def bars(view: IndicatorView, table: Table, chart_id: str) -> Markup:
     """Horizontal bars of a table's figures with their 95% intervals as error bars."""
     rows = list(reversed(table.rows))  # first row on top
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": chart_id}):
+    with matplotlib.rc_context(_style(chart_id)):
         canvas = Canvas(figsize=(7.5, 0.42 * len(rows) + 1.1))
         axes = canvas.add_subplot()
         top = max([r.figure.high or r.figure.value or 0 for r in rows] + [1e-9])
@@ -55,7 +56,7 @@ def trend(view: IndicatorView, chart_id: str) -> Markup | None:
     series = [s for s in view.trend if s.label == "Hele regio"] or view.trend
     if not view.periods or not series:
         return None
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": chart_id}):
+    with matplotlib.rc_context(_style(chart_id)):
         canvas = Canvas(figsize=(7.5, 3.4))
         axes = canvas.add_subplot()
         spread = 0.08 if len(series) > 1 else 0.0
@@ -81,6 +82,11 @@ def trend(view: IndicatorView, chart_id: str) -> Markup | None:
                                                       for p, f in zip(view.periods, line.figures)) + "."
                         for line in series)
         return _svg(canvas, chart_id, title, desc)
+
+
+def _style(chart_id: str) -> Any:
+    """The house style, with ids in the SVG salted by the chart's id (two charts on a page never share one)."""
+    return {**_RC, "svg.hashsalt": chart_id}
 
 
 def _said(view: IndicatorView, figure: Figure | None) -> str:

@@ -7,8 +7,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from coordinator.site import dutch
 from coordinator.site.model import Figure, IndicatorView
