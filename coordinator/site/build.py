@@ -90,7 +90,8 @@ def _indicator_page(env: Environment, staging: Path, site: SiteInfo, view: Indic
     downloads.write_xlsx(staging / "downloads" / f"{name}.xlsx", view, columns, rows)
     html = env.get_template("indicator.html").render(
         site=site, root="../", view=view, name=name, dutch=dutch,
-        chart=charts.bars(view, view.main, f"grafiek-{name}"), trend_chart=charts.trend(view, f"trend-{name}"))
+        chart=charts.bars(view, view.main, f"grafiek-{name}") if view.main.rows else None,
+        trend_chart=charts.trend(view, f"trend-{name}"))
     _write(staging / "indicatoren" / f"{name}.html", html)
 
 
