@@ -22,6 +22,7 @@ demo: install
 
 test: install
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 $(OPENMINED_VENV)/.installed:

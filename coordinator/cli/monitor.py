@@ -1,4 +1,4 @@
-"""`regiozicht monitor`: plan, list the query hashes of, and run the regional monitor file."""
+"""`regiozicht monitor`: plan, list the query hashes of, run the regional monitor file, and build its site."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
 from coordinator import monitor as m
+from coordinator import monitor_history
 from coordinator.cli.common import ProfileOption, analyst
 from coordinator.monitor_run import due_peildatum, linked_query, run
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
-from regiozicht.errors import BadQuery, BudgetExhausted, PermissionDenied
+from regiozicht.errors import BadQuery, BudgetExhausted, ConfigError, PermissionDenied
 
 app = typer.Typer(help="The regional monitor: a year's figures from one file (deploy/monitor.toml).",
                   no_args_is_help=True)
@@ -122,3 +125,43 @@ def run_command(
                            progress=lambda text: status.update(f"monitor: {text}"))
         out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         err_console.print(f"{len(document['indicators'])} indicators written to {out}")
+
+
+@app.command()
+def build(
+    path: MonitorFile,
+    out: Annotated[Path, typer.Option("--out", help="Folder the site is written to (its front page is index.html).")],
+    at: AtOption = None,
+    history: Annotated[Optional[Path], typer.Option(
+        "--history", help="Folder of stored runs, one JSON file per peildatum (default: OUT/history).")] = None,
+    no_linked: Annotated[bool, typer.Option("--no-linked", help="Skip the linked shares.")] = False,
+    profile: ProfileOption = None,
+) -> None:
+    """Run the monitor once (as `monitor run`), store the run in the history and build the site from every
+    stored run; prints the path of the site's front page."""
+    from coordinator.site import build_site, page_count  # matplotlib loads only for the command that draws
+
+    with exit_on_error(), analyst(profile) as client:
+        monitor = m.load(path)
+        history_dir = history or out / "history"
+        steps = len(monitor.releases) + (0 if no_linked else len(monitor.linked))
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("monitor: nodes asked", total=steps + 1)
+
+            def advance(text: str) -> None:
+                bar.update(task, advance=1, description=text)
+
+            document = run(client, monitor, client.catalog(), (at or dt.datetime.now()).date(),
+                           linked=not no_linked, progress=advance)
+            try:
+                stored = monitor_history.save(document, history_dir)
+                documents = monitor_history.load_all(history_dir)
+                bar.update(task, completed=steps + 1, total=steps + 1 + page_count(documents),
+                           description=f"stored {stored.name}")
+                index = build_site(documents, out, progress=advance)
+            except OSError as exc:
+                raise ConfigError(f"Cannot write the site or its history ({exc}); choose a folder you may write "
+                                  "with --out and --history.") from None
+        err_console.print(f"site built from {len(documents)} runs; this run stored as {stored}")
+        typer.echo(str(index))
