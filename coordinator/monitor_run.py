@@ -29,6 +29,12 @@ def due_peildatum(monitor: m.Monitor, every: str, at: dt.date) -> dt.date:
     return dt.date(at.year, 3 * ((at.month - 1) // 3) + 1, 1)
 
 
+def newest_peildatum(monitor: m.Monitor, at: dt.date) -> dt.date:
+    """The period a run at `at` stands for: the newest reference date any of its parts asks."""
+    frequencies = {r.every for r in monitor.releases} | {link.every for link in monitor.linked} or {"year"}
+    return max(due_peildatum(monitor, every, at) for every in frequencies)
+
+
 def run(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], at: dt.date, *,
         linked: bool = True, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Asks every release and linked share due at `at` and returns the published document."""
@@ -62,7 +68,7 @@ def run(client: AnalystClient, monitor: m.Monitor, nodes: list[NodeInfo], at: dt
             linked_results[link.id] = _linked(client, monitor, nodes, link, at, counters)
     indicators = [_indicator(monitor, indicator, tables, linked_results) for indicator in monitor.indicators]
     return {"title": monitor.monitor.title, "purpose": monitor.monitor.purpose, "asked_at": at.isoformat(),
-            "peildatum": m.peildatum(monitor, at).isoformat(), "labels": monitor.labels,
+            "peildatum": newest_peildatum(monitor, at).isoformat(), "labels": monitor.labels,
             "indicators": indicators, "releases": releases, "linked": linked_results}
 
 

@@ -22,7 +22,7 @@ from coordinator import monitor as m
 from coordinator import monitor_history
 from coordinator.client import AnalystClient, Profile
 from coordinator.config import MonitorSection
-from coordinator.monitor_run import due_peildatum, run
+from coordinator.monitor_run import newest_peildatum, run
 from coordinator.site import build_site
 from regiozicht.errors import RegiozichtError
 
@@ -56,13 +56,11 @@ class MonitorSchedule:
             nodes = client.catalog()
             held = min((n.data_as_of.date() for n in nodes), default=today)
             at = min(today, held)  # the newest period every node holds data for
-            peildatum = due_peildatum(monitor, "quarter", at)
+            peildatum = newest_peildatum(monitor, at)
             if self._stored(peildatum):
                 return Tick("current", peildatum)
             log.info("monitor: running for the period of %s as %s", peildatum, client.identity)
-            document = run(client, monitor, nodes, at)
-            document["period"] = peildatum.isoformat()
-            monitor_history.save(document, self.history, name=peildatum.isoformat())
+            monitor_history.save(run(client, monitor, nodes, at), self.history)
         except RegiozichtError as exc:
             return self._failed(today, None, exc.message)
         finally:
@@ -72,7 +70,7 @@ class MonitorSchedule:
         return Tick("ran", peildatum, site=site)
 
     def _stored(self, peildatum: dt.date) -> bool:
-        return any(doc.get("period") == peildatum.isoformat() for doc in monitor_history.load_all(self.history))
+        return (self.history / f"{peildatum.isoformat()}.json").exists()
 
     def _failed(self, today: dt.date, peildatum: dt.date | None, error: str) -> Tick:
         log.error("monitor: the scheduled run failed: %s (the last published site stays; retried next tick)", error)

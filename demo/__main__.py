@@ -73,8 +73,7 @@ def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path
         with err.status(f"monitor: the period of {at}…"):
             document = run(client, monitor, nodes, at)
         document["labels"] = {**document.get("labels", {}), **names}
-        document["period"] = at.isoformat()
-        monitor_history.save(document, history, name=at.isoformat())
+        monitor_history.save(document, history)
     with err.status("monitor: building the site…"):
         return build_site(monitor_history.load_all(history), site)
 

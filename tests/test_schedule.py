@@ -90,7 +90,7 @@ def test_a_tick_publishes_the_site_and_a_second_tick_spends_nothing(region: Link
     first = schedule.tick()
     assert first.outcome == "ran", first.error
     assert first.site is not None and first.site.name == "index.html" and first.site.exists()
-    assert "Noorderveen" in first.site.parent.joinpath("index.html").read_text()
+    assert "Noorderveen" in first.site.parent.joinpath("indicatoren", "vsv.html").read_text()
     spent = _spent(region)
     second = schedule.tick()
     assert second.outcome == "current" and second.peildatum == first.peildatum
@@ -103,8 +103,9 @@ def test_a_failed_run_keeps_the_last_site_with_a_dated_notice(region: LinkedRegi
     # make the stored run the previous period's, so the next tick must run again
     (stored,) = list((tmp_path / "site" / "history").glob("*.json"))
     document = json.loads(stored.read_text())
-    document["period"] = "2026-07-01"
-    stored.write_text(json.dumps(document))
+    document["peildatum"] = "2026-07-01"
+    stored.with_name("2026-07-01.json").write_text(json.dumps(document))
+    stored.unlink()
     region.running.stop_process("node-wi-gm9001")
     try:
         failed = schedule.tick()
