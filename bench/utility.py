@@ -112,6 +112,11 @@ class Draws:
             self.covered += interval[0] <= truth <= interval[1]
 
 
+def plain_shown(monitor: m.Monitor) -> list[tuple[m.Indicator, tuple[str, ...]]]:
+    """Every (indicator, grouping) a reader sees of the counts and shares (linked shares apart)."""
+    return [(i, grouping) for i in monitor.indicators if i.linked is None for grouping in i.show]
+
+
 def after_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws: Draws) -> None:
     published: dict[str, tuple[dict[Cell, int], dict[Cell, int], dict[Cell, list[float]], dict[Cell, int]]] = {}
     for release in monitor.releases:
@@ -129,23 +134,20 @@ def after_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws
                   if all(h in release.by for h in release.hierarchy[: i + 1])]
         table = consistent.consistent_table(dict(raw), dict(scales), release.by, levels)
         published[release.id] = (dict(raw), table, dict(scales), dict(truth))
-    for indicator in monitor.indicators:
-        if indicator.linked is not None:
-            continue
-        for grouping in indicator.show:
-            figures = []
-            for part in indicator.parts:
-                release = monitor.release(part.release)
-                raw, table, scales, truth = (part_cells(release, x, part) for x in published[part.release])
-                level = dp.CI_LEVEL if indicator.count is not None else consistent.share_level()
-                shown = {}
-                for cell, members in grouped(release.by, table, grouping).items():
-                    value = sum(table[c] for c in members)
-                    interval = consistent.interval([raw[c] for c in members], [scales[c] for c in members], value,
-                                                   level)
-                    shown[cell] = (value, interval, sum(truth[c] for c in members))
-                figures.append(shown)
-            _score(indicator, grouping, figures, draws, "after")
+    for indicator, grouping in plain_shown(monitor):
+        figures = []
+        for part in indicator.parts:
+            release = monitor.release(part.release)
+            raw, table, scales, truth = (part_cells(release, x, part) for x in published[part.release])
+            level = dp.CI_LEVEL if indicator.count is not None else consistent.share_level()
+            shown = {}
+            for cell, members in grouped(release.by, table, grouping).items():
+                value = sum(table[c] for c in members)
+                interval = consistent.interval([raw[c] for c in members], [scales[c] for c in members], value,
+                                               level)
+                shown[cell] = (value, interval, sum(truth[c] for c in members))
+            figures.append(shown)
+        _score(indicator, grouping, figures, draws, "after")
 
 
 def before_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws: Draws) -> None:
@@ -153,23 +155,20 @@ def before_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draw
     for indicator in monitor.indicators:
         for part in indicator.parts:
             asked[part.release] += len(indicator.show)
-    for indicator in monitor.indicators:
-        if indicator.linked is not None:
-            continue
-        for grouping in indicator.show:
-            figures = []
-            for part in indicator.parts:
-                release = monitor.release(part.release)
-                scale = dp.count_scale(float(release.epsilon) / asked[release.id])
-                nodes = exact.everything[release.id]
-                width = dp.sum_half_width([scale] * len(nodes))
-                shown = {}
-                for cell, members in grouped(release.by, part_cells(release, nodes[0], part), grouping).items():
-                    truth = sum(counts[c] for counts in nodes for c in members)
-                    value = truth + int(laplace(rng, scale, len(nodes)).sum())
-                    shown[cell] = (value, (value - width, value + width), truth)
-                figures.append(shown)
-            _score(indicator, grouping, figures, draws, "before")
+    for indicator, grouping in plain_shown(monitor):
+        figures = []
+        for part in indicator.parts:
+            release = monitor.release(part.release)
+            scale = dp.count_scale(float(release.epsilon) / asked[release.id])
+            nodes = exact.everything[release.id]
+            width = dp.sum_half_width([scale] * len(nodes))
+            shown = {}
+            for cell, members in grouped(release.by, part_cells(release, nodes[0], part), grouping).items():
+                truth = sum(counts[c] for counts in nodes for c in members)
+                value = truth + int(laplace(rng, scale, len(nodes)).sum())
+                shown[cell] = (value, (value - width, value + width), truth)
+            figures.append(shown)
+        _score(indicator, grouping, figures, draws, "before")
 
 
 def _score(indicator: m.Indicator, grouping: tuple[str, ...], figures: list[dict[Cell, Any]], draws: Draws,

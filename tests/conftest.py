@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import datetime as dt
@@ -59,11 +60,12 @@ def tiny_partners(root: Path, persons: int = 300) -> tuple[list[PartnerSetup], c
     return partners, truth, databases
 
 
-@pytest.fixture(scope="session")
-def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
-    root = tmp_path_factory.mktemp("region")
+@contextlib.contextmanager
+def running_tiny(root: Path, change: Callable[[list[PartnerSetup]], list[PartnerSetup]] | None = None
+                 ) -> Iterator[TinyRegion]:
+    """The two tiny school nodes and the coordinator as processes (`change` may edit the set-ups first)."""
     partners, truth, databases = tiny_partners(root)
-    files = build(root / "region", partners)
+    files = build(root / "region", change(partners) if change is not None else partners)
     running = RunningRegion(files)
     running.start()
     try:
@@ -71,6 +73,12 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
         yield TinyRegion(files, running, truth, databases)
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
+    with running_tiny(tmp_path_factory.mktemp("region")) as running:
+        yield running
 
 
 # -- one in-process node with a covenant of the test's choosing -----------------------------------

@@ -22,11 +22,10 @@ from typing import Any
 
 import pytest
 
-from demo.region import RunningRegion, build
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
-from tests.conftest import TinyRegion, tiny_partners
+from tests.conftest import TinyRegion, running_tiny
 from tests.linked_region import LinkedRegion, linked_region
 
 BIN = Path(sys.executable).parent
@@ -49,18 +48,12 @@ def _narrow(covenant: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
-    root = tmp_path_factory.mktemp("output")
-    partners, truth, databases = tiny_partners(root)
-    partners = [dataclasses.replace(p, covenant=_narrow(p.covenant or {}),
+    def narrowed(partners: list[Any]) -> list[Any]:
+        return [dataclasses.replace(p, covenant=_narrow(p.covenant or {}),
                                     data_from=DATA_FROM if p.org == "school-1" else None) for p in partners]
-    files = build(root / "region", partners)
-    running = RunningRegion(files)
-    running.start()
-    try:
-        running.wait_until_online({"school-1", "school-2"})
-        yield TinyRegion(files, running, truth, databases)
-    finally:
-        running.stop()
+
+    with running_tiny(tmp_path_factory.mktemp("output"), narrowed) as running:
+        yield running
 
 
 def _cli(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -123,3 +123,32 @@ def test_the_service_runs_only_the_listed_queries(region: LinkedRegion, tmp_path
     tick = _schedule(region, tmp_path, epsilon="0.25").tick()  # another ε: other query hashes
     assert tick.outcome == "failed" and "not listed" in tick.error
     assert _spent(region) == spent
+
+
+def test_the_coordinator_process_publishes_the_site_on_its_own(region: LinkedRegion, tmp_path: Path) -> None:
+    """The coordinator started with a [monitor] section runs the schedule itself: the site appears."""
+    import tomllib
+    import time
+
+    spec = _write(tmp_path / "monitor.toml", _monitor())
+    config = region.files.coordinator_config
+    original = config.read_text()
+    raw = tomllib.loads(original)
+    raw["monitor"] = {"spec": str(spec), "output": str(tmp_path / "site"),
+                      "profile": str(region.files.root / "service" / "profile.toml"), "check_every_seconds": 2}
+    region.running.stop_process("coordinator")
+    config.write_text(tomli_w.dumps(raw))
+    try:
+        region.running.start_coordinator()
+        region.running.wait_until_online({p.org for p in region.partners})
+        page = tmp_path / "site" / "indicatoren" / "bijstand.html"
+        deadline = time.monotonic() + 90
+        while not page.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert page.exists(), (region.running.log_dir / "coordinator.log").read_text()[-2000:]
+        assert "Oosterbroek" in page.read_text()
+    finally:
+        region.running.stop_process("coordinator")
+        config.write_text(original)
+        region.running.start_coordinator()
+        region.running.wait_until_online({p.org for p in region.partners})
