@@ -57,6 +57,10 @@ class Party(_Frozen):
         for digest in self.queries:
             if not _HASH.match(digest):
                 raise ValueError(f"query hash {digest!r} must be 64 lower-case hex digits (sha256 of the body)")
+            if len(set(digest)) == 1:
+                raise ValueError(f"query hash {digest[:8]}… is a placeholder, not a query; list the hash of each "
+                                 "query the service runs (`regiozicht monitor hashes` or `regiozicht query count … "
+                                 "--hash`)")
         return self
 
 
