@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import sys
@@ -12,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,6 +34,37 @@ app.add_typer(budget_app, name="budget")
 app.add_typer(audit_app, name="audit")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml.")]
+
+
+@app.command("init")
+def init(
+    kind: Annotated[str, typer.Option(help="Partner kind: rmc, wi, school, jeugdhulp, leerplicht or brp.")],
+    org: Annotated[str, typer.Option(help="Organisation slug, as the CA will write it in the certificate.")],
+    coordinator: Annotated[str, typer.Option(help="host:port of the region's coordinator.")],
+    database: Annotated[str, typer.Option(help="SQLAlchemy URL of the partner database (a read-only account).")],
+    directory: Annotated[Path, typer.Option("--dir", help="Folder for node.toml, covenant.toml and tls/.")] = Path("."),
+    state_dir: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Folder of the node's state (ledger, audit trail); default DIR/state.")] = None,
+    entity: Annotated[
+        Optional[str], typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")] = None,
+    data_as_of: Annotated[Optional[dt.datetime], typer.Option(
+        "--data-as-of", help="Extract time of the partner data (default: today 00:00).")] = None,
+    gemeente: Annotated[Optional[list[str]], typer.Option(
+        "--gemeente", help="A gemeente code of the region (repeatable); default the synthetic region's.")] = None,
+) -> None:
+    """Write a new node's node.toml (the kind's standard datasets), a covenant template, the state
+    folder, the key (0600) and a certificate request; print the next steps."""
+    from node import setup
+
+    with exit_on_error():
+        files = setup.init_node(directory, kind=kind, org=org, coordinator=coordinator, database=database,
+                                state_dir=state_dir, entity=entity, data_as_of=data_as_of,
+                                gemeenten=tuple(gemeente) if gemeente else setup.DEFAULT_GEMEENTEN)
+        console.print(f"wrote {files.config}, {files.covenant} (a template), the state folder {files.state}, the key "
+                      f"{files.key} (mode 0600) and the request {files.request}.", highlight=False)
+        console.print("next steps:")
+        for number, step in enumerate(setup.next_steps(files, kind=kind, org=org, entity=entity), 1):
+            console.print(f"  {number}. {escape(step)}", highlight=False)
 
 
 @app.command("request-cert")

@@ -277,10 +277,29 @@ def _where(path: Path, text: str, loc: tuple[str | int, ...]) -> str:
     return f"{path}{f' line {line}' if line else ''}: `{field}`"
 
 
+PLACEHOLDER = "FILL IN"  # what `regiozicht-node init` leaves for the privacy officer
+
+
+def _placeholder(value: object, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """The field path of the first value still holding the template's placeholder."""
+    if isinstance(value, str):
+        return loc if PLACEHOLDER in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _placeholder(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
 def load(path: Path, config: NodeConfig) -> Covenant:
     """Reads, validates and cross-checks `covenant.toml`; raises ConfigError naming the line and field."""
     raw = load_toml(path, "covenant")
     text = path.read_text(encoding="utf-8")
+    left = _placeholder(raw)
+    if left is not None:
+        raise ConfigError(f"{_where(path, text, left)} still holds the template's \"{PLACEHOLDER}\" placeholder; the "
+                          "privacy officer fills in every such value and runs `regiozicht-node covenant check`.")
     try:
         covenant = Covenant.model_validate(raw)
     except ValidationError as exc:

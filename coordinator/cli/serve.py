@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,31 @@ from regiozicht.cli_support import exit_on_error, wait_for_signal
 
 app = typer.Typer(help="Run the region's coordinator (hub).", no_args_is_help=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="coordinator.toml")]
+
+
+@app.command("init")
+def init(
+    dns: Annotated[Optional[list[str]], typer.Option("--dns", help="DNS name nodes dial (repeatable).")] = None,
+    ip: Annotated[Optional[list[str]], typer.Option("--ip", help="IP address nodes dial (repeatable).")] = None,
+    org: Annotated[str, typer.Option(help="The hub's organisation slug.")] = "regio-hub",
+    listen: Annotated[str, typer.Option(help="host:port to listen on.")] = "0.0.0.0:7443",
+    directory: Annotated[Path, typer.Option("--dir", help="Folder for coordinator.toml and tls/.")] = Path("."),
+    state_dir: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Folder of the results history and audit heads; default DIR/state.")] = None,
+) -> None:
+    """Write coordinator.toml, the state folder, the key (0600) and a request carrying the names nodes dial."""
+    from coordinator.setup import init_coordinator
+
+    with exit_on_error():
+        files = init_coordinator(directory, org=org, dns=dns or [], ips=ip or [], listen=listen, state_dir=state_dir)
+        console = Console(soft_wrap=True, highlight=False)
+        names = " ".join([*(f"--dns {d}" for d in dns or []), *(f"--ip {i}" for i in ip or [])])
+        console.print(f"wrote {files.config}, the key {files.key} (mode 0600) and the request {files.request}.")
+        console.print(f"next: send {files.request.name} to the CA operator (`regiozicht pki sign coordinator.csr "
+                      f"--role coordinator --org {org} {names} --ca-dir ca/ --out coordinator.crt`); put the "
+                      f"certificate, ca.crt and the latest revocation list at "
+                      f"{', '.join(str(p) for p in files.expected)}; then `regiozicht coordinator check -c "
+                      f"{files.config}`.")
 
 
 @app.command()
