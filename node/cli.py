@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node import config as node_config
 from regiozicht.cli_support import EXIT_CODES, exit_on_error
-from regiozicht.errors import ConfigError, Unavailable
+from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
 from regiozicht.query import CountQuery
 
@@ -96,58 +96,93 @@ def request_cert(
 
 
 @app.command()
-def check(config: ConfigOption) -> None:
-    """Validate config, certificates, partner database and every dataset template."""
+def check(
+    config: ConfigOption,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip contacting the coordinator.")] = False,
+) -> None:
+    """Check config, files, certificate, the coordinator, the partner database and every dataset: one
+    sentence with the fix for each problem (exit 2)."""
+    from node import checks
+
+    report = checks.Report(lambda line: console.print(escape(line), highlight=False, soft_wrap=True))
     with exit_on_error():
         cfg = node_config.load(config)
-        console.print(f"config: {config} is valid ({len(cfg.datasets)} datasets)")
-        trust = TrustStore.from_files(cfg.tls.ca)
-        certificate = load_certificate(_read(cfg.tls.certificate))
-        identity = trust.verify(certificate, roles=("node",))
-        if (identity.org, identity.kind) != (cfg.node.org, cfg.node.kind):
-            raise ConfigError(
-                f"The certificate is for {identity}, but node.toml says {cfg.node.org} ({cfg.node.kind}); "
-                "request a certificate for this node."
-            )
-        console.print(f"certificate: {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
-        from node import covenant as covenant_file
+    report.ok(f"config {config} is valid ({len(cfg.datasets)} datasets)")
+    files_ok = report.step(lambda: checks.check_files(cfg, report))
+    trust = TrustStore.from_files(cfg.tls.ca) if files_ok else None
+    if trust is not None:
+        report.step(lambda: checks.check_certificate(cfg, trust, report))
+    covenant = _check_covenant(cfg, report)
+    engine = None
+    if report.step(lambda: _open_state(cfg)):
+        try:
+            from node.store import make_partner_engine
 
-        covenant = covenant_file.load(cfg.covenant, cfg)
-        console.print(f"covenant: {cfg.covenant} is valid ({len(covenant.purposes)} purposes); "
-                      "`regiozicht-node covenant check` shows what it allows")
-        _check_databases(cfg)
-        console.print("[green]ok[/]: this node can serve")
+            engine = make_partner_engine(cfg.database.url)
+        except RegiozichtError as exc:
+            report.step(lambda: _reraise(exc))
+    if trust is not None and covenant is not None and not offline and not report.problems:
+        report.step(lambda: checks.check_coordinator(cfg, _describe(cfg, covenant), trust, report))
+    if engine is not None:
+        report.step(lambda: _check_partner(cfg, engine, report))
+    if report.problems:
+        console.print(f"[red]{len(report.problems)} problem(s)[/]: fix them and run `regiozicht-node check` again",
+                      highlight=False)
+        raise typer.Exit(ConfigError.exit_code)
+    console.print(f"[green]ok[/]: this node can serve ({report.warnings} warning(s))")
 
 
-def _check_databases(cfg: node_config.NodeConfig) -> None:
-    from node.compile import compile_count, compile_outside_coverage
+def _reraise(exc: RegiozichtError) -> None:
+    raise exc
+
+
+def _check_covenant(cfg: node_config.NodeConfig, report: Any) -> Any:
+    from node import covenant as covenant_file
+
+    loaded: list[Any] = []
+    if report.step(lambda: loaded.append(covenant_file.load(cfg.covenant, cfg))):
+        report.ok(f"covenant {cfg.covenant} is valid ({len(loaded[0].purposes)} purposes); "
+                  "`regiozicht-node covenant check` shows what it allows")
+        return loaded[0]
+    return None
+
+
+def _open_state(cfg: node_config.NodeConfig) -> None:
     from node.state import StateDB
-    from node.store import make_partner_engine
     from node.watermark import Watermark
 
     StateDB(cfg.state.url)
     Watermark(cfg.state.watermark_path())
-    engine = make_partner_engine(cfg.database.url)
-    peildatum = cfg.node.data_as_of.date()
+
+
+def _describe(cfg: node_config.NodeConfig, covenant: Any) -> Any:
+    """The node's signed Describe, as `serve` sends it first."""
+    from node import describe
+    from node.ledger import Ledger
+    from node.state import StateDB
+    from node.watermark import Watermark
+    from regiozicht.pki import load_private_key
+    from regiozicht.signed import Signer
+
+    state = StateDB(cfg.state.url)
+    ledger = Ledger(state, covenant, Watermark(cfg.state.watermark_path()), cfg.node.org)
+    message = describe.build(cfg, covenant, ledger, state, int(time.time()))
+    signer = Signer(load_private_key(cfg.tls.key), load_certificate(_read(cfg.tls.certificate)))
+    return signer.sign(message.SerializeToString())
+
+
+def _check_partner(cfg: node_config.NodeConfig, engine: Any, report: Any) -> None:
+    from node import checks
+
     try:
+        checks.check_read_only(engine, report)
         with engine.connect() as connection:
             connection.execute(select(text("1")))
-            for dataset in cfg.datasets:
-                query = CountQuery(dataset.name, "1", "check", peildatum, tuple(sorted(dataset.dimensions)))
-                started = time.perf_counter()
-                connection.execute(compile_count(dataset, query), {"peildatum": peildatum}).all()
-                # the counts themselves are never shown: only that the template runs
-                console.print(f"dataset {dataset.name}: template runs ({time.perf_counter() - started:.2f} s)")
-                if dataset.coverage:
-                    # a data-quality figure for this node's staff only: it is never released
-                    outside = connection.execute(compile_outside_coverage(dataset), {"peildatum": peildatum}).scalar()
-                    covered = "; ".join(f"{k} in {', '.join(v)}" for k, v in dataset.coverage.items())
-                    console.print(f"  coverage {covered}: {outside} person(s) on {peildatum} lie outside it and "
-                                  "are left out of every answer (another node's records, or a value to correct)")
+            checks.check_datasets(cfg, connection, report)
     except SQLAlchemyError as exc:
         raise Unavailable(
             f"The partner database fails: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}; "
-            "fix [database] url or the dataset's sql in node.toml."
+            "fix [database] url in node.toml."
         ) from None
 
 

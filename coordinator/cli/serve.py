@@ -45,12 +45,17 @@ def init(
 @app.command()
 def check(config: ConfigOption) -> None:
     """Validate the config, certificate, key and revocation list."""
-    from regiozicht.pki import TrustStore, load_certificate
+    from regiozicht.pki import TrustStore, load_certificate, load_private_key, read_file
 
     with exit_on_error():
         cfg = coordinator_config.load(config)
         trust = TrustStore.from_files(cfg.tls.ca, cfg.tls.revocation_list, require_crl=True)
-        identity = trust.verify(load_certificate(cfg.tls.certificate.read_bytes()), roles=("coordinator",))
+        certificate = load_certificate(read_file(cfg.tls.certificate, "coordinator certificate"))
+        identity = trust.verify(certificate, roles=("coordinator",))
+        load_private_key(cfg.tls.key)
+        _check_store(cfg.store.url)
+        for warning in _expiry_warnings(certificate, trust):
+            Console().print(f"warning: {warning}", highlight=False)
         if cfg.monitor is not None:
             from coordinator import monitor as monitor_file
             from coordinator.client import Profile
@@ -58,7 +63,7 @@ def check(config: ConfigOption) -> None:
 
             spec = monitor_file.load(cfg.monitor.spec)
             profile = Profile.load(cfg.monitor.profile)
-            service = trust.verify(load_certificate(profile.certificate.read_bytes()))
+            service = trust.verify(load_certificate(read_file(profile.certificate, "service certificate")))
             if service.role != "service":
                 raise ConfigError(f"[monitor] profile {cfg.monitor.profile} holds a {service.role} certificate; the "
                                   "scheduled monitor signs as a service identity (`regiozicht pki request --role "
@@ -66,6 +71,37 @@ def check(config: ConfigOption) -> None:
             Console().print(f"monitor: {spec.monitor.title!r} every period as {service}, published in "
                             f"{cfg.monitor.output}")
         Console().print(f"[green]ok[/]: {identity}, listening on {cfg.server.listen}")
+
+
+def _check_store(url: str) -> None:
+    """The store's folder exists (made when its parent does) and the store opens."""
+    from coordinator.history import History
+    from regiozicht.errors import ConfigError
+
+    if url.startswith("sqlite:///"):
+        folder = Path(url[len("sqlite:///"):]).parent
+        if not folder.is_dir():
+            if not folder.parent.is_dir():
+                raise ConfigError(f"The store's folder {folder} and its parent do not exist; create it or fix [store] "
+                                  "url in coordinator.toml.")
+            folder.mkdir(mode=0o700)
+    History(url)
+
+
+def _expiry_warnings(certificate: object, trust: object) -> list[str]:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    warnings = []
+    left = certificate.not_valid_after_utc - now  # type: ignore[attr-defined]
+    if left < dt.timedelta(days=14):
+        warnings.append(f"the coordinator's certificate expires in {left.days} day(s); make a new request and have "
+                        "the CA operator sign it.")
+    crl = trust.crl  # type: ignore[attr-defined]
+    if crl is not None and crl.next_update_utc is not None and crl.next_update_utc - now < dt.timedelta(days=2):
+        warnings.append(f"the revocation list expires at {crl.next_update_utc:%Y-%m-%d %H:%M} UTC; place a fresh "
+                        "`regiozicht pki crl` at [tls] revocation_list.")
+    return warnings
 
 
 @app.command()
