@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from node import config as node_config
-from regiozicht.cli_support import EXIT_CODES, exit_on_error
+from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, exit_on_error
 from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
 from regiozicht.query import CountQuery
@@ -191,6 +191,48 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"Cannot read {path} ({exc.strerror}); check [tls] in node.toml.") from None
+
+
+@app.command()
+def quality(
+    config: ConfigOption,
+    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+                                                       help="Reference date; default the data-as-of date.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = OutputFormat.table,
+) -> None:
+    """Data quality per dataset for this node's staff: invalid BSNs, duplicates, missing and
+    out-of-domain values, persons outside [coverage]. Exact counts: printed here, never sent."""
+    from node.quality import scan
+    from node.store import make_partner_engine
+
+    with exit_on_error():
+        cfg = node_config.load(config)
+        peildatum = at.date() if at else cfg.node.data_as_of.date()
+        engine = make_partner_engine(cfg.database.url)
+        rows: list[dict[str, Any]] = []
+        try:
+            with engine.connect() as connection:
+                for dataset in cfg.datasets:
+                    report = scan(connection, dataset, peildatum)
+                    if report.missing_columns:
+                        raise ConfigError(f"Dataset {dataset.name}'s sql returns no column "
+                                          f"{', '.join(report.missing_columns)}; run `regiozicht-node check`.")
+                    rows.append({
+                        "dataset": dataset.name, "rows": report.rows, "persons": report.persons,
+                        "invalid_bsn": report.invalid_bsn, "duplicates": report.duplicates,
+                        "missing": ", ".join(f"{k} {v}" for k, v in sorted(report.missing.items())) or "0",
+                        "outside_domain": "; ".join(report.domain_summary(d) for d in report.outside_domain) or "0",
+                        "outside_coverage": report.outside_coverage if dataset.coverage else "",
+                    })
+        except SQLAlchemyError as exc:
+            raise Unavailable(f"The partner database fails: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]};"
+                              " run `regiozicht-node check`.") from None
+        emit(rows, ["dataset", "rows", "persons", "invalid_bsn", "duplicates", "missing", "outside_domain",
+                    "outside_coverage"], fmt, title=f"Data quality of {cfg.node.org} on {peildatum} (local only)",
+             extra={"org": cfg.node.org, "peildatum": peildatum.isoformat(), "local_only": True})
+        if fmt is OutputFormat.table:
+            console.print("These are exact counts for this node's own staff; they are never sent to the "
+                          "coordinator. Rows with a value outside a domain count as `onbekend`.", highlight=False)
 
 
 @app.command()
