@@ -194,7 +194,7 @@ def check_datasets(cfg: NodeConfig, connection: Connection, report: Report) -> N
                 f"Dataset {dataset.name}'s sql returns no column {', '.join(quality.missing_columns)}; name them "
                 "with AS in that dataset's sql.")))
             continue
-        report.ok(f"dataset {dataset.name}: sql runs and returns its columns ({time.perf_counter() - started:.2f} s)")
+        report.ok(f"dataset {dataset.name}: template runs and returns its columns ({time.perf_counter() - started:.2f} s)")
         for dimension in quality.outside_domain:
             # counted and shown here only; such rows count as `onbekend` and the figures are never sent
             report.warn(f"dataset {dataset.name}: {quality.domain_summary(dimension)} on {peildatum} (counted as "

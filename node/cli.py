@@ -18,10 +18,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from node import config as node_config
-from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, exit_on_error
+from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
-from regiozicht.query import CountQuery
 
 app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EXIT_CODES}", no_args_is_help=True,
                   add_completion=False)
@@ -104,7 +103,10 @@ def check(
     sentence with the fix for each problem (exit 2)."""
     from node import checks
 
-    report = checks.Report(lambda line: console.print(escape(line), highlight=False, soft_wrap=True))
+    def say(line: str) -> None:  # problems go to stderr, like every other command's errors
+        (err_console if line.startswith("problem:") else console).print(escape(line), highlight=False, soft_wrap=True)
+
+    report = checks.Report(say)
     with exit_on_error():
         cfg = node_config.load(config)
     report.ok(f"config {config} is valid ({len(cfg.datasets)} datasets)")
@@ -120,7 +122,7 @@ def check(
 
             engine = make_partner_engine(cfg.database.url)
         except RegiozichtError as exc:
-            report.step(lambda: _reraise(exc))
+            report.step(lambda error=exc: _reraise(error))
     if trust is not None and covenant is not None and not offline and not report.problems:
         report.step(lambda: checks.check_coordinator(cfg, _describe(cfg, covenant), trust, report))
     if engine is not None:

@@ -61,7 +61,7 @@ def test_check_with_a_wrong_coordinator_port_fails_with_one_sentence(region: Tin
     config = _node_copy(region, tmp_path, {"coordinator": {"address": f"localhost:{_free_port()}"}})
     done = _run(BIN / "regiozicht-node", "check", "-c", config)
     assert done.returncode == 2, done.stdout
-    assert "Cannot reach the coordinator" in done.stdout and "[coordinator] address" in done.stdout
+    assert "Cannot reach the coordinator" in done.stderr and "[coordinator] address" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 

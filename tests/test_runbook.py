@@ -8,7 +8,6 @@ certificates back, and the per-node values a partner types (KIND, ORG, DATABASE)
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
