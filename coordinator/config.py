@@ -67,4 +67,4 @@ def load(path: Path) -> CoordinatorConfig:
     try:
         return CoordinatorConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(path, exc, "regiozicht coordinator check")) from None
+        raise ConfigError(describe_validation_error(path, exc, "regiozicht coordinator check", raw)) from None

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from node import config as node_config
-from regiozicht.cli_support import EXIT_CODES, exit_on_error
-from regiozicht.errors import ConfigError, Unavailable
+from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, err_console, exit_on_error
+from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
-from regiozicht.query import CountQuery
 
 app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EXIT_CODES}", no_args_is_help=True,
                   add_completion=False)
@@ -32,6 +33,37 @@ app.add_typer(budget_app, name="budget")
 app.add_typer(audit_app, name="audit")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml.")]
+
+
+@app.command("init")
+def init(
+    kind: Annotated[str, typer.Option(help="Partner kind: rmc, wi, school, jeugdhulp, leerplicht or brp.")],
+    org: Annotated[str, typer.Option(help="Organisation slug, as the CA will write it in the certificate.")],
+    coordinator: Annotated[str, typer.Option(help="host:port of the region's coordinator.")],
+    database: Annotated[str, typer.Option(help="SQLAlchemy URL of the partner database (a read-only account).")],
+    directory: Annotated[Path, typer.Option("--dir", help="Folder for node.toml, covenant.toml and tls/.")] = Path("."),
+    state_dir: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="Folder of the node's state (ledger, audit trail); default DIR/state.")] = None,
+    entity: Annotated[
+        Optional[str], typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")] = None,
+    data_as_of: Annotated[Optional[dt.datetime], typer.Option(
+        "--data-as-of", help="Extract time of the partner data (default: today 00:00).")] = None,
+    gemeente: Annotated[Optional[list[str]], typer.Option(
+        "--gemeente", help="A gemeente code of the region (repeatable); default the synthetic region's.")] = None,
+) -> None:
+    """Write a new node's node.toml (the kind's standard datasets), a covenant template, the state
+    folder, the key (0600) and a certificate request; print the next steps."""
+    from node import setup
+
+    with exit_on_error():
+        files = setup.init_node(directory, kind=kind, org=org, coordinator=coordinator, database=database,
+                                state_dir=state_dir, entity=entity, data_as_of=data_as_of,
+                                gemeenten=tuple(gemeente) if gemeente else setup.DEFAULT_GEMEENTEN)
+        console.print(f"wrote {files.config}, {files.covenant} (a template), the state folder {files.state}, the key "
+                      f"{files.key} (mode 0600) and the request {files.request}.", highlight=False)
+        console.print("next steps:")
+        for number, step in enumerate(setup.next_steps(files, kind=kind, org=org, entity=entity), 1):
+            console.print(f"  {number}. {escape(step)}", highlight=False)
 
 
 @app.command("request-cert")
@@ -63,58 +95,96 @@ def request_cert(
 
 
 @app.command()
-def check(config: ConfigOption) -> None:
-    """Validate config, certificates, partner database and every dataset template."""
+def check(
+    config: ConfigOption,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip contacting the coordinator.")] = False,
+) -> None:
+    """Check config, files, certificate, the coordinator, the partner database and every dataset: one
+    sentence with the fix for each problem (exit 2)."""
+    from node import checks
+
+    def say(line: str) -> None:  # problems go to stderr, like every other command's errors
+        (err_console if line.startswith("problem:") else console).print(escape(line), highlight=False, soft_wrap=True)
+
+    report = checks.Report(say)
     with exit_on_error():
         cfg = node_config.load(config)
-        console.print(f"config: {config} is valid ({len(cfg.datasets)} datasets)")
-        trust = TrustStore.from_files(cfg.tls.ca)
-        certificate = load_certificate(_read(cfg.tls.certificate))
-        identity = trust.verify(certificate, roles=("node",))
-        if (identity.org, identity.kind) != (cfg.node.org, cfg.node.kind):
-            raise ConfigError(
-                f"The certificate is for {identity}, but node.toml says {cfg.node.org} ({cfg.node.kind}); "
-                "request a certificate for this node."
-            )
-        console.print(f"certificate: {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
-        from node import covenant as covenant_file
+    report.ok(f"config {config} is valid ({len(cfg.datasets)} datasets)")
+    files_ok = report.step(lambda: checks.check_files(cfg, report))
+    trust = TrustStore.from_files(cfg.tls.ca) if files_ok else None
+    if trust is not None:
+        report.step(lambda: checks.check_certificate(cfg, trust, report))
+    covenant = _check_covenant(cfg, report)
+    engine = None
+    if report.step(lambda: _open_state(cfg)):
+        try:
+            from node.store import make_partner_engine
 
-        covenant = covenant_file.load(cfg.covenant, cfg)
-        console.print(f"covenant: {cfg.covenant} is valid ({len(covenant.purposes)} purposes); "
-                      "`regiozicht-node covenant check` shows what it allows")
-        _check_databases(cfg)
-        console.print("[green]ok[/]: this node can serve")
+            engine = make_partner_engine(cfg.database.url)
+        except RegiozichtError as exc:
+            report.step(lambda error=exc: _reraise(error))
+    if trust is not None and covenant is not None and not offline and not report.problems:
+        report.step(lambda: checks.check_coordinator(cfg, _describe(cfg, covenant), trust, report))
+    if engine is not None:
+        report.step(lambda: _check_partner(cfg, engine, report))
+    if report.problems:
+        console.print(f"[red]{len(report.problems)} problem(s)[/]: fix them and run `regiozicht-node check` again",
+                      highlight=False)
+        raise typer.Exit(ConfigError.exit_code)
+    console.print(f"[green]ok[/]: this node can serve ({report.warnings} warning(s))")
 
 
-def _check_databases(cfg: node_config.NodeConfig) -> None:
-    from node.compile import compile_count, compile_outside_coverage
+def _reraise(exc: RegiozichtError) -> None:
+    raise exc
+
+
+def _check_covenant(cfg: node_config.NodeConfig, report: Any) -> Any:
+    from node import covenant as covenant_file
+
+    loaded: list[Any] = []
+    if report.step(lambda: loaded.append(covenant_file.load(cfg.covenant, cfg))):
+        report.ok(f"covenant {cfg.covenant} is valid ({len(loaded[0].purposes)} purposes); "
+                  "`regiozicht-node covenant check` shows what it allows")
+        return loaded[0]
+    return None
+
+
+def _open_state(cfg: node_config.NodeConfig) -> None:
     from node.state import StateDB
-    from node.store import make_partner_engine
     from node.watermark import Watermark
 
     StateDB(cfg.state.url)
     Watermark(cfg.state.watermark_path())
-    engine = make_partner_engine(cfg.database.url)
-    peildatum = cfg.node.data_as_of.date()
+
+
+def _describe(cfg: node_config.NodeConfig, covenant: Any) -> Any:
+    """The node's signed Describe, as `serve` sends it first."""
+    from node import describe
+    from node.ledger import Ledger
+    from node.state import StateDB
+    from node.watermark import Watermark
+    from regiozicht.pki import load_private_key
+    from regiozicht.signed import Signer
+
+    state = StateDB(cfg.state.url)
+    ledger = Ledger(state, covenant, Watermark(cfg.state.watermark_path()), cfg.node.org)
+    message = describe.build(cfg, covenant, ledger, state, int(time.time()))
+    signer = Signer(load_private_key(cfg.tls.key), load_certificate(_read(cfg.tls.certificate)))
+    return signer.sign(message.SerializeToString())
+
+
+def _check_partner(cfg: node_config.NodeConfig, engine: Any, report: Any) -> None:
+    from node import checks
+
     try:
+        checks.check_read_only(engine, report)
         with engine.connect() as connection:
             connection.execute(select(text("1")))
-            for dataset in cfg.datasets:
-                query = CountQuery(dataset.name, "1", "check", peildatum, tuple(sorted(dataset.dimensions)))
-                started = time.perf_counter()
-                connection.execute(compile_count(dataset, query), {"peildatum": peildatum}).all()
-                # the counts themselves are never shown: only that the template runs
-                console.print(f"dataset {dataset.name}: template runs ({time.perf_counter() - started:.2f} s)")
-                if dataset.coverage:
-                    # a data-quality figure for this node's staff only: it is never released
-                    outside = connection.execute(compile_outside_coverage(dataset), {"peildatum": peildatum}).scalar()
-                    covered = "; ".join(f"{k} in {', '.join(v)}" for k, v in dataset.coverage.items())
-                    console.print(f"  coverage {covered}: {outside} person(s) on {peildatum} lie outside it and "
-                                  "are left out of every answer (another node's records, or a value to correct)")
+            checks.check_datasets(cfg, connection, report)
     except SQLAlchemyError as exc:
         raise Unavailable(
             f"The partner database fails: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}; "
-            "fix [database] url or the dataset's sql in node.toml."
+            "fix [database] url in node.toml."
         ) from None
 
 
@@ -123,6 +193,48 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"Cannot read {path} ({exc.strerror}); check [tls] in node.toml.") from None
+
+
+@app.command()
+def quality(
+    config: ConfigOption,
+    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+                                                       help="Reference date; default the data-as-of date.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = OutputFormat.table,
+) -> None:
+    """Data quality per dataset for this node's staff: invalid BSNs, duplicates, missing and
+    out-of-domain values, persons outside [coverage]. Exact counts: printed here, never sent."""
+    from node.quality import scan
+    from node.store import make_partner_engine
+
+    with exit_on_error():
+        cfg = node_config.load(config)
+        peildatum = at.date() if at else cfg.node.data_as_of.date()
+        engine = make_partner_engine(cfg.database.url)
+        rows: list[dict[str, Any]] = []
+        try:
+            with engine.connect() as connection:
+                for dataset in cfg.datasets:
+                    report = scan(connection, dataset, peildatum)
+                    if report.missing_columns:
+                        raise ConfigError(f"Dataset {dataset.name}'s sql returns no column "
+                                          f"{', '.join(report.missing_columns)}; run `regiozicht-node check`.")
+                    rows.append({
+                        "dataset": dataset.name, "rows": report.rows, "persons": report.persons,
+                        "invalid_bsn": report.invalid_bsn, "duplicates": report.duplicates,
+                        "missing": ", ".join(f"{k} {v}" for k, v in sorted(report.missing.items())) or "0",
+                        "outside_domain": "; ".join(report.domain_summary(d) for d in report.outside_domain) or "0",
+                        "outside_coverage": report.outside_coverage if dataset.coverage else "",
+                    })
+        except SQLAlchemyError as exc:
+            raise Unavailable(f"The partner database fails: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]};"
+                              " run `regiozicht-node check`.") from None
+        emit(rows, ["dataset", "rows", "persons", "invalid_bsn", "duplicates", "missing", "outside_domain",
+                    "outside_coverage"], fmt, title=f"Data quality of {cfg.node.org} on {peildatum} (local only)",
+             extra={"org": cfg.node.org, "peildatum": peildatum.isoformat(), "local_only": True})
+        if fmt is OutputFormat.table:
+            console.print("These are exact counts for this node's own staff; they are never sent to the "
+                          "coordinator. Rows with a value outside a domain count as `onbekend`.", highlight=False)
 
 
 @app.command()

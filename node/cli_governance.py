@@ -42,7 +42,8 @@ def covenant_check(config: ConfigOption, fmt: FormatOption = OutputFormat.table)
         covenant = governance.covenant
         rows = _party_rows(covenant)
         extra = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger),
-                 "linking": _linking_rows(covenant), "linked": covenant.linked.model_dump()}
+                 "linking": _linking_rows(covenant), "linked": covenant.linked.model_dump(),
+                 "service_queries": _service_rows(covenant)}
         if fmt is OutputFormat.table:
             console.print(f"covenant: {governance.config.covenant} is valid "
                           f"({len(covenant.parties)} parties, {len(covenant.purposes)} purposes)")
@@ -55,6 +56,9 @@ def covenant_check(config: ConfigOption, fmt: FormatOption = OutputFormat.table)
                                      "ci95_half_width"], fmt, title="What the budget buys (count, one node)")
             emit(extra["linking"], ["purpose", "datasets", "partner_kinds", "partner_orgs", "partner_datasets"], fmt,
                  title="Linked counts: who this node's data may be linked with")
+            if extra["service_queries"]:
+                emit(extra["service_queries"], ["party", "purposes", "query_hash"], fmt,
+                     title="Service parties: the only queries each may run")
             linked = covenant.linked
             console.print(f"linked counts: counters accepted: {', '.join(linked.counters) or 'none (no linked counts)'}"
                           f"; each partner may spend ε {linked.pair_epsilon or covenant.budget.epsilon} per period "
@@ -67,6 +71,11 @@ def _linking_rows(covenant: Covenant) -> list[dict[str, Any]]:
              "partner_orgs": ", ".join(rule.orgs) or "(any of those kinds)",
              "partner_datasets": ", ".join(rule.partner_datasets)}
             for purpose in covenant.purposes for rule in purpose.linking or ()]
+
+
+def _service_rows(covenant: Covenant) -> list[dict[str, Any]]:
+    return [{"party": f"service {party.org}", "purposes": ", ".join(party.purposes), "query_hash": digest}
+            for party in covenant.parties if party.role == "service" for digest in party.queries]
 
 
 def _party_rows(covenant: Covenant) -> list[dict[str, Any]]:

@@ -204,4 +204,4 @@ def load(path: Path) -> NodeConfig:
     try:
         return NodeConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(path, exc, "regiozicht-node check")) from None
+        raise ConfigError(describe_validation_error(path, exc, "regiozicht-node check", raw)) from None

@@ -57,6 +57,10 @@ class Party(_Frozen):
         for digest in self.queries:
             if not _HASH.match(digest):
                 raise ValueError(f"query hash {digest!r} must be 64 lower-case hex digits (sha256 of the body)")
+            if len(set(digest)) == 1:
+                raise ValueError(f"query hash {digest[:8]}… is a placeholder, not a query; list the hash of each "
+                                 "query the service runs (`regiozicht monitor hashes` or `regiozicht query count … "
+                                 "--hash`)")
         return self
 
 
@@ -279,10 +283,29 @@ def _where(path: Path, text: str, loc: tuple[str | int, ...]) -> str:
     return f"{path}{f' line {line}' if line else ''}: `{field}`"
 
 
+PLACEHOLDER = "FILL IN"  # what `regiozicht-node init` leaves for the privacy officer
+
+
+def _placeholder(value: object, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """The field path of the first value still holding the template's placeholder."""
+    if isinstance(value, str):
+        return loc if PLACEHOLDER in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _placeholder(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
 def load(path: Path, config: NodeConfig) -> Covenant:
     """Reads, validates and cross-checks `covenant.toml`; raises ConfigError naming the line and field."""
     raw = load_toml(path, "covenant")
     text = path.read_text(encoding="utf-8")
+    left = _placeholder(raw)
+    if left is not None:
+        raise ConfigError(f"{_where(path, text, left)} still holds the template's \"{PLACEHOLDER}\" placeholder; the "
+                          "privacy officer fills in every such value and runs `regiozicht-node covenant check`.")
     try:
         covenant = Covenant.model_validate(raw)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from regiozicht.errors import RegiozichtError
@@ -38,7 +39,8 @@ def exit_on_error() -> Iterator[None]:
     try:
         yield
     except RegiozichtError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # escaped: a hint such as "check [state] url" must keep its section name
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 

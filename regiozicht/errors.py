@@ -80,6 +80,13 @@ class Unavailable(RegiozichtError):
     exit_code = 6
 
 
+class AuditFailed(RegiozichtError):
+    """An audit trail check found problems, or had nothing to check against."""
+
+    status = grpc.StatusCode.DATA_LOSS
+    exit_code = 8
+
+
 class Internal(RegiozichtError):
     """Something unexpected broke; the message carries a correlation id."""
 
@@ -97,6 +104,7 @@ ERROR_CLASSES: dict[str, type[RegiozichtError]] = {
         Replayed,
         BudgetExhausted,
         Unavailable,
+        AuditFailed,
         Internal,
     )
 }

@@ -20,11 +20,30 @@ def load_toml(path: Path, what: str) -> dict[str, object]:
         raise ConfigError(f"The {what} {path} is not valid TOML: {exc}; fix that line.") from None
 
 
-def describe_validation_error(path: Path, exc: ValidationError, check_command: str) -> str:
+def describe_validation_error(path: Path, exc: ValidationError, check_command: str,
+                              raw: dict[str, object] | None = None) -> str:
     first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    where = field_name(tuple(first["loc"]), raw) or "(top level)"
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-    return f"{path}: `{where}`: {first['msg']}{more}; fix the file and run `{check_command}`."
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{path}: {where}: {message}{more}; fix the file and run `{check_command}`."
+
+
+def field_name(loc: tuple[int | str, ...], raw: dict[str, object] | None = None) -> str:
+    """A field as the TOML file spells it: `[state] url`, `[[datasets]] vsv: dimensions`."""
+    if not loc:
+        return ""
+    head, rest = str(loc[0]), list(loc[1:])
+    tables = raw.get(head) if raw is not None else None
+    if rest and isinstance(rest[0], int):  # an array of tables: name the entry, not its 0-based index
+        index = rest.pop(0)
+        entry = tables[index] if isinstance(tables, list) and index < len(tables) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"[[{head}]] {name}" if isinstance(name, str) else f"[[{head}]] number {index + 1}"
+        return f"{label}: {'.'.join(str(p) for p in rest)}" if rest else label
+    if not rest:
+        return f"[{head}]" if isinstance(tables, dict) else f"`{head}`"
+    return f"[{head}] {'.'.join(str(p) for p in rest)}"
 
 
 def resolve_paths(raw: dict[str, object], section: str, folder: Path) -> None:

@@ -13,7 +13,7 @@ from coordinator import config as coordinator_config
 from coordinator.history import History
 from regiozicht.audit_chain import verify_against_heads, verify_chain
 from regiozicht.cli_support import exit_on_error
-from regiozicht.errors import ConfigError
+from regiozicht.errors import AuditFailed, ConfigError
 
 app = typer.Typer(help="Check nodes' audit trails against the chain heads they signed.", no_args_is_help=True)
 
@@ -49,10 +49,12 @@ def compare(
         cfg = coordinator_config.load(config)
         entries = read_export(export)
         heads = History(cfg.store.url).heads(node)
+        if not heads:
+            # nothing to hold the export against: a mistyped slug must not read as "ok"
+            raise AuditFailed(f"The coordinator holds no signed heads of {node!r}, so nothing can be compared; check "
+                              "the organisation slug (as in the node's certificate) and that the node has connected.")
         problems = verify_chain(entries) + verify_against_heads(entries, heads)
         console = Console()
-        if not heads:
-            console.print(f"warning: the coordinator holds no signed heads of {node}; only the chain itself is checked")
         if problems:
             for problem in problems:
                 console.print(f"[red]problem:[/] {problem}", highlight=False)

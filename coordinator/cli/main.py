@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from coordinator.cli import audit, catalog, monitor, pki, query, serve
+from coordinator.cli import audit, catalog, monitor, pki, profile, query, serve
 from regiozicht.cli_support import EXIT_CODES
 
 app = typer.Typer(help=f"Regiozicht: federated, differentially-private regional figures.\n\n{EXIT_CODES}",
@@ -17,6 +17,7 @@ app.add_typer(serve.app, name="coordinator")
 app.add_typer(query.app, name="query")
 app.add_typer(audit.app, name="audit")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(profile.app, name="profile")
 app.command("catalog")(catalog.catalog)
 
 

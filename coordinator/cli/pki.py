@@ -73,8 +73,10 @@ def init_ca(
 def request(
     role: Role,
     org: Org,
-    key: Annotated[Path, typer.Option("--key", help="Where to write the new private key (0600).")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the certificate request.")],
+    key: Annotated[Optional[Path], typer.Option(
+        "--key", help="Where to write the new private key (0600); default ROLE.key here.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Where to write the certificate request; default the key's name with .csr.")] = None,
     kind: Kind = None,
     entity: Entity = None,
     dns: Dns = None,
@@ -83,6 +85,8 @@ def request(
     """Make a private key here, where it is used, and a request for the CA to sign."""
     with exit_on_error():
         identity = _identity(role, org, kind, entity)
+        key = key or Path(f"{role}.key")
+        out = out or key.with_suffix(".csr")
         pki.make_request(key, out, identity, dns_names=dns or (), ip_addresses=ip or ())
         print(f"Wrote key {key} and request {out} for {_described(identity)}; "
               "send only the request to the CA operator.")

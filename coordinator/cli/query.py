@@ -49,11 +49,16 @@ def count(
     refresh: Annotated[bool, typer.Option("--refresh", help="Recompute a stored release on changed data (charged).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     profile: ProfileOption = None,
+    hash_only: Annotated[bool, typer.Option("--hash", help="Print the query's canonical hash (for a covenant's "
+                                                          "service party) and send nothing.")] = False,
 ) -> None:
     """Count persons in a dataset, optionally grouped, summed over every node publishing it.
 
     A cell a node's covenant withholds (its noisy part below the threshold) reads `suppressed`.
     """
+    if hash_only:
+        _print_hash(dataset, epsilon=epsilon, purpose=purpose, where=where, by=by or [], at=at, fmt=fmt)
+        return
     with exit_on_error(), analyst(profile) as client:
         nodes = client.catalog()
         peildatum = client.resolve_peildatum(dataset, at.date() if at else None, nodes)
@@ -76,6 +81,27 @@ def count(
         with err_console.status(f"asking {len(publishers)} node(s)…"):
             result = client.count(query, refresh=refresh, publishers=publishers)
         _print(result, fmt, refresh, publishers)
+
+
+def _print_hash(dataset: str, *, epsilon: str, purpose: str, where: str | None, by: list[str],
+                at: dt.datetime | None, fmt: OutputFormat) -> None:
+    """The sha256 of the canonical body, as a covenant lists it; computed here, nothing is sent."""
+    from coordinator.monitor import query_hash
+    from regiozicht.query import default_peildatum
+
+    with exit_on_error():
+        # the body holds the reference date: without --at, the one a query asked today would resolve to
+        peildatum = at.date() if at else default_peildatum(dt.date.today())
+        query = build_count(dataset, epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=by, where=where)
+        digest = query_hash(query)
+        if fmt is OutputFormat.table:
+            if at is None:
+                err_console.print(f"peildatum {peildatum} (the latest 1 October); give --at to hash another date",
+                                  highlight=False)
+            print(digest)
+            return
+        emit([{"query_hash": digest, "peildatum": peildatum.isoformat(), "body": query.canonical().decode()}],
+             ["query_hash", "peildatum", "body"], fmt)
 
 
 def _refuse(problems: list[RegiozichtError]) -> None:
