@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OPENMINED_VENV := .venv-openmined
 OPENMINED_PSI  := openmined-psi==2.0.6
 
-.PHONY: demo test test-clock protos install bench-peers clean
+.PHONY: demo test test-clock mutants protos install bench-peers clean
 
 $(BIN)/regiozicht: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-clock: install
 	scripts/ensure-postgres.sh
 	scripts/ensure-faketime.sh
 	@status=0; for at in $(CLOCK_DATES); do scripts/test-clock.sh "$$(echo $$at | tr T ' ')" || status=1; done; exit $$status
+
+# each deliberate privacy break in a temporary copy, against the tests that must catch it;
+# last line mutants_killed=K/N (scripts/mutants.py lists the mutants)
+mutants: install
+	scripts/mutants.sh
 
 protos: install
 	scripts/gen-protos.sh

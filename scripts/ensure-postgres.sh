@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian's PostgreSQL server when the tests need it and it is missing.
 # Only acts as root (CI and the development machines); elsewhere the PostgreSQL
-# tests skip with a message saying what to install.
+# tests skip with a message saying what to install (under CI, with CI set, they fail instead).
 set -euo pipefail
 if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     exit 0

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from regiozicht import dp
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
@@ -91,10 +92,13 @@ def test_count_csv_and_json_give_the_interval_as_two_fields(region: TinyRegion) 
     out = _cli(region.files.profile, *ask, "--format", "csv")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "sex,value,ci_low,ci_high"
+    # the interval is the claimed one: centred, the exact 95% half-width of two nodes' noise at ε 0.5
+    width = dp.sum_half_width([dp.count_scale(0.5)] * 2)
     for row in _csv(out.stdout):
-        assert float(row["ci_low"]) < int(row["value"]) < float(row["ci_high"])
+        assert float(row["value"]) - float(row["ci_low"]) == float(row["ci_high"]) - float(row["value"]) == width, row
     document = json.loads(_cli(region.files.profile, *ask, "--format", "json").stdout)
-    assert all(r["ci_low"] < r["value"] < r["ci_high"] and r["suppressed"] is False for r in document["rows"])
+    assert all(r["value"] - r["ci_low"] == r["ci_high"] - r["value"] == width and r["suppressed"] is False
+               for r in document["rows"])
 
 
 # -- 4: shares are percentages -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from node import audit
 from regiozicht.errors import ConfigError, PermissionDenied
 from regiozicht.v1 import regiozicht_pb2 as pb
+from tests import tiny
 from tests.conftest import NodeSetup, current_period, node_setup, sign_query
 
 
@@ -128,12 +129,40 @@ def test_authorisation_runs_before_the_stored_release_lookup(tmp_path: Path) -> 
         node.answer(sign_query(stranger))  # the same body is stored, but the stranger may not have it
 
 
-def test_suppression_acts_on_noisy_values_only(tmp_path: Path) -> None:
+def test_a_suppressed_cell_carries_no_value(tmp_path: Path) -> None:
     setup = node_setup(tmp_path, lambda c: c.update(suppression=[{"below": 1000}]))
     node = setup.service()
     answer = pb.Answer.FromString(node.answer(sign_query(setup.analyst)).payload)
     assert all(c.suppressed and c.value == 0 for c in answer.cells)
     assert all(value is None for _, value in _last_entry(node)["values"])
+
+
+SUPPRESSION_DRAWS = 60
+
+
+@pytest.mark.parametrize("above_exact", [0, 1])
+def test_suppression_acts_on_noisy_values_only(tmp_path: Path, above_exact: int) -> None:
+    """Suppressing on the exact count would leak it (a cell is withheld exactly when its true count is
+    small). The threshold sits at the exact total (0: the exact count is not below it, so a node
+    deciding on exact values never suppresses) or one above it (1: such a node always suppresses).
+    Deciding on the noisy value, each of SUPPRESSION_DRAWS fresh releases at ε 1 goes the other way
+    with probability P(Z < 0) = P(Z ≥ 1) = q/(1+q) = 0.269 (q = e^-1); none of 60 doing so has
+    probability 0.731^60 < 1e-8, the false-failure rate of each case. Every released value is at
+    or above the threshold."""
+    persons = 50
+    total = sum(tiny.make(tmp_path / "truth.sqlite", persons, seed=1).values())  # school1's rows: the same seed
+    threshold = total + above_exact
+    setup = node_setup(tmp_path, lambda c: c.update(suppression=[{"below": threshold}]), persons=persons)
+    node = setup.service()
+    suppressed, released = 0, []
+    for _ in range(SUPPRESSION_DRAWS):
+        (cell,) = pb.Answer.FromString(node.answer(sign_query(setup.analyst, by=(), refresh=True)).payload).cells
+        if cell.suppressed:
+            suppressed += 1
+        else:
+            released.append(cell.value)
+    assert all(value >= threshold for value in released), (threshold, released)
+    assert 0 < suppressed < SUPPRESSION_DRAWS, (threshold, total, suppressed)
 
 
 def test_describe_carries_purposes_suppression_budget_and_audit_head(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from node import config as node_config
 from node.cli import app as node_app
 from node.compile import compile_outside_coverage
 from regiozicht import dp
-from regiozicht.errors import ConfigError
+from regiozicht.errors import ConfigError, RegiozichtError
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
@@ -137,5 +137,5 @@ def test_sums_name_each_node_once_per_cell() -> None:
     assert [(tuple(c.group), c.value) for c in summed] == [(("A",), 3), (("B",), 9)]
     assert summed[0].ci_high - 3 == dp.half_width(1.0)
     assert summed[1].ci_high - 9 == dp.sum_half_width([1.0, 1.0])
-    with pytest.raises(Exception, match="twice"):
+    with pytest.raises(RegiozichtError, match="answered cell .* twice"):
         sum_cells([answer("x", [("A", 1), ("A", 2)])])

@@ -1,21 +1,29 @@
 """Revocation that does not depend on the coordinator: a node keeps the newest revocation list it
 accepted, loads a local copy at start, refuses older lists whoever sends them, and refuses queries
-once its list is older than its covenant allows."""
+once its list is older than its covenant allows. The last test runs a real coordinator and node
+process: a new list reaches the node over its connection and the node refuses on it by itself."""
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
 
+from coordinator.client import AnalystClient, Profile
+from demo.region import RunningRegion, build
 from node import config as node_config
 from node.service import NodeService
 from regiozicht import pki
 from regiozicht.errors import AuthenticationFailed
-from tests.conftest import NodeSetup, node_setup, sign_query
+from regiozicht.query import build_count
+from tests import tiny
+from tests.conftest import NodeSetup, node_setup, sign_query, tiny_partners
 
 
 def _revoke_analyst(setup: NodeSetup, now: dt.datetime | None = None) -> bytes:
@@ -77,3 +85,62 @@ def _set(setup: NodeSetup, change: Any) -> None:
     raw = tomllib.loads(setup.config.read_text())
     change(raw)
     setup.config.write_text(tomli_w.dumps(raw))
+
+
+# -- over the connection: a real coordinator passes a new list to a running node process -------------
+
+
+def _newest_at_node(state: Path) -> int:
+    """The newest list number the node process keeps in its state."""
+    with sqlite3.connect(state) as db:
+        return int(db.execute("SELECT coalesce(max(number), 0) FROM revocation_lists").fetchone()[0])
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def test_a_new_list_reaches_the_node_over_the_connection_and_the_node_refuses_on_it(tmp_path: Path) -> None:
+    """The coordinator reloads its list file and passes the new list on; the node process keeps it. A
+    restarted coordinator that only has the old list again lets the revoked analyst's query through
+    — and the node refuses it itself."""
+    partners, _, _ = tiny_partners(tmp_path, persons=50)
+    files = build(tmp_path / "region", partners[:1])
+    state = files.node_configs["school1"].parent / "state.sqlite"
+    running = RunningRegion(files)
+    running.start_coordinator()
+    running.start_node("school1")
+    try:
+        running.wait_until_online({"school-1"})
+        query = build_count("registratie", epsilon="1", purpose="test", peildatum=tiny.PEILDATUM, by=["sex"])
+        client = AnalystClient(Profile.load(files.profile))
+        assert not client.count(query).failures
+        client.close()
+        _wait(lambda: _newest_at_node(state) > 0, "the node never kept the coordinator's first list")
+        first = _newest_at_node(state)
+
+        old = files.crl.read_bytes()
+        passphrase = files.passphrase_file.read_bytes().strip()
+        pki.revoke(files.ca_dir, passphrase, cert_pem=(files.root / "analyst" / "cert.pem").read_bytes())
+        files.crl.write_bytes(pki.make_crl(files.ca_dir, passphrase))
+        _wait(lambda: _newest_at_node(state) > first, "the new list did not reach the node over its connection")
+
+        # the coordinator restarts with the old list: it no longer knows of the revocation
+        running.stop_process("coordinator")
+        files.crl.write_bytes(old)
+        running.start_coordinator()
+        running.wait_until_online({"school-1"})
+        client = AnalystClient(Profile.load(files.profile))
+        try:
+            result = client.count(query)
+        finally:
+            client.close()
+        (refused,) = result.failures
+        assert refused.org == "school-1" and refused.error_kind == "AuthenticationFailed", refused
+        assert "revoked" in refused.error
+        assert _newest_at_node(state) > first, "the node kept the newest list, refusing the old one"
+    finally:
+        running.stop()

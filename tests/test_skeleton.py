@@ -1,5 +1,6 @@
 """The walking skeleton over real processes and sockets: a signed DP count
-from analyst to nodes and back, and every bad input refused cleanly."""
+from analyst to nodes and back, and every bad input refused cleanly — no release
+and no change in any node's ledger (the spent figures of every period and pot)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import grpc
 import pytest
 
 from coordinator.client import AnalystClient, Profile
-from regiozicht import pki, rpc
-from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, Replayed
+from regiozicht import dp, pki, rpc
+from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, Replayed, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -34,6 +35,16 @@ def _committed(region: TinyRegion) -> int:
         with sqlite3.connect(region.state_db(node_id)) as connection:
             total += connection.execute("SELECT count(*) FROM releases").fetchone()[0]
     return total
+
+
+def _spent(region: TinyRegion) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Every node's spent figures, per period and pot, as its ledger holds them."""
+    spent = {}
+    for node_id in region.files.node_configs:
+        with sqlite3.connect(region.state_db(node_id)) as connection:
+            spent[node_id] = connection.execute(
+                "SELECT period, pot, epsilon_spent, delta_spent FROM budget_totals ORDER BY period, pot").fetchall()
+    return spent
 
 
 def _envelope(client: AnalystClient, body: bytes, *, issued: int | None = None, expires: int | None = None) -> pb.Signed:
@@ -87,7 +98,9 @@ def test_grouped_count_is_summed_over_both_nodes_with_every_cell(region: TinyReg
         # each cell's noise is a sum of two discrete Laplace(1) draws: |noise| <= 30 has
         # probability 1 - 1e-11, so this cannot fail by chance
         assert abs(cell.value - region.truth[cell.group]) <= 30
-        assert cell.ci_low < cell.value < cell.ci_high
+        # the interval is the claimed one: centred, the exact 95% half-width of a sum of two
+        # discrete Laplace(1) noises (an interval from less noise would be narrower)
+        assert cell.value - cell.ci_low == cell.ci_high - cell.value == dp.sum_half_width([1.0, 1.0])
     assert ("GM0003", "V") in {c.group for c in result.cells}
 
 
@@ -113,12 +126,12 @@ def test_a_zero_row_cell_is_present_and_noised(region: TinyRegion) -> None:
 
 
 def test_dry_run_spends_nothing(region: TinyRegion) -> None:
-    before = _committed(region)
+    before, spent = _committed(region), _spent(region)
     out = _cli(region, "query", "count", "registratie", "--epsilon", "0.3", "--purpose", "test",
                "--by", "gemeente", "--dry-run", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert '"expected_ci95_half_width"' in out.stdout
-    assert _committed(region) == before
+    assert _committed(region) == before and _spent(region) == spent
 
 
 def _cli(region: TinyRegion, *args: str) -> subprocess.CompletedProcess[str]:
@@ -142,12 +155,16 @@ def test_cli_prints_json_with_value_interval_and_epsilon(region: TinyRegion) -> 
 
 
 def test_no_client_certificate_is_refused(region: TinyRegion) -> None:
+    before = _spent(region)
     ca = (region.files.ca_dir / "ca.crt").read_bytes()
     with grpc.secure_channel(f"localhost:{region.files.port}", grpc.ssl_channel_credentials(ca)) as channel:
         with pytest.raises(grpc.RpcError) as caught:
             pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
     error = rpc.error_from_rpc(caught.value)
+    # refused in the TLS handshake: the typed error names the handshake and the regional CA
+    assert isinstance(error, Unavailable) and "TLS handshake" in error.message
     assert "certificate is from the regional CA" in error.message
+    assert _spent(region) == before
     _still_serving(region)
 
 
@@ -160,14 +177,19 @@ def test_another_cas_certificate_is_refused(region: TinyRegion, tmp_path: Path) 
     (tmp_path / "profile.toml").write_text(
         f'coordinator = "localhost:{region.files.port}"\nca = "{region.files.ca_dir / "ca.crt"}"\n'
         'certificate = "cert.pem"\nkey = "key.pem"\n')
+    before = _spent(region)
     with pytest.raises(AuthenticationFailed, match="not issued by the regional CA"):
         AnalystClient(Profile.load(tmp_path / "profile.toml"))
     # and the coordinator's TLS refuses it even when the client does not check itself
     ca = (region.files.ca_dir / "ca.crt").read_bytes()
     credentials = rpc.channel_credentials(ca, (tmp_path / "cert.pem").read_bytes(), (tmp_path / "key.pem").read_bytes())
     with grpc.secure_channel(f"localhost:{region.files.port}", credentials) as channel:
-        with pytest.raises(grpc.RpcError):
+        with pytest.raises(grpc.RpcError) as caught:
             pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
+    # refused in the TLS handshake (the server is up, see below): no connection, so UNAVAILABLE
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
+    assert isinstance(rpc.error_from_rpc(caught.value), Unavailable)
+    assert _spent(region) == before
     _still_serving(region)
 
 
@@ -177,6 +199,7 @@ def test_the_wrong_role_is_refused(region: TinyRegion, tmp_path: Path) -> None:
         f'coordinator = "localhost:{region.files.port}"\nca = "{node_dir / "ca.crt"}"\n'
         f'certificate = "{node_dir / "cert.pem"}"\nkey = "{node_dir / "key.pem"}"\n')
     client = AnalystClient(Profile.load(tmp_path / "profile.toml"))
+    before = _spent(region)
     with pytest.raises(PermissionDenied, match="role"):
         client.catalog()
     analyst = region.client()
@@ -185,6 +208,7 @@ def test_the_wrong_role_is_refused(region: TinyRegion, tmp_path: Path) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         next(responses)
     assert isinstance(rpc.error_from_rpc(caught.value), PermissionDenied)
+    assert _spent(region) == before
     _still_serving(region)
 
 
@@ -194,10 +218,10 @@ def test_a_tampered_signed_query_is_refused(region: TinyRegion) -> None:
     envelope = pb.QueryEnvelope.FromString(signed.payload)
     envelope.body = envelope.body.replace(b'"epsilon":"1"', b'"epsilon":"9"')
     signed.payload = envelope.SerializeToString()
-    before = _committed(region)
+    before, spent = _committed(region), _spent(region)
     with pytest.raises(AuthenticationFailed, match="does not verify"):
         _submit(client, signed)
-    assert _committed(region) == before
+    assert _committed(region) == before and _spent(region) == spent
     _still_serving(region)
 
 
@@ -206,19 +230,21 @@ def test_a_replayed_signed_query_is_refused_by_the_nodes(region: TinyRegion) -> 
     signed = _envelope(client, _query(by=["gemeente"], epsilon="0.35").canonical())
     first = _submit(client, signed)
     assert all(r.HasField("answer") for r in first.results)
-    before = _committed(region)
+    before, spent = _committed(region), _spent(region)
     second = _submit(client, signed)
     assert [r.error.kind for r in second.results] == ["Replayed", "Replayed"]
     assert "already used" in second.results[0].error.message
-    assert _committed(region) == before
+    assert _committed(region) == before and _spent(region) == spent
 
 
 def test_an_expired_signed_query_is_refused(region: TinyRegion) -> None:
     client = region.client()
     now = int(time.time())
     signed = _envelope(client, _query().canonical(), issued=now - 1000, expires=now - 500)
+    before, spent = _committed(region), _spent(region)
     with pytest.raises(Replayed, match="expired"):
         _submit(client, signed)
+    assert _committed(region) == before and _spent(region) == spent
 
 
 def test_an_answer_altered_in_transit_is_caught_by_the_cli(region: TinyRegion) -> None:
@@ -256,7 +282,7 @@ def test_unknown_dataset_dimension_or_value_is_refused(region: TinyRegion, datas
                                                        where: str | None, message: str) -> None:
     client = region.client()
     query = build_count(dataset, epsilon="1", purpose="test", peildatum=tiny.PEILDATUM, by=by, where=where)
-    before = _committed(region)
+    before, spent = _committed(region), _spent(region)
     with pytest.raises(BadQuery, match=message):
         client.check(query, client.publishers(dataset))
     # a client that skips the check is refused by the coordinator or by every node
@@ -267,7 +293,7 @@ def test_unknown_dataset_dimension_or_value_is_refused(region: TinyRegion, datas
     else:
         assert [r.error.kind for r in response.results] == ["BadQuery", "BadQuery"]
         assert message in response.results[0].error.message
-    assert _committed(region) == before
+    assert _committed(region) == before and _spent(region) == spent
     _still_serving(region)
 
 
@@ -278,12 +304,12 @@ def test_unknown_dataset_dimension_or_value_is_refused(region: TinyRegion, datas
     (["--epsilon", "1", "--at", "2027-10-01"], "data-as-of"),
 ])
 def test_cli_refusals_exit_2_with_one_sentence(region: TinyRegion, args: list[str], message: str) -> None:
-    before = _committed(region)
+    before, spent = _committed(region), _spent(region)
     out = _cli(region, "query", "count", "registratie", "--purpose", "test", *args)
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("error: ") and message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
-    assert _committed(region) == before
+    assert _committed(region) == before and _spent(region) == spent
 
 
 def test_a_revoked_analyst_is_refused_after_the_new_list_arrives(region: TinyRegion, tmp_path: Path) -> None:
