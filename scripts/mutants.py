@@ -111,6 +111,25 @@ MUTANTS = [
                  for start in ('f"The answer signed by', 'f"The coordinator returned node',
                                'f"Node {org} answered other cells', '"The coordinator\'s sum differs')),
            ("tests/test_result_sets.py",)),
+    Mutant("outside-coverage-released", "a node counts rows outside its declared coverage",
+           (Edit("node/compile.py", "        statement = statement.where(ranked.c[name].in_(values))\n",
+                 "        pass  # MUTANT: coverage not applied\n"),),
+           ("tests/test_coverage.py", "-k", "never_released or summed")),
+    Mutant("split-not-disjoint", "a split whose peers share values is accepted (the anchor's ε once, yet a "
+                                 "person in two runs)",
+           (Edit("regiozicht/linkquery.py", "ONBEKEND in values or seen & set(values)", "ONBEKEND in values"),),
+           ("tests/test_linked_split.py", "-k", "sharing_a_value")),
+    Mutant("split-charged-once-always", "the anchor's pool pays once for any linked query, split or not",
+           (Edit("node/linkruns.py", 'split = plan.role == "anchor" and plan.query.split is not None',
+                 'split = plan.role == "anchor"'),),
+           ("tests/test_linked_split.py", "-k", "once_per_run")),
+    Mutant("no-covenant-min-epsilon", "a node accepts an ε below its covenant's minimum",
+           (Edit("node/policy.py", "if Decimal(query.epsilon) < Decimal(covenant.limits.min_epsilon):",
+                 "if False:"),),
+           ("tests/test_tiny_epsilon.py", "-k", "covenant_minimum")),
+    Mutant("crl-not-kept", "a restarted node forgets the newest revocation list it accepted",
+           (Edit("node/revocation.py", "            if newest is not None:", "            if False:"),),
+           ("tests/test_revocation.py", "-k", "restarted")),
 ]
 
 

@@ -28,11 +28,11 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkedRegion]:
         yield running
 
 
-def _ask(region: LinkedRegion, split: bool) -> Any:
+def _ask(region: LinkedRegion, split: bool, epsilon: str = EPSILON, delta: str = DELTA) -> Any:
     client = region.client()
     try:
         nodes = client.catalog()
-        query = resolve_linked(nodes, "vsv@rmc", "bijstand@wi", epsilon=EPSILON, delta=DELTA, purpose="rmc-monitor",
+        query = resolve_linked(nodes, "vsv@rmc", "bijstand@wi", epsilon=epsilon, delta=delta, purpose="rmc-monitor",
                                by=["gemeente"], where=None, at=P, with_at=P, counters=client.counters(), split=split)
         return submit_linked(client, query, anchor_cells(nodes, query))
     finally:
@@ -73,6 +73,9 @@ def test_without_a_split_the_anchor_spends_once_per_run(region: LinkedRegion) ->
     with pytest.raises(RegiozichtError, match="per-query limit"):  # two full runs at ε 10 are above the limit of 10
         _ask(region, split=False)
     assert _pots(region, "rmc") == before
+    result = _ask(region, split=False, epsilon="1", delta="0.0000005")
+    assert not result.failures and result.query.split is None
+    assert _pots(region, "rmc")["*"] - before.get("*", 0) == pytest.approx(2)  # both runs hold every vsv'er
 
 
 def test_a_split_sharing_a_value_between_peers_is_refused() -> None:
