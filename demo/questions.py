@@ -1,4 +1,4 @@
-"""The questions the demo asks, as a regional analyst would (DOMAIN.md's plain indicators)."""
+"""The questions the demo asks, as a regional analyst would (docs/domain.md's plain indicators)."""
 
 from __future__ import annotations
 

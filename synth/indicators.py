@@ -1,4 +1,4 @@
-"""DOMAIN.md's dashboard indicators, computed from the truth in both layers."""
+"""docs/domain.md's dashboard indicators, computed from the truth in both layers."""
 from __future__ import annotations
 
 import datetime as dt

@@ -2,7 +2,7 @@
 
 Dates are ordinals (`date.toordinal()`) inside the simulation because
 integer arithmetic keeps the per-person loop fast; projection turns them
-back into dates. Rates are calibrated against DOMAIN.md's magnitudes.
+back into dates. Rates are calibrated against docs/domain.md's magnitudes.
 """
 from __future__ import annotations
 

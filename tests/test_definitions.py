@@ -1,4 +1,4 @@
-"""Three dashboard indicators mean what DOMAIN.md says: the answer the node's own statement
+"""Three dashboard indicators mean what docs/domain.md says: the answer the node's own statement
 gives for the demo's question equals the truth's value of that indicator (truth.json), and the
 old definition demonstrably did not (issue 11 §1).
 

@@ -1,4 +1,4 @@
-"""The simulated region lands near DOMAIN.md's magnitudes (reality layer).
+"""The simulated region lands near docs/domain.md's magnitudes (reality layer).
 
 One region at scale 0.2 (~16k young people) is generated per module; the
 tolerances are several standard errors wide at that size, and the seed is
