@@ -29,6 +29,13 @@ def due_peildatum(monitor: m.Monitor, every: str, at: dt.date) -> dt.date:
     return dt.date(at.year, 3 * ((at.month - 1) // 3) + 1, 1)
 
 
+def default_at(nodes: list[NodeInfo], today: dt.date | None = None) -> dt.date:
+    """When a run is asked without a date: today, but no later than the data every node holds (a
+    period past a node's data-as-of would be refused by it)."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return min([today, *(n.data_as_of.date() for n in nodes)])
+
+
 def newest_peildatum(monitor: m.Monitor, at: dt.date) -> dt.date:
     """The period a run at `at` stands for: the newest reference date any of its parts asks."""
     frequencies = {r.every for r in monitor.releases} | {link.every for link in monitor.linked} or {"year"}

@@ -22,7 +22,7 @@ from coordinator import monitor as m
 from coordinator import monitor_history
 from coordinator.client import AnalystClient, Profile
 from coordinator.config import MonitorSection
-from coordinator.monitor_run import newest_peildatum, run
+from coordinator.monitor_run import default_at, newest_peildatum, run
 from coordinator.site import build_site
 from regiozicht.errors import RegiozichtError
 
@@ -54,8 +54,7 @@ class MonitorSchedule:
             return self._failed(today, None, exc.message)
         try:
             nodes = client.catalog()
-            held = min((n.data_as_of.date() for n in nodes), default=today)
-            at = min(today, held)  # the newest period every node holds data for
+            at = default_at(nodes, today)  # the newest period every node holds data for
             peildatum = newest_peildatum(monitor, at)
             if self._stored(peildatum):
                 return Tick("current", peildatum)

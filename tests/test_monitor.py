@@ -214,3 +214,14 @@ def test_linked_hashes_are_those_of_the_linked_queries_nodes_ran(region: LinkedR
     with sqlite3.connect(region.state_db("rmc")) as db:
         bodies = [json.loads(entry)["query"] for (entry,) in db.execute("SELECT entry FROM audit_entries")]
     assert linked in {hashlib.sha256(body.encode()).hexdigest() for body in bodies if body}
+
+
+def test_a_run_without_a_date_asks_the_newest_period_every_node_holds(region: LinkedRegion, tmp_path: Path) -> None:
+    """Without --at the run is as of today, but never past the nodes' data-as-of (which they would refuse)."""
+    path = _write(tmp_path / "m.toml", _monitor())
+    out = tmp_path / "f.json"
+    ran = _cli(region, "monitor", "run", str(path), "--out", str(out), "--no-linked")
+    assert ran.exit_code == 0, ran.output
+    held = min(p.data_as_of.date() for p in region.partners)
+    expected = dt.date(held.year, 3 * ((held.month - 1) // 3) + 1, 1)
+    assert json.loads(out.read_text())["peildatum"] == expected.isoformat()

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from coordinator import monitor as m
 from coordinator import monitor_history
 from coordinator.cli.common import ProfileOption, analyst
-from coordinator.monitor_run import due_peildatum, linked_query, run
+from coordinator.monitor_run import default_at, due_peildatum, linked_query, run
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import BadQuery, BudgetExhausted, ConfigError, PermissionDenied
 
@@ -25,7 +25,8 @@ app = typer.Typer(help="The regional monitor: a year's figures from one file (de
 
 MonitorFile = Annotated[Path, typer.Argument(help="The monitor file, e.g. deploy/monitor.toml.")]
 AtOption = Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
-                                                         help="Run as on this date (default: today).")]
+                                                         help="Run as on this date (default: today, or the newest "
+                                                              "date every node holds data for).")]
 
 
 @app.command()
@@ -119,7 +120,7 @@ def run_command(
     with exit_on_error(), analyst(profile) as client:
         monitor = m.load(path)
         nodes = client.catalog()
-        day = (at or dt.datetime.now()).date()
+        day = at.date() if at else default_at(nodes)
         with err_console.status("running the monitor…") as status:
             document = run(client, monitor, nodes, day, linked=not no_linked,
                            progress=lambda text: status.update(f"monitor: {text}"))
@@ -152,7 +153,8 @@ def build(
             def advance(text: str) -> None:
                 bar.update(task, advance=1, description=text)
 
-            document = run(client, monitor, client.catalog(), (at or dt.datetime.now()).date(),
+            nodes = client.catalog()
+            document = run(client, monitor, nodes, at.date() if at else default_at(nodes),
                            linked=not no_linked, progress=advance)
             try:
                 stored = monitor_history.save(document, history_dir)
