@@ -17,7 +17,7 @@ from concurrent.futures import Future, wait
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from regiozicht.errors import RegiozichtError, Unavailable
+from regiozicht.errors import AlreadyConnected, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.v1 import regiozicht_pb2 as pb
 
@@ -37,6 +37,7 @@ class NodeSession:
     pending: dict[str, Future[pb.QueryReply]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
+    peer_address: str = ""
 
     def request(self, envelope: pb.Signed) -> Future[pb.QueryReply]:
         future: Future[pb.QueryReply] = Future()
@@ -82,21 +83,35 @@ class Hub:
         self._sessions: dict[str, NodeSession] = {}
         self._known: dict[str, KnownNode] = {}
         self._counters: dict[str, NodeSession] = {}
+        self._refused: set[str] = set()  # orgs whose second connection was refused (logged once)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
 
-    def attach(self, session: NodeSession) -> None:
-        """Registers a node; a second connection of the same org replaces the first."""
+    def attach(self, session: NodeSession, peer_address: str = "") -> None:
+        """Registers a node. A second connection of an org already connected is refused (the first
+        keeps serving): two processes with one certificate would otherwise knock each other off."""
+        org = session.identity.org
         with self._lock:
-            old = self._sessions.get(session.identity.org)
-            self._sessions[session.identity.org] = session
-            self._known[session.identity.org] = KnownNode(
-                session.identity, session.describe_signed, session.describe, time.time()
-            )
-            self._changed.notify_all()
-        if old is not None:
-            old.close()
-        log.info("node %s connected", session.identity)
+            old = self._sessions.get(org)
+            if old is not None and not old.closed:
+                first_refusal = org not in self._refused
+                self._refused.add(org)
+            else:
+                self._refused.discard(org)
+                self._sessions[org] = session
+                self._known[org] = KnownNode(session.identity, session.describe_signed, session.describe, time.time())
+                self._changed.notify_all()
+                old = None
+        if old is None:
+            log.info("node %s connected", session.identity)
+            return
+        if first_refusal:  # once per episode: the refused process retries with backoff
+            log.warning("node %s: a second connection%s was refused; it is already connected from %s (two "
+                        "`regiozicht-node serve` processes with one certificate?)", session.identity,
+                        f" from {peer_address}" if peer_address else "", old.peer_address or "another process")
+        raise AlreadyConnected(f"Node {org} is already connected to the coordinator from another process "
+                               f"({old.peer_address or 'unknown address'}); stop the other `regiozicht-node serve` "
+                               "that uses this certificate (this process retries, and takes over when it stops).")
 
     def update_describe(self, session: NodeSession, signed: pb.Signed, describe: pb.Describe) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from coordinator.combine import answers_of, sum_or_nothing
 from coordinator.config import CoordinatorConfig
@@ -93,9 +94,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         first = next(requests, None)
         if first is None or first.WhichOneof("message") != "describe":
             raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
-        session = NodeSession(peer, *self._open_describe(first.describe, peer))
+        session = NodeSession(peer, *self._open_describe(first.describe, peer), peer_address=context.peer())
+        self.hub.attach(session, context.peer())  # refuses a second connection of the same node
         self.history.record_head(peer.org, session.describe.audit_seq, session.describe.audit_head, "describe")
-        self.hub.attach(session)
         context.add_callback(lambda: self.hub.detach(session))
         reader = threading.Thread(target=self._read_replies, args=(requests, session), daemon=True,
                                   name=f"replies-{peer.org}")
@@ -240,6 +241,9 @@ class CoordinatorServer:
             CoordinatorServicer(self.hub, self.trust, self.revocations, History(config.store.url), self.links),
             self.server,
         )
+        # the standard gRPC health service (grpc.health.v1), for load balancers and `grpc_health_probe`
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         credentials = rpc.server_credentials(
             rpc.read(config.tls.ca, "CA certificate"),
             rpc.read(config.tls.certificate, "coordinator certificate"),
@@ -253,11 +257,14 @@ class CoordinatorServer:
 
     def start(self) -> None:
         self.server.start()
+        for service in ("", "regiozicht.v1.Coordinator"):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         threading.Thread(target=self.revocations.run, daemon=True, name="crl-watch").start()
         log.info("coordinator listening on port %d", self.port)
 
     def stop(self, grace: float = 1.0) -> None:
         self.revocations.stopping.set()
+        self.health.enter_graceful_shutdown()
         for session in self.hub.sessions():
             session.close()
         self.server.stop(grace).wait()

@@ -17,7 +17,7 @@ import grpc
 
 from node.service import NodeService
 from regiozicht import dialout, rpc
-from regiozicht.errors import Internal, RegiozichtError
+from regiozicht.errors import AlreadyConnected, Internal, RegiozichtError
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
@@ -70,6 +70,11 @@ class NodeAgent:
                 for message in responses:
                     self.connected.set()
                     self._handle(message, outbox)
+            except grpc.RpcError as exc:
+                error = rpc.error_from_rpc(exc)
+                if isinstance(error, AlreadyConnected):
+                    raise error from None  # logged as one sentence; retried with backoff, never knocks the other off
+                raise
             finally:
                 outbox.put(dialout.STOP)
                 self._channel = None

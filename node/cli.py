@@ -21,6 +21,7 @@ from node import config as node_config
 from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
+from regiozicht.version import version_callback
 
 app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EXIT_CODES}", no_args_is_help=True,
                   add_completion=False)
@@ -31,6 +32,14 @@ from node.cli_governance import audit_app, budget_app, covenant_app  # noqa: E40
 app.add_typer(covenant_app, name="covenant")
 app.add_typer(budget_app, name="budget")
 app.add_typer(audit_app, name="audit")
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback("regiozicht-node"),
+                                          help="Print the software version and exit.")] = False,
+) -> None:
+    """Run a Regiozicht node beside a partner database."""
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml.")]
 

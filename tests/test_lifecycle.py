@@ -1,0 +1,85 @@
+"""Operating a region day to day: both CLIs say their version, the coordinator answers the
+standard gRPC health check, and a second `serve` with a certificate already connected is refused
+with one sentence to it and one log line at the coordinator, while the first keeps serving (no
+flapping) and `check` still reaches the coordinator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import tomli_w
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import TinyRegion
+
+BIN = Path(sys.executable).parent
+
+
+def _run(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _second_node(region: TinyRegion, tmp_path: Path) -> Path:
+    """school-1's node.toml with its own state folder: the same certificate, another process."""
+    source = region.files.node_configs["school1"]
+    raw = tomllib.loads(source.read_text())
+    for key in ("ca", "certificate", "key"):
+        raw["tls"][key] = str((source.parent / raw["tls"][key]).resolve())
+    raw["covenant"] = str((source.parent / raw["covenant"]).resolve())
+    (tmp_path / "state").mkdir()
+    raw["state"] = {"url": f"sqlite:///{tmp_path / 'state' / 'node-state.sqlite'}"}
+    config = tmp_path / "node.toml"
+    config.write_text(tomli_w.dumps(raw))
+    return config
+
+
+def test_both_clis_print_their_version() -> None:
+    for program in ("regiozicht", "regiozicht-node"):
+        done = _run(BIN / program, "--version")
+        assert done.returncode == 0, done.stderr
+        name, version = done.stdout.split()
+        assert name == program and version[0].isdigit()
+
+
+def test_the_coordinator_serves_the_standard_health_check(region: TinyRegion) -> None:
+    client = region.client()
+    try:
+        stub = health_pb2_grpc.HealthStub(client.channel)
+        for service in ("", "regiozicht.v1.Coordinator"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        client.close()
+
+
+def test_a_second_serve_with_a_connected_certificate_is_refused_without_flapping(
+        region: TinyRegion, tmp_path: Path) -> None:
+    config = _second_node(region, tmp_path)
+    coordinator_log = region.files.root / "logs" / "coordinator.log"
+    log_before = coordinator_log.read_text()
+    second = subprocess.Popen([str(BIN / "regiozicht-node"), "serve", "-c", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(6)  # several retries of the second process
+        client = region.client()
+        try:
+            assert {n.org for n in client.catalog() if n.online} >= {"school-1", "school-2"}
+        finally:
+            client.close()
+        # check still reaches the coordinator while serve runs (no takeover, no problem)
+        done = _run(BIN / "regiozicht-node", "check", "-c", config)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "already connected there" in done.stdout
+    finally:
+        second.terminate()
+        output, _ = second.communicate(timeout=30)
+    assert "already connected to the coordinator from another process" in output
+    assert "Traceback" not in output
+    new_log = coordinator_log.read_text()[len(log_before):]
+    assert new_log.count("a second connection") == 1, new_log
+    # the first connection was never knocked off
+    assert "node school-1 (school) disconnected" not in new_log and "node school-1 (school) connected" not in new_log
