@@ -166,6 +166,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
                     self.history.record_head(describe.org, describe.audit_seq, describe.audit_head, "describe")
         except (grpc.RpcError, RegiozichtError) as exc:
             log.info("stream from %s ended: %s", session.identity, exc)
+            reason = exc.message if isinstance(exc, RegiozichtError) else "the stream broke"
+            self.hub.detach(session, reason)
         finally:
             self.hub.detach(session)
 
@@ -228,7 +230,7 @@ class CoordinatorServer:
     def __init__(self, config: CoordinatorConfig) -> None:
         self.config = config
         self.trust = TrustStore.from_files(config.tls.ca, require_crl=True)
-        self.hub = Hub(config.server.query_timeout_seconds)
+        self.hub = Hub(config.server.query_timeout_seconds, config.bindings())
         self.revocations = RevocationWatcher(config.tls.revocation_list, self.trust, self.hub)
         self.revocations.load()
         self.server = grpc.server(
