@@ -131,6 +131,8 @@ class Hub:
                 first_refusal = org not in self._refused
                 self._refused.add(org)
                 health.refused_connections += 1
+                health.failed(f"a second connection{f' from {peer_address}' if peer_address else ''} was refused: "
+                              "the node is already connected (two processes with one certificate?)")
             else:
                 self._refused.discard(org)
                 self._sessions[org] = session

@@ -5,6 +5,8 @@ flapping) and `check` still reaches the coordinator."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +22,8 @@ BIN = Path(sys.executable).parent
 
 
 def _run(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "COLUMNS": "250"})
 
 
 def _second_node(region: TinyRegion, tmp_path: Path) -> Path:
@@ -35,6 +38,38 @@ def _second_node(region: TinyRegion, tmp_path: Path) -> Path:
     config = tmp_path / "node.toml"
     config.write_text(tomli_w.dumps(raw))
     return config
+
+
+def _status(region: TinyRegion, fmt: str) -> str:
+    done = _run(BIN / "regiozicht", "status", "--format", fmt, "--profile", region.files.profile)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_status_shows_each_nodes_state_version_certificate_and_counters(region: TinyRegion) -> None:
+    from regiozicht.query import build_count
+    from regiozicht.version import software_version
+    from tests import tiny
+
+    before = {r["node"]: r for r in json.loads(_status(region, "json"))["rows"]}
+    client = region.client()
+    try:
+        client.count(build_count("registratie", epsilon="1", purpose="test", peildatum=tiny.PEILDATUM, by=["sex"]))
+    finally:
+        client.close()
+    rows = {r["node"]: r for r in json.loads(_status(region, "json"))["rows"]}
+    assert set(rows) >= {"school-1", "school-2"}
+    for org in ("school-1", "school-2"):
+        row = rows[org]
+        assert row["online"] is True and row["kind"] == "school" and row["last_seen"]
+        assert row["version"] == software_version() and "count" in row["capabilities"]
+        assert row["certificate_days_left"] >= 1 and row["certificate_expires"][:2] == "20"
+        assert row["data_as_of"].startswith(tiny.DATA_AS_OF.date().isoformat())
+        assert row["queries"] == before[org]["queries"] + 1 and row["answered"] == before[org]["answered"] + 1
+        assert row["connections"] >= 1 and "last_error" in row
+    csv_text = _status(region, "csv")
+    assert csv_text.splitlines()[0].startswith("node,kind,online,last_seen,version,capabilities,certificate_expires")
+    assert "school-1" in _status(region, "table")
 
 
 def test_both_clis_print_their_version() -> None:
@@ -79,6 +114,9 @@ def test_a_second_serve_with_a_connected_certificate_is_refused_without_flapping
         output, _ = second.communicate(timeout=30)
     assert "already connected to the coordinator from another process" in output
     assert "Traceback" not in output
+    status = _status(region, "json")
+    school1 = next(r for r in json.loads(status)["rows"] if r["node"] == "school-1")
+    assert school1["refused_connections"] >= 1 and "second connection" in school1["last_error"]
     new_log = coordinator_log.read_text()[len(log_before):]
     assert new_log.count("a second connection") == 1, new_log
     # the first connection was never knocked off

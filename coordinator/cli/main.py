@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from coordinator.cli import audit, catalog, monitor, pki, profile, query, serve
+from coordinator.cli import audit, catalog, monitor, pki, profile, query, serve, status
 from regiozicht.cli_support import EXIT_CODES
 from regiozicht.version import version_callback
 
@@ -22,6 +22,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(profile.app, name="profile")
 app.command("catalog")(catalog.catalog)
+app.command("status")(status.status)
 
 
 @app.callback()
