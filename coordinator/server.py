@@ -24,7 +24,7 @@ from coordinator.history import History
 from coordinator.hub import CLOSED, Hub, NodeSession
 from coordinator.linked import LinkRelays
 from coordinator.planning import linked_refusal, predicted_refusal
-from regiozicht import rpc
+from regiozicht import lifetimes, pki, rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
 from regiozicht.identity import QUERY_ROLES, Identity
 from regiozicht.pki import TrustStore
@@ -73,6 +73,9 @@ class RevocationWatcher:
             try:
                 if self.load():
                     log.info("revocation list reloaded; forwarding to %d nodes", len(self.hub.sessions()))
+                    warning = lifetimes.crl_warning(self.trust.crl)
+                    if warning:
+                        log.warning("%s", warning)
                     for session in [*self.hub.sessions(), *self.hub.counters().values()]:
                         session.outbox.put(self.message())
             except RegiozichtError as exc:
@@ -96,6 +99,10 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
         session = NodeSession(peer, *self._open_describe(first.describe, peer), peer_address=context.peer())
         self.hub.attach(session, context.peer())  # refuses a second connection of the same node
+        warning = lifetimes.certificate_warning(pki.load_certificate(session.describe_signed.certificate),
+                                                f"node {peer.org}'s")
+        if warning:
+            log.warning("%s", warning)
         self.history.record_head(peer.org, session.describe.audit_seq, session.describe.audit_head, "describe")
         context.add_callback(lambda: self.hub.detach(session))
         reader = threading.Thread(target=self._read_replies, args=(requests, session), daemon=True,
@@ -262,10 +269,22 @@ class CoordinatorServer:
         for service in ("", "regiozicht.v1.Coordinator"):
             self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         threading.Thread(target=self.revocations.run, daemon=True, name="crl-watch").start()
+        self.expiry = lifetimes.ExpiryWatch(self._lifetime_warnings, log).start()
         log.info("coordinator listening on port %d", self.port)
+
+    def _lifetime_warnings(self) -> list[str | None]:
+        """The coordinator's own certificate, the revocation list, and every connected node's certificate."""
+        own = pki.load_certificate(pki.read_file(self.config.tls.certificate, "coordinator certificate"))
+        warnings = [lifetimes.certificate_warning(own, "the coordinator's"), lifetimes.crl_warning(self.trust.crl)]
+        for session in self.hub.sessions():
+            certificate = pki.load_certificate(session.describe_signed.certificate)
+            warnings.append(lifetimes.certificate_warning(certificate, f"node {session.identity.org}'s"))
+        return warnings
 
     def stop(self, grace: float = 1.0) -> None:
         self.revocations.stopping.set()
+        if hasattr(self, "expiry"):
+            self.expiry.stopping.set()
         self.health.enter_graceful_shutdown()
         for session in self.hub.sessions():
             session.close()

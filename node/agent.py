@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 
 from node.service import NodeService
-from regiozicht import dialout, rpc
+from regiozicht import dialout, lifetimes, rpc
 from regiozicht.errors import AlreadyConnected, Internal, RegiozichtError
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
@@ -30,11 +30,7 @@ class NodeAgent:
     def __init__(self, service: NodeService) -> None:
         self.service = service
         config = service.config
-        self.credentials = rpc.channel_credentials(
-            rpc.read(config.tls.ca, "CA certificate"),
-            rpc.read(config.tls.certificate, "node certificate"),
-            rpc.read(config.tls.key, "node key"),
-        )
+        self.credentials = self._credentials()
         self.options = list(rpc.CHANNEL_OPTIONS)
         if config.coordinator.server_name:
             self.options.append(("grpc.ssl_target_name_override", config.coordinator.server_name))
@@ -45,6 +41,19 @@ class NodeAgent:
         self._outbox: queue.Queue[object] | None = None  # the current connection's
         self._describe_queued = threading.Event()
         service.links.on_spent = self._spent_in_run  # once: a charged run refreshes the catalog's budget
+
+    def _credentials(self) -> grpc.ChannelCredentials:
+        tls = self.service.config.tls
+        return rpc.channel_credentials(rpc.read(tls.ca, "CA certificate"), rpc.read(tls.certificate, "node certificate"),
+                                       rpc.read(tls.key, "node key"))
+
+    def use_new_certificate(self) -> None:
+        """After a renewal (SIGHUP): TLS with the new certificate, by reconnecting; the coordinator takes
+        the new stream once the old one has closed."""
+        self.credentials = self._credentials()
+        channel = self._channel
+        if channel is not None:
+            channel.close()
 
     def run(self) -> None:
         """Serves until `stop()`; reconnects with jittered exponential backoff."""
@@ -85,6 +94,9 @@ class NodeAgent:
             try:
                 self.service.revocation.accept(message.revocation_list.crl_der)
                 log.info("revocation list updated")
+                warning = lifetimes.crl_warning(self.service.trust.crl)
+                if warning:
+                    log.warning("%s", warning)
             except RegiozichtError as exc:
                 log.error("revocation list refused: %s", exc.message)
         elif which == "query":

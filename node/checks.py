@@ -92,8 +92,8 @@ def check_certificate(cfg: NodeConfig, trust: pki.TrustStore, report: Report,
     left = certificate.not_valid_after_utc - moment
     report.ok(f"certificate {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
     if left < EXPIRY_WARNING:
-        report.warn(f"the certificate expires in {left.days} day(s); make a new request "
-                    "(`regiozicht-node request-cert`) and have the CA operator sign it.")
+        report.warn(f"the certificate expires in {left.days} day(s); make a new key and request "
+                    "(`regiozicht-node renew -c node.toml`) and have the CA operator sign it.")
     return certificate
 
 
