@@ -200,13 +200,26 @@ class Hub:
                 health.failed(f"{result.error.kind}: {result.error.message}")
 
     def attach_counter(self, session: NodeSession) -> None:
-        """Registers a counter; a second connection of the same org replaces the first."""
+        """Registers a counter; a second connection of a counter already connected is refused, as for nodes."""
+        org = session.identity.org
         with self._lock:
-            old = self._counters.get(session.identity.org)
-            self._counters[session.identity.org] = session
-        if old is not None:
-            old.close()
-        log.info("counter %s connected", session.identity)
+            old = self._counters.get(org)
+            if old is None or old.closed:
+                self._counters[org] = session
+                self._refused.discard(f"counter:{org}")
+                old = None
+            else:
+                first_refusal = f"counter:{org}" not in self._refused
+                self._refused.add(f"counter:{org}")
+        if old is None:
+            log.info("counter %s connected", session.identity)
+            return
+        if first_refusal:
+            log.warning("counter %s: a second connection was refused; it is already connected from %s",
+                        session.identity, old.peer_address or "another process")
+        raise AlreadyConnected(f"Counter {org} is already connected to the coordinator from another process "
+                               f"({old.peer_address or 'unknown address'}); stop the other `regiozicht counter serve` "
+                               "that uses this certificate (this process retries, and takes over when it stops).")
 
     def detach_counter(self, session: NodeSession) -> None:
         session.close()

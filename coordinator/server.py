@@ -122,7 +122,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             raise AuthenticationFailed(f"The CounterHello is signed by {signer} for {hello.org}, not by the connected "
                                        f"{peer}; use one counter key.")
         session = NodeSession(peer, first.hello, pb.Describe(org=peer.org, kind="counter",
-                                                             capabilities=list(hello.capabilities)))
+                                                             capabilities=list(hello.capabilities)),
+                              peer_address=context.peer())
         self.hub.attach_counter(session)
         context.add_callback(lambda: self.hub.detach_counter(session))
         threading.Thread(target=self._read_counter, args=(requests, session), daemon=True,

@@ -121,3 +121,21 @@ def test_a_second_serve_with_a_connected_certificate_is_refused_without_flapping
     assert new_log.count("a second connection") == 1, new_log
     # the first connection was never knocked off
     assert "node school-1 (school) disconnected" not in new_log and "node school-1 (school) connected" not in new_log
+
+
+def test_a_second_counter_with_a_connected_certificate_is_refused(region: TinyRegion) -> None:
+    assert region.files.counter_config is not None
+    second = subprocess.Popen([str(BIN / "regiozicht"), "counter", "serve", "-c", str(region.files.counter_config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(4)
+        client = region.client()
+        try:
+            assert client.counters() == ["regio-teller"]
+        finally:
+            client.close()
+    finally:
+        second.terminate()
+        output, _ = second.communicate(timeout=30)
+    assert "Counter regio-teller is already connected to the coordinator from another process" in output
+    assert "Traceback" not in output
