@@ -39,6 +39,7 @@ class NodeSession:
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
     peer_address: str = ""
+    unbound: tuple[str, ...] = ()  # datasets its Describe lists that the bindings leave out
 
     def request(self, envelope: pb.Signed) -> Future[pb.QueryReply]:
         future: Future[pb.QueryReply] = Future()
@@ -65,8 +66,6 @@ class NodeSession:
             if not future.done():
                 future.set_exception(Unavailable(f"Node {self.identity.org} disconnected while answering; try again."))
         self.outbox.put(CLOSED)
-
-    unbound: tuple[str, ...] = ()  # datasets its Describe lists that the bindings leave out
 
     def publishes(self, dataset: str) -> bool:
         return dataset not in self.unbound and any(d.name == dataset for d in self.describe.datasets)
@@ -123,7 +122,7 @@ class Hub:
         """Registers a node. A second connection of an org already connected is refused (the first
         keeps serving): two processes with one certificate would otherwise knock each other off."""
         org = session.identity.org
-        session.unbound = self._unbound(session.identity, session.describe, log_it=True)
+        session.unbound = self._unbound(session.identity, session.describe, log_it=False)
         with self._lock:
             health = self._health.setdefault(org, NodeHealth())
             old = self._sessions.get(org)
@@ -144,6 +143,7 @@ class Hub:
                 old = None
         if old is None:
             log.info("node %s connected", session.identity)
+            self._unbound(session.identity, session.describe, log_it=True)  # says why, once per connection
             return
         if first_refusal:  # once per episode: the refused process retries with backoff
             log.warning("node %s: a second connection%s was refused; it is already connected from %s (two "

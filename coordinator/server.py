@@ -98,6 +98,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         if first is None or first.WhichOneof("message") != "describe":
             raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
         session = NodeSession(peer, *self._open_describe(first.describe, peer), peer_address=context.peer())
+        if first.probe:  # `regiozicht-node check`: acknowledged, never attached (a running serve stays connected)
+            yield self.revocations.message()
+            return
         self.hub.attach(session, context.peer())  # refuses a second connection of the same node
         warning = lifetimes.certificate_warning(pki.load_certificate(session.describe_signed.certificate),
                                                 f"node {peer.org}'s")

@@ -114,7 +114,7 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: pki.TrustStor
     done = threading.Event()
 
     def requests() -> Iterator[pb.NodeMessage]:
-        yield pb.NodeMessage(describe=describe)
+        yield pb.NodeMessage(describe=describe, probe=True)  # acknowledged without replacing a running serve
         done.wait(timeout)
 
     try:
@@ -130,7 +130,7 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: pki.TrustStor
             raise Unavailable(f"The coordinator at {address} closed the connection; check its log.") from None
         error = rpc.error_from_rpc(exc)
         if isinstance(error, AlreadyConnected):
-            # the coordinator verified this certificate and Describe, then refused a second stream
+            # a coordinator without probes verified this certificate and Describe, then refused a second stream
             report.ok(f"coordinator {address} reached; this node is already connected there (its `serve` runs), "
                       "so the check did not take over the connection")
             return
