@@ -39,6 +39,7 @@ class NodeSession:
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
     peer_address: str = ""
+    instance: str = ""  # the node process's random id (NodeMessage.instance)
     unbound: tuple[str, ...] = ()  # datasets its Describe lists that the bindings leave out
 
     def request(self, envelope: pb.Signed) -> Future[pb.QueryReply]:
@@ -123,16 +124,18 @@ class Hub:
         keeps serving): two processes with one certificate would otherwise knock each other off."""
         org = session.identity.org
         session.unbound = self._unbound(session.identity, session.describe, log_it=False)
+        stale: NodeSession | None = None
         with self._lock:
             health = self._health.setdefault(org, NodeHealth())
             old = self._sessions.get(org)
-            if old is not None and not old.closed:
+            if old is not None and not old.closed and not (session.instance and session.instance == old.instance):
                 first_refusal = org not in self._refused
                 self._refused.add(org)
                 health.refused_connections += 1
                 health.failed(f"a second connection{f' from {peer_address}' if peer_address else ''} was refused: "
                               "the node is already connected (two processes with one certificate?)")
             else:
+                stale = old  # the same process reconnecting: its old stream is dead or dying
                 self._refused.discard(org)
                 self._sessions[org] = session
                 self._known[org] = KnownNode(session.identity, session.describe_signed, session.describe, time.time(),
@@ -142,6 +145,8 @@ class Hub:
                 self._changed.notify_all()
                 old = None
         if old is None:
+            if stale is not None:
+                stale.close()
             log.info("node %s connected", session.identity)
             self._unbound(session.identity, session.describe, log_it=True)  # says why, once per connection
             return

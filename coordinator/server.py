@@ -97,7 +97,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         first = next(requests, None)
         if first is None or first.WhichOneof("message") != "describe":
             raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
-        session = NodeSession(peer, *self._open_describe(first.describe, peer), peer_address=context.peer())
+        session = NodeSession(peer, *self._open_describe(first.describe, peer), peer_address=context.peer(),
+                              instance=first.instance)
         if first.probe:  # `regiozicht-node check`: acknowledged, never attached (a running serve stays connected)
             yield self.revocations.message()
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,6 +41,8 @@ class NodeAgent:
         self._channel: grpc.Channel | None = None
         self._outbox: queue.Queue[object] | None = None  # the current connection's
         self._describe_queued = threading.Event()
+        # this process's id at the coordinator: its own reconnects replace its stream, another process is refused
+        self.instance = uuid.uuid4().hex
         service.links.on_spent = self._spent_in_run  # once: a charged run refreshes the catalog's budget
 
     def _credentials(self) -> grpc.ChannelCredentials:
@@ -69,7 +72,7 @@ class NodeAgent:
     def _serve_once(self) -> None:
         address = self.service.config.coordinator.address
         outbox: queue.Queue[object] = queue.Queue()
-        outbox.put(pb.NodeMessage(describe=self.service.describe()))
+        outbox.put(pb.NodeMessage(describe=self.service.describe(), instance=self.instance))
         self._outbox = outbox
         with grpc.secure_channel(address, self.credentials, options=self.options) as channel:
             self._channel = channel

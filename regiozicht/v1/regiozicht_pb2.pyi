@@ -479,18 +479,20 @@ class CounterHello(_message.Message):
     def __init__(self, org: _Optional[str] = ..., protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., issued_at_unix: _Optional[int] = ...) -> None: ...
 
 class NodeMessage(_message.Message):
-    __slots__ = ("describe", "reply", "link", "hello", "probe")
+    __slots__ = ("describe", "reply", "link", "hello", "probe", "instance")
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     LINK_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     PROBE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
     describe: Signed
     reply: QueryReply
     link: LinkMessage
     hello: Signed
     probe: bool
-    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ..., hello: _Optional[_Union[Signed, _Mapping]] = ..., probe: _Optional[bool] = ...) -> None: ...
+    instance: str
+    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ..., hello: _Optional[_Union[Signed, _Mapping]] = ..., probe: _Optional[bool] = ..., instance: _Optional[str] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("query", "revocation_list", "link_request", "link")
