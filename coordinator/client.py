@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coordinator.combine import sum_cells
 from regiozicht import dp, rpc
+from regiozicht.bindings import DatasetBindings
 from regiozicht.cells import cell_list, covered_cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery, ConfigError
+from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore, load_certificate, load_private_key
 from regiozicht.query import (
     MAX_EXPIRY_SECONDS,
@@ -47,6 +49,10 @@ class Profile(BaseModel):
     ca: Path = Field(description="The regional CA certificate (PEM).")
     certificate: Path = Field(description="The analyst's certificate (PEM).")
     key: Path = Field(description="The analyst's private key (PEM, 0600).")
+    datasets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Dataset name → the partner kinds or orgs whose answers this analyst sums; adds to or "
+                    "replaces the standard table (regiozicht/bindings.py), checked against each node's certificate.")
 
     @classmethod
     def load(cls, path: Path | None) -> Profile:
@@ -66,7 +72,9 @@ class NodeInfo:
     org: str
     kind: str
     online: bool
-    describe: pb.Describe
+    describe: pb.Describe  # without the datasets left out (`left_out`)
+    left_out: tuple[tuple[str, str], ...] = ()  # (dataset, why) the node lists but may not publish
+    entry: pb.CatalogEntry | None = None  # the coordinator's unsigned view of the node (status)
 
     @property
     def data_as_of(self) -> dt.datetime:
@@ -137,6 +145,8 @@ class AnalystClient:
             options=options,
         )
         self.stub = pb_grpc.CoordinatorStub(self.channel)
+        # which kinds or orgs may publish a dataset: the analyst's own table, never the coordinator's
+        self.bindings = DatasetBindings.with_overrides(profile.datasets, "the profile")
 
     def close(self) -> None:
         self.channel.close()
@@ -158,8 +168,26 @@ class AnalystClient:
             describe.ParseFromString(payload)
             if signer.org != describe.org or signer.org != entry.org:
                 raise AuthenticationFailed(f"The catalog entry for {entry.org} is signed by {signer}; the coordinator is misbehaving.")
-            nodes.append(NodeInfo(entry.org, signer.kind or "", entry.online, describe))
+            left_out = self._left_out(describe, signer, set(entry.unbound_datasets))
+            if left_out:
+                names = {name for name, _ in left_out}
+                kept = [d for d in describe.datasets if d.name not in names]
+                del describe.datasets[:]
+                describe.datasets.extend(kept)
+            nodes.append(NodeInfo(entry.org, signer.kind or "", entry.online, describe, left_out, entry))
         return nodes
+
+    def _left_out(self, describe: pb.Describe, signer: Identity, unbound: set[str]) -> tuple[tuple[str, str], ...]:
+        """The datasets of a node's Describe not summed: unbound by the profile (the kind from the
+        node's certificate) or by the coordinator's config."""
+        out = []
+        for dataset in describe.datasets:
+            reason = self.bindings.refusal(dataset.name, signer.org, signer.kind or "")
+            if reason is None and dataset.name in unbound:
+                reason = f"the coordinator's config does not bind dataset {dataset.name} to {signer.org}"
+            if reason is not None:
+                out.append((dataset.name, reason))
+        return tuple(out)
 
     def counters(self) -> list[str]:
         """The linked-count counters online, each CounterHello verified against the CA (role counter)."""
@@ -218,6 +246,7 @@ class AnalystClient:
         answers: list[pb.Answer] = []
         outcomes = []
         seen: set[str] = set()
+        left_out = 0
         for result in response.results:
             if result.HasField("answer"):
                 payload, signer = open_signed(result.answer, self.trust, ("node",))
@@ -237,6 +266,12 @@ class AnalystClient:
             if not result.HasField("answer"):
                 outcomes.append(NodeOutcome(result.org, result.kind, error_kind=result.error.kind, error=result.error.message))
                 continue
+            unbound = self.bindings.refusal(query.dataset, signer.org, signer.kind or "")
+            if unbound is not None:  # a coordinator may pass on any node's answer: sum only bound publishers
+                left_out += 1
+                outcomes.append(NodeOutcome(signer.org, signer.kind or "", error_kind="PermissionDenied",
+                                            error=f"Not summed: {unbound} in your profile."))
+                continue
             node = next((n for n in publishers if n.org == org), None)
             if node is not None and [tuple(c.group) for c in answer.cells] != node.count_cells(query.dataset, query.by):
                 raise AuthenticationFailed(f"Node {org} answered other cells than its signed Describe covers; report "
@@ -251,7 +286,7 @@ class AnalystClient:
         cells = sum_cells(answers, _order(publishers, query))
         ours = sorted((tuple(c.group), c.value, c.suppressed) for c in cells)
         theirs = sorted((tuple(c.group), c.value, c.suppressed) for c in response.combined)
-        if answers and ours != theirs:
+        if answers and not left_out and ours != theirs:
             raise AuthenticationFailed("The coordinator's sum differs from the nodes' signed answers; report this to the region.")
         return CountResult(
             query=query, query_id=query_id, nodes=outcomes, noise_scales=[a.noise_scale for a in answers],

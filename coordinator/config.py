@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from regiozicht.bindings import DatasetBindings
 from regiozicht.errors import ConfigError
 from regiozicht.tomlconfig import describe_validation_error, load_toml, resolve_paths
 
@@ -47,6 +48,13 @@ class CoordinatorConfig(_Frozen):
     tls: TlsSection
     store: StoreSection = StoreSection()
     monitor: MonitorSection | None = None
+    datasets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Dataset name → the partner kinds or orgs that may publish it; adds to or replaces the "
+                    "standard table (regiozicht/bindings.py). A name listed nowhere is open to every node.")
+
+    def bindings(self) -> DatasetBindings:
+        return DatasetBindings.with_overrides(self.datasets, "coordinator.toml")
 
 
 def load(path: Path) -> CoordinatorConfig:

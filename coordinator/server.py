@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from coordinator.combine import answers_of, sum_or_nothing
 from coordinator.config import CoordinatorConfig
@@ -23,7 +24,7 @@ from coordinator.history import History
 from coordinator.hub import CLOSED, Hub, NodeSession
 from coordinator.linked import LinkRelays
 from coordinator.planning import linked_refusal, predicted_refusal
-from regiozicht import rpc
+from regiozicht import lifetimes, pki, rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
 from regiozicht.identity import QUERY_ROLES, Identity
 from regiozicht.pki import TrustStore
@@ -72,6 +73,9 @@ class RevocationWatcher:
             try:
                 if self.load():
                     log.info("revocation list reloaded; forwarding to %d nodes", len(self.hub.sessions()))
+                    warning = lifetimes.crl_warning(self.trust.crl)
+                    if warning:
+                        log.warning("%s", warning)
                     for session in [*self.hub.sessions(), *self.hub.counters().values()]:
                         session.outbox.put(self.message())
             except RegiozichtError as exc:
@@ -93,9 +97,17 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         first = next(requests, None)
         if first is None or first.WhichOneof("message") != "describe":
             raise BadQuery("A node's first message must be its signed Describe; upgrade regiozicht-node.")
-        session = NodeSession(peer, *self._open_describe(first.describe, peer))
+        session = NodeSession(peer, *self._open_describe(first.describe, peer), peer_address=context.peer(),
+                              instance=first.instance)
+        if first.probe:  # `regiozicht-node check`: acknowledged, never attached (a running serve stays connected)
+            yield self.revocations.message()
+            return
+        self.hub.attach(session, context.peer())  # refuses a second connection of the same node
+        warning = lifetimes.certificate_warning(pki.load_certificate(session.describe_signed.certificate),
+                                                f"node {peer.org}'s")
+        if warning:
+            log.warning("%s", warning)
         self.history.record_head(peer.org, session.describe.audit_seq, session.describe.audit_head, "describe")
-        self.hub.attach(session)
         context.add_callback(lambda: self.hub.detach(session))
         reader = threading.Thread(target=self._read_replies, args=(requests, session), daemon=True,
                                   name=f"replies-{peer.org}")
@@ -114,7 +126,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             raise AuthenticationFailed(f"The CounterHello is signed by {signer} for {hello.org}, not by the connected "
                                        f"{peer}; use one counter key.")
         session = NodeSession(peer, first.hello, pb.Describe(org=peer.org, kind="counter",
-                                                             capabilities=list(hello.capabilities)))
+                                                             capabilities=list(hello.capabilities)),
+                              peer_address=context.peer())
         self.hub.attach_counter(session)
         context.add_callback(lambda: self.hub.detach_counter(session))
         threading.Thread(target=self._read_counter, args=(requests, session), daemon=True,
@@ -165,6 +178,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
                     self.history.record_head(describe.org, describe.audit_seq, describe.audit_head, "describe")
         except (grpc.RpcError, RegiozichtError) as exc:
             log.info("stream from %s ended: %s", session.identity, exc)
+            reason = exc.message if isinstance(exc, RegiozichtError) else "the stream broke"
+            self.hub.detach(session, reason)
         finally:
             self.hub.detach(session)
 
@@ -227,7 +242,7 @@ class CoordinatorServer:
     def __init__(self, config: CoordinatorConfig) -> None:
         self.config = config
         self.trust = TrustStore.from_files(config.tls.ca, require_crl=True)
-        self.hub = Hub(config.server.query_timeout_seconds)
+        self.hub = Hub(config.server.query_timeout_seconds, config.bindings())
         self.revocations = RevocationWatcher(config.tls.revocation_list, self.trust, self.hub)
         self.revocations.load()
         self.server = grpc.server(
@@ -240,6 +255,9 @@ class CoordinatorServer:
             CoordinatorServicer(self.hub, self.trust, self.revocations, History(config.store.url), self.links),
             self.server,
         )
+        # the standard gRPC health service (grpc.health.v1), for load balancers and `grpc_health_probe`
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         credentials = rpc.server_credentials(
             rpc.read(config.tls.ca, "CA certificate"),
             rpc.read(config.tls.certificate, "coordinator certificate"),
@@ -253,11 +271,26 @@ class CoordinatorServer:
 
     def start(self) -> None:
         self.server.start()
+        for service in ("", "regiozicht.v1.Coordinator"):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         threading.Thread(target=self.revocations.run, daemon=True, name="crl-watch").start()
+        self.expiry = lifetimes.ExpiryWatch(self._lifetime_warnings, log).start()
         log.info("coordinator listening on port %d", self.port)
+
+    def _lifetime_warnings(self) -> list[str | None]:
+        """The coordinator's own certificate, the revocation list, and every connected node's certificate."""
+        own = pki.load_certificate(pki.read_file(self.config.tls.certificate, "coordinator certificate"))
+        warnings = [lifetimes.certificate_warning(own, "the coordinator's"), lifetimes.crl_warning(self.trust.crl)]
+        for session in self.hub.sessions():
+            certificate = pki.load_certificate(session.describe_signed.certificate)
+            warnings.append(lifetimes.certificate_warning(certificate, f"node {session.identity.org}'s"))
+        return warnings
 
     def stop(self, grace: float = 1.0) -> None:
         self.revocations.stopping.set()
+        if hasattr(self, "expiry"):
+            self.expiry.stopping.set()
+        self.health.enter_graceful_shutdown()
         for session in self.hub.sessions():
             session.close()
         self.server.stop(grace).wait()

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
 from node.service import NodeService
-from regiozicht import dialout, rpc
-from regiozicht.errors import Internal, RegiozichtError
+from regiozicht import dialout, lifetimes, rpc
+from regiozicht.errors import AlreadyConnected, Internal, RegiozichtError
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
@@ -30,11 +31,7 @@ class NodeAgent:
     def __init__(self, service: NodeService) -> None:
         self.service = service
         config = service.config
-        self.credentials = rpc.channel_credentials(
-            rpc.read(config.tls.ca, "CA certificate"),
-            rpc.read(config.tls.certificate, "node certificate"),
-            rpc.read(config.tls.key, "node key"),
-        )
+        self.credentials = self._credentials()
         self.options = list(rpc.CHANNEL_OPTIONS)
         if config.coordinator.server_name:
             self.options.append(("grpc.ssl_target_name_override", config.coordinator.server_name))
@@ -44,7 +41,22 @@ class NodeAgent:
         self._channel: grpc.Channel | None = None
         self._outbox: queue.Queue[object] | None = None  # the current connection's
         self._describe_queued = threading.Event()
+        # this process's id at the coordinator: its own reconnects replace its stream, another process is refused
+        self.instance = uuid.uuid4().hex
         service.links.on_spent = self._spent_in_run  # once: a charged run refreshes the catalog's budget
+
+    def _credentials(self) -> grpc.ChannelCredentials:
+        tls = self.service.config.tls
+        return rpc.channel_credentials(rpc.read(tls.ca, "CA certificate"), rpc.read(tls.certificate, "node certificate"),
+                                       rpc.read(tls.key, "node key"))
+
+    def use_new_certificate(self) -> None:
+        """After a renewal (SIGHUP): TLS with the new certificate, by reconnecting; the coordinator takes
+        the new stream once the old one has closed."""
+        self.credentials = self._credentials()
+        channel = self._channel
+        if channel is not None:
+            channel.close()
 
     def run(self) -> None:
         """Serves until `stop()`; reconnects with jittered exponential backoff."""
@@ -60,7 +72,7 @@ class NodeAgent:
     def _serve_once(self) -> None:
         address = self.service.config.coordinator.address
         outbox: queue.Queue[object] = queue.Queue()
-        outbox.put(pb.NodeMessage(describe=self.service.describe()))
+        outbox.put(pb.NodeMessage(describe=self.service.describe(), instance=self.instance))
         self._outbox = outbox
         with grpc.secure_channel(address, self.credentials, options=self.options) as channel:
             self._channel = channel
@@ -70,6 +82,11 @@ class NodeAgent:
                 for message in responses:
                     self.connected.set()
                     self._handle(message, outbox)
+            except grpc.RpcError as exc:
+                error = rpc.error_from_rpc(exc)
+                if isinstance(error, AlreadyConnected):
+                    raise error from None  # logged as one sentence; retried with backoff, never knocks the other off
+                raise
             finally:
                 outbox.put(dialout.STOP)
                 self._channel = None
@@ -80,6 +97,9 @@ class NodeAgent:
             try:
                 self.service.revocation.accept(message.revocation_list.crl_der)
                 log.info("revocation list updated")
+                warning = lifetimes.crl_warning(self.service.trust.crl)
+                if warning:
+                    log.warning("%s", warning)
             except RegiozichtError as exc:
                 log.error("revocation list refused: %s", exc.message)
         elif which == "query":

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from node.config import NodeConfig
 from node.quality import scan
 from regiozicht import pki, rpc
-from regiozicht.errors import AuthenticationFailed, ConfigError, RegiozichtError, Unavailable
+from regiozicht.errors import AlreadyConnected, AuthenticationFailed, ConfigError, RegiozichtError, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
@@ -92,8 +92,8 @@ def check_certificate(cfg: NodeConfig, trust: pki.TrustStore, report: Report,
     left = certificate.not_valid_after_utc - moment
     report.ok(f"certificate {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
     if left < EXPIRY_WARNING:
-        report.warn(f"the certificate expires in {left.days} day(s); make a new request "
-                    "(`regiozicht-node request-cert`) and have the CA operator sign it.")
+        report.warn(f"the certificate expires in {left.days} day(s); make a new key and request "
+                    "(`regiozicht-node renew -c node.toml`) and have the CA operator sign it.")
     return certificate
 
 
@@ -114,7 +114,7 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: pki.TrustStor
     done = threading.Event()
 
     def requests() -> Iterator[pb.NodeMessage]:
-        yield pb.NodeMessage(describe=describe)
+        yield pb.NodeMessage(describe=describe, probe=True)  # acknowledged without replacing a running serve
         done.wait(timeout)
 
     try:
@@ -129,6 +129,11 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: pki.TrustStor
         if exc.code() == grpc.StatusCode.CANCELLED:
             raise Unavailable(f"The coordinator at {address} closed the connection; check its log.") from None
         error = rpc.error_from_rpc(exc)
+        if isinstance(error, AlreadyConnected):
+            # a coordinator without probes verified this certificate and Describe, then refused a second stream
+            report.ok(f"coordinator {address} reached; this node is already connected there (its `serve` runs), "
+                      "so the check did not take over the connection")
+            return
         if isinstance(error, Unavailable):
             raise Unavailable(f"Cannot reach the coordinator at {address} within {timeout:.0f} s with this node's "
                               "certificate; check [coordinator] address (host and port), the firewall (outbound), "

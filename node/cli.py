@@ -21,6 +21,7 @@ from node import config as node_config
 from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
+from regiozicht.version import version_callback
 
 app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EXIT_CODES}", no_args_is_help=True,
                   add_completion=False)
@@ -31,6 +32,14 @@ from node.cli_governance import audit_app, budget_app, covenant_app  # noqa: E40
 app.add_typer(covenant_app, name="covenant")
 app.add_typer(budget_app, name="budget")
 app.add_typer(audit_app, name="audit")
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback("regiozicht-node"),
+                                          help="Print the software version and exit.")] = False,
+) -> None:
+    """Run a Regiozicht node beside a partner database."""
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml.")]
 
@@ -92,6 +101,33 @@ def request_cert(
             raise ConfigError("Give --org, --kind and --key, or --config pointing at node.toml.")
         request_node_certificate(key, out, org, kind, entity)
         console.print(f"key written to {key} (mode 0600); send {out} to the CA operator for `regiozicht pki sign`.")
+
+
+@app.command()
+def renew(
+    config: ConfigOption,
+    install: Annotated[Optional[Path], typer.Option(
+        "--install", help="The signed certificate: check it and put it and the new key in place.")] = None,
+) -> None:
+    """Renew this node's certificate: a new key and request beside the current ones (which stay in
+    use); with --install CERT, the signed certificate and the new key take their place. Then
+    `systemctl reload regiozicht-node` (SIGHUP) or a restart makes the running node use them."""
+    from node import renewal
+
+    with exit_on_error():
+        cfg = node_config.load(config)
+        if install is None:
+            files = renewal.request_renewal(cfg)
+            console.print(f"new key {files.key} (mode 0600) and request {files.request} written; the current key "
+                          "stays in use.", highlight=False)
+            console.print(f"next: send {files.request} to the CA operator (`regiozicht pki sign … --days 30`), then "
+                          f"`regiozicht-node renew -c {config} --install node.crt` and `systemctl reload "
+                          "regiozicht-node` (or restart the node).", highlight=False)
+            return
+        certificate = renewal.install_renewal(cfg, install, TrustStore.from_files(cfg.tls.ca))
+        console.print(f"installed: {cfg.tls.certificate} (valid until {certificate.not_valid_after_utc:%Y-%m-%d}) "
+                      f"and its key {cfg.tls.key}; now `systemctl reload regiozicht-node` (SIGHUP) or restart the "
+                      "node.", highlight=False)
 
 
 @app.command()
@@ -243,8 +279,10 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Connect out to the coordinator and answer queries until stopped."""
+    from node import renewal
     from node.agent import NodeAgent
     from node.service import NodeService
+    from regiozicht.lifetimes import ExpiryWatch, certificate_warning, crl_warning
     from regiozicht.group import GroupPool
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
@@ -261,13 +299,22 @@ def serve(
             agent.stop()
             done.set()
 
+        reload = threading.Event()
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: reload.set())  # `systemctl reload`: a renewed certificate
         logging.getLogger("node").info("node %s (%s) dialling %s", cfg.node.org, cfg.node.kind, cfg.coordinator.address)
+        watch = ExpiryWatch(lambda: [certificate_warning(service.signer.certificate, f"this node's ({cfg.node.org})"),
+                                     crl_warning(service.trust.crl)], logging.getLogger("node")).start()
         runner = threading.Thread(target=agent.run, name="agent", daemon=True)
         runner.start()
         while not done.wait(0.5):
-            pass
+            if reload.is_set():
+                reload.clear()
+                if renewal.reload_identity(cfg, service.signer, service.trust) is not None:
+                    agent.use_new_certificate()
+                watch.warn_now()
+        watch.stopping.set()
         logging.getLogger("node").info("%s", service.stats.summary())
         pool.close()
 

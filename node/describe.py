@@ -16,6 +16,7 @@ from node.ledger import TOTAL, Ledger, period_of, text
 from node.state import StateDB, budget_totals
 from node import audit
 from regiozicht.v1 import regiozicht_pb2 as pb
+from regiozicht.version import software_version
 from sqlalchemy import select
 
 PROTOCOL_VERSION = 1
@@ -82,12 +83,7 @@ def cumulative(ledger: Ledger, conn: object) -> tuple[Decimal, Decimal]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("regiozicht")
-    except PackageNotFoundError:
-        return "dev"
+    return software_version()
 
 
 def dataset_message(dataset: Dataset) -> pb.Dataset:

@@ -66,6 +66,13 @@ class Replayed(RegiozichtError):
     exit_code = 4
 
 
+class AlreadyConnected(RegiozichtError):
+    """A second stream for a certificate that already has one open at the coordinator."""
+
+    status = grpc.StatusCode.ALREADY_EXISTS
+    exit_code = 4
+
+
 class BudgetExhausted(RegiozichtError):
     """The node's privacy budget cannot pay for this release."""
 
@@ -102,6 +109,7 @@ ERROR_CLASSES: dict[str, type[RegiozichtError]] = {
         AuthenticationFailed,
         PermissionDenied,
         Replayed,
+        AlreadyConnected,
         BudgetExhausted,
         Unavailable,
         AuditFailed,

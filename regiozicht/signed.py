@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 
 from cryptography import x509
@@ -19,12 +20,19 @@ class Signer:
     """A private key with its certificate: signs payloads into `Signed` messages."""
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
-        self.key = key
-        self.certificate = certificate
-        self.certificate_der = certificate.public_bytes(serialization.Encoding.DER)
+        self._lock = threading.Lock()
+        self.replace(key, certificate)
+
+    def replace(self, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> None:
+        """A renewed key and certificate, from the next signature on (everyone holding this signer)."""
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        with self._lock:
+            self.key, self.certificate, self.certificate_der = key, certificate, der
 
     def sign(self, payload: bytes) -> pb.Signed:
-        return pb.Signed(payload=payload, signature=signing.sign(self.key, payload), certificate=self.certificate_der)
+        with self._lock:  # key and certificate always of one pair
+            key, der = self.key, self.certificate_der
+        return pb.Signed(payload=payload, signature=signing.sign(key, payload), certificate=der)
 
 
 def open_signed(signed: pb.Signed, trust: TrustStore, roles: Collection[str]) -> tuple[bytes, Identity]:

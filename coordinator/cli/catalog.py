@@ -28,7 +28,8 @@ def catalog(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     profile: ProfileOption = None,
 ) -> None:
-    """Datasets, dimensions and domains, publishing nodes, who is online, data-as-of, purposes and budget."""
+    """Datasets, who publishes each (and the kinds or orgs it is bound to), who is online, data-as-of,
+    dimensions and domains, purposes and budget."""
     with exit_on_error(), analyst(profile) as client:
         rows = []
         for node in client.catalog():
@@ -44,10 +45,19 @@ def catalog(
                     "purposes": ", ".join(p["id"] for p in purposes) if fmt is OutputFormat.table else purposes,
                     "epsilon_remaining": budget.epsilon_remaining,
                     "period": budget.period,
+                    "bound_to": client.bindings.publishers_of(dataset.name),
+                    "summed": "yes",
                     "description": dataset.description,
                 })
+            for name, why in node.left_out:  # listed by the node, never summed: shown so nobody wonders
+                rows.append({"dataset": name, "node": node.org, "kind": node.kind, "online": node.online,
+                             "data_as_of": node.describe.data_as_of[:10], "dimensions": "", "domains": {},
+                             "purposes": "" if fmt is OutputFormat.table else [], "epsilon_remaining": "",
+                             "period": budget.period, "bound_to": client.bindings.publishers_of(name),
+                             "summed": f"no: {why}", "description": ""})
+        rows.sort(key=lambda r: (r["dataset"], r["node"]))
         counters = client.counters()
-        emit(rows, ["dataset", "node", "kind", "online", "data_as_of", "dimensions", "purposes",
-                    "epsilon_remaining"], fmt, title="Regiozicht catalog", extra={"counters": counters})
+        emit(rows, ["dataset", "node", "kind", "bound_to", "summed", "online", "data_as_of", "dimensions",
+                    "purposes", "epsilon_remaining"], fmt, title="Regiozicht catalog", extra={"counters": counters})
         if fmt is OutputFormat.table:
             Console().print(f"linked-count counters online: {', '.join(counters) or 'none'}", highlight=False)

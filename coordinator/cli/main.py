@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from typing import Annotated
+
 import typer
 
-from coordinator.cli import audit, catalog, monitor, pki, profile, query, serve
+from coordinator.cli import audit, catalog, monitor, pki, profile, query, serve, status
 from regiozicht.cli_support import EXIT_CODES
+from regiozicht.version import version_callback
 
 app = typer.Typer(help=f"Regiozicht: federated, differentially-private regional figures.\n\n{EXIT_CODES}",
                   no_args_is_help=True, add_completion=False)
@@ -19,6 +22,15 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(profile.app, name="profile")
 app.command("catalog")(catalog.catalog)
+app.command("status")(status.status)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback("regiozicht"),
+                                          help="Print the software version and exit.")] = False,
+) -> None:
+    """Regiozicht: federated, differentially-private regional figures."""
 
 
 def _counter_app() -> typer.Typer:

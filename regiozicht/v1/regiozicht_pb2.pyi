@@ -479,16 +479,20 @@ class CounterHello(_message.Message):
     def __init__(self, org: _Optional[str] = ..., protocol_version: _Optional[int] = ..., capabilities: _Optional[_Iterable[str]] = ..., issued_at_unix: _Optional[int] = ...) -> None: ...
 
 class NodeMessage(_message.Message):
-    __slots__ = ("describe", "reply", "link", "hello")
+    __slots__ = ("describe", "reply", "link", "hello", "probe", "instance")
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     REPLY_FIELD_NUMBER: _ClassVar[int]
     LINK_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
     describe: Signed
     reply: QueryReply
     link: LinkMessage
     hello: Signed
-    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ..., hello: _Optional[_Union[Signed, _Mapping]] = ...) -> None: ...
+    probe: bool
+    instance: str
+    def __init__(self, describe: _Optional[_Union[Signed, _Mapping]] = ..., reply: _Optional[_Union[QueryReply, _Mapping]] = ..., link: _Optional[_Union[LinkMessage, _Mapping]] = ..., hello: _Optional[_Union[Signed, _Mapping]] = ..., probe: _Optional[bool] = ..., instance: _Optional[str] = ...) -> None: ...
 
 class CoordinatorMessage(_message.Message):
     __slots__ = ("query", "revocation_list", "link_request", "link")
@@ -563,18 +567,36 @@ class CatalogRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class CatalogEntry(_message.Message):
-    __slots__ = ("org", "kind", "online", "describe", "last_seen_unix")
+    __slots__ = ("org", "kind", "online", "describe", "last_seen_unix", "unbound_datasets", "last_error", "last_error_unix", "connected_since_unix", "queries_sent", "queries_answered", "queries_failed", "connections", "refused_connections")
     ORG_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ONLINE_FIELD_NUMBER: _ClassVar[int]
     DESCRIBE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_UNIX_FIELD_NUMBER: _ClassVar[int]
+    UNBOUND_DATASETS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_UNIX_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_SINCE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_SENT_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_FAILED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     org: str
     kind: str
     online: bool
     describe: Signed
     last_seen_unix: int
-    def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., online: _Optional[bool] = ..., describe: _Optional[_Union[Signed, _Mapping]] = ..., last_seen_unix: _Optional[int] = ...) -> None: ...
+    unbound_datasets: _containers.RepeatedScalarFieldContainer[str]
+    last_error: str
+    last_error_unix: int
+    connected_since_unix: int
+    queries_sent: int
+    queries_answered: int
+    queries_failed: int
+    connections: int
+    refused_connections: int
+    def __init__(self, org: _Optional[str] = ..., kind: _Optional[str] = ..., online: _Optional[bool] = ..., describe: _Optional[_Union[Signed, _Mapping]] = ..., last_seen_unix: _Optional[int] = ..., unbound_datasets: _Optional[_Iterable[str]] = ..., last_error: _Optional[str] = ..., last_error_unix: _Optional[int] = ..., connected_since_unix: _Optional[int] = ..., queries_sent: _Optional[int] = ..., queries_answered: _Optional[int] = ..., queries_failed: _Optional[int] = ..., connections: _Optional[int] = ..., refused_connections: _Optional[int] = ...) -> None: ...
 
 class CatalogResponse(_message.Message):
     __slots__ = ("nodes", "counters")

@@ -1,0 +1,26 @@
+"""The installed software's version: shown by `--version`, sent in every Describe and in `status`."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+
+
+def software_version() -> str:
+    """The installed regiozicht package's version ("dev" when run from a source tree without install)."""
+    try:
+        return version("regiozicht")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def version_callback(program: str):  # type: ignore[no-untyped-def]
+    """A Typer callback for an eager `--version` option that prints `PROGRAM VERSION` and exits 0."""
+
+    def show(value: bool) -> None:
+        if value:
+            typer.echo(f"{program} {software_version()}")
+            raise typer.Exit(0)
+
+    return show
