@@ -1,0 +1,109 @@
+"""Faults over real processes: whatever fails — a node killed mid-query, its partner database gone,
+a node too slow, the coordinator killed mid linked run, the ledger's disk full — nothing is released
+without its charge, every charge is in the audit trail the moment it is in the ledger (read straight
+from the state file, no restart), the CLI names the node that did not answer, and the region recovers
+without restarting what did not fail (issue 14)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from bench import consistency
+from demo.region import RunningRegion, build
+from tests import tiny
+from tests.conftest import TinyRegion, tiny_partners
+
+BIN = Path(sys.executable).parent
+QUERY_TIMEOUT = 5  # the coordinator's deadline for a node's answer, seconds
+SLOW_ROWS = 60_000_000  # a scalar subquery that keeps SQLite busy for well over QUERY_TIMEOUT
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
+    root = tmp_path_factory.mktemp("faults")
+    partners, truth, databases = tiny_partners(root)
+    files = build(root / "region", partners)
+    config = tomllib.loads(files.coordinator_config.read_text())
+    config["server"]["query_timeout_seconds"] = QUERY_TIMEOUT
+    files.coordinator_config.write_text(tomli_w.dumps(config))
+    running = RunningRegion(files)
+    running.start()
+    try:
+        running.wait_until_online({"school-1", "school-2"})
+        yield TinyRegion(files, running, truth, databases)
+    finally:
+        running.stop()
+
+
+@contextlib.contextmanager
+def slow(database: Path) -> Iterator[None]:
+    """The partner's table behind a view that first counts to SLOW_ROWS: every statement on it is slow."""
+    with sqlite3.connect(database) as connection:
+        connection.execute("ALTER TABLE registratie RENAME TO registratie_rows")
+        connection.execute(f"CREATE VIEW registratie AS SELECT * FROM registratie_rows WHERE (WITH RECURSIVE "
+                           f"c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {SLOW_ROWS}) "
+                           "SELECT count(*) FROM c) > 0")
+    try:
+        yield
+    finally:
+        with sqlite3.connect(database) as connection:
+            connection.execute("DROP VIEW registratie")
+            connection.execute("ALTER TABLE registratie_rows RENAME TO registratie")
+
+
+def ask(region: TinyRegion, epsilon: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(BIN / "regiozicht"), "query", "count", "registratie", "--by", "sex", "--epsilon",
+                             epsilon, "--purpose", "test", "--at", tiny.PEILDATUM.isoformat(), *extra, "--profile",
+                             str(region.files.profile)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def entries_with(state_db: Path, decision: str) -> list[dict[str, object]]:
+    return [e for e in consistency.read(state_db).entries if e["decision"] == decision]
+
+
+def wait_for(condition, timeout: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def restart(region: TinyRegion, node_id: str) -> None:
+    region.running.start_node(node_id)
+    region.running.wait_until_online({"school-1", "school-2"})
+
+
+def test_a_node_killed_mid_query_is_named_and_its_charge_audited_at_once(region: TinyRegion) -> None:
+    state = region.state_db("school2")
+    before = set(consistency.read(state).charged)
+    with slow(region.databases["school2"]):
+        cli = ask(region, "0.7")
+        wait_for(lambda: set(consistency.read(state).charged) - before, what="the charge")
+        node = region.running.processes.pop("node-school2")
+        node.send_signal(signal.SIGKILL)  # mid-statement: charged, nothing computed
+        node.wait()
+        out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 6, out + err
+    assert "missing: school-2" in err
+    # straight from the state file, the node still dead: the charge, its audit entry, no release
+    report = consistency.read(state)
+    (query_id,) = set(report.charged) - before
+    assert report.charged[query_id] == Decimal("0.7") and query_id not in report.committed
+    assert report.entries_for(query_id) == ["reserved"], "the charge is in the ledger but not in the audit trail"
+    assert report.problems == []
+    restart(region, "school2")
+    report = consistency.read(state)
+    assert report.entries_for(query_id) == ["reserved", "abandoned"]  # charged once, nothing released
+    assert report.problems == []
