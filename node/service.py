@@ -226,6 +226,7 @@ class NodeService:
                 rows = connection.execute(statement, {"peildatum": query.peildatum}).all()
         except DBAPIError as exc:
             log.error("partner database failed: %s", exc)
+            self.partner.dispose()  # it may come back as a new file or server: the next query connects afresh
             raise Unavailable(f"Node {self.config.node.org} cannot read its partner database; its IT staff should "
                               "run `regiozicht-node check`.") from None
         except SQLAlchemyError as exc:

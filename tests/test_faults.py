@@ -7,6 +7,7 @@ without restarting what did not fail (issue 14)."""
 from __future__ import annotations
 
 import contextlib
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ import tomli_w
 
 from bench import consistency
 from demo.region import RunningRegion, build
+from regiozicht.query import build_count
 from tests import tiny
 from tests.conftest import TinyRegion, tiny_partners
 
@@ -58,7 +60,7 @@ def slow(database: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        with sqlite3.connect(database) as connection:
+        with sqlite3.connect(database, timeout=300) as connection:  # waits for a slow statement still reading
             connection.execute("DROP VIEW registratie")
             connection.execute("ALTER TABLE registratie_rows RENAME TO registratie")
 
@@ -107,3 +109,72 @@ def test_a_node_killed_mid_query_is_named_and_its_charge_audited_at_once(region:
     report = consistency.read(state)
     assert report.entries_for(query_id) == ["reserved", "abandoned"]  # charged once, nothing released
     assert report.problems == []
+
+
+def fresh(region: TinyRegion, epsilon: str):  # type: ignore[no-untyped-def]
+    client = region.client()
+    try:
+        return client.count(build_count("registratie", epsilon=epsilon, purpose="test", peildatum=tiny.PEILDATUM,
+                                        by=["sex"]))
+    finally:
+        client.close()
+
+
+def failures(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {n.org: n.error_kind for n in result.failures}
+
+
+def test_a_partner_database_gone_and_back_is_unavailable_then_recovers_without_restart(region: TinyRegion) -> None:
+    database, state = region.databases["school1"], region.state_db("school1")
+    kept = database.read_bytes()
+    charged = set(consistency.read(state).charged)
+    database.write_bytes(b"")  # gone, in place: the node's open connections see it too
+    try:
+        result = fresh(region, "0.61")
+    finally:
+        database.write_bytes(kept)
+    assert failures(result) == {"school-1": "Unavailable"}
+    assert "partner database" in result.failures[0].error
+    report = consistency.read(state)
+    assert set(report.charged) == charged and report.problems == []  # refunded: no noise was drawn
+    result = fresh(region, "0.62")  # back, the same node process
+    assert failures(result) == {} and len(result.nodes) == 2
+
+
+def test_a_slow_node_misses_the_deadline_and_the_result_is_named_partial(region: TinyRegion) -> None:
+    state = region.state_db("school2")
+    granted = len(entries_with(state, "granted"))
+    with slow(region.databases["school2"]):
+        began = time.monotonic()
+        cli = ask(region, "0.63")
+        out, err = cli.communicate(timeout=120)
+        waited = time.monotonic() - began
+        assert cli.returncode == 6, out + err
+        assert f"did not answer within {QUERY_TIMEOUT} s" in err and "missing: school-2" in err
+        assert "partial result: the sum of 1 of 2 nodes" in err and "school-1 (school): spent ε 0.63" in err
+        assert waited < QUERY_TIMEOUT + 30
+        # the slow node finishes on its own: charged, released into its store, audited
+        wait_for(lambda: len(entries_with(state, "granted")) > granted, timeout=300, what="the slow node")
+    report = consistency.read(state)
+    assert report.problems == []
+
+
+def test_a_full_ledger_disk_refuses_and_nothing_is_released_without_its_charge(region: TinyRegion) -> None:
+    state = region.state_db("school1")
+    before = consistency.read(state)
+    node = region.running.processes["node-school1"]
+    limit = resource.prlimit(node.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(node.pid, resource.RLIMIT_FSIZE, (1, limit[1]))  # every file write fails, like a full disk
+    try:
+        result = fresh(region, "0.64")
+    finally:
+        resource.prlimit(node.pid, resource.RLIMIT_FSIZE, limit)
+    assert failures(result) == {"school-1": "Unavailable"}
+    assert "cannot write its ledger" in result.failures[0].error
+    assert [n.org for n in result.nodes if not n.error] == ["school-2"]  # school-1 released nothing
+    after = consistency.read(state)
+    assert set(after.charged) == set(before.charged) and after.committed == before.committed
+    assert after.problems == []
+    result = fresh(region, "0.65")  # space again: the same process answers and charges
+    assert failures(result) == {}
+    assert consistency.read(state).problems == []
