@@ -50,19 +50,19 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
 
 
 @contextlib.contextmanager
-def slow(database: Path) -> Iterator[None]:
+def slow(database: Path, table: str = "registratie") -> Iterator[None]:
     """The partner's table behind a view that first counts to SLOW_ROWS: every statement on it is slow."""
     with sqlite3.connect(database) as connection:
-        connection.execute("ALTER TABLE registratie RENAME TO registratie_rows")
-        connection.execute(f"CREATE VIEW registratie AS SELECT * FROM registratie_rows WHERE (WITH RECURSIVE "
+        connection.execute(f"ALTER TABLE {table} RENAME TO {table}_rows")
+        connection.execute(f"CREATE VIEW {table} AS SELECT * FROM {table}_rows WHERE (WITH RECURSIVE "
                            f"c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {SLOW_ROWS}) "
                            "SELECT count(*) FROM c) > 0")
     try:
         yield
     finally:
         with sqlite3.connect(database, timeout=300) as connection:  # waits for a slow statement still reading
-            connection.execute("DROP VIEW registratie")
-            connection.execute("ALTER TABLE registratie_rows RENAME TO registratie")
+            connection.execute(f"DROP VIEW {table}")
+            connection.execute(f"ALTER TABLE {table}_rows RENAME TO {table}")
 
 
 def ask(region: TinyRegion, epsilon: str, *extra: str) -> subprocess.Popen[str]:
@@ -178,3 +178,35 @@ def test_a_full_ledger_disk_refuses_and_nothing_is_released_without_its_charge(r
     result = fresh(region, "0.65")  # space again: the same process answers and charges
     assert failures(result) == {}
     assert consistency.read(state).problems == []
+
+
+def test_the_coordinator_killed_mid_linked_run_makes_the_nodes_drop_the_run(tmp_path: Path) -> None:
+    from tests.linked_region import linked_region
+
+    with linked_region(tmp_path) as linked:
+        wi = next(p for p in linked.partners if p.node_id == "wi-regio")
+        states = {node_id: linked.state_db(node_id) for node_id in ("rmc", "wi-regio")}
+        with slow(Path(wi.database_url.removeprefix("sqlite:///")), "uitkering"):  # W&I reads its members slowly
+            cli = subprocess.Popen([str(BIN / "regiozicht"), "query", "linked", "rmc_stock@rmc", "--with",
+                                    f"bijstand@{wi.org}", "--epsilon", "1", "--delta", "1e-6", "--purpose",
+                                    "rmc-monitor", "--profile", str(linked.files.profile)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(5)  # the RMC node has sent its key and waits for the W&I node's
+            coordinator = linked.running.processes.pop("coordinator")
+            coordinator.send_signal(signal.SIGKILL)
+            coordinator.wait()
+            out, err = cli.communicate(timeout=60)
+            assert cli.returncode == 6, out + err
+
+            def dropped(node_id: str) -> bool:
+                return any(e["decision"] == "refused" and "aborted" in str(e["reason"])
+                           for e in consistency.read(states[node_id]).entries)
+
+            # long before the query expires (10 minutes): the runs' relay is gone, so each node drops its run
+            wait_for(lambda: dropped("rmc"), timeout=60, what="the RMC node to drop the run")
+            wait_for(lambda: dropped("wi-regio"), timeout=120, what="the W&I node to drop the run")
+        for node_id, state in states.items():
+            report = consistency.read(state)
+            assert report.charged == {} and report.problems == [], node_id  # dropped before any charge
+        linked.running.start_coordinator()  # the rest of the region carries on
+        linked.running.wait_until_online({p.org for p in linked.partners})
