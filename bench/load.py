@@ -152,10 +152,25 @@ def main() -> int:
         for index in range(STORED):
             warm.count(_stored(index))
         warm.close()
+        pids = {"coordinator": region.processes["coordinator"].pid, "node": region.processes["node-load"].pid}
+        cpu_before = {name: _cpu(pid) for name, pid in pids.items()}
         rows = run_clients(files.profile, args.clients, max(1, min(args.processes, args.clients)), args.seconds, root)
+        cpu = {name: _cpu(pid) - cpu_before[name] for name, pid in pids.items()}
     finally:
         region.stop()
+    if rows:  # where the time went: the machine's cores are shared by the clients, the coordinator and the node
+        print("cpu_ms_per_request " + " ".join(f"{name}={seconds / len(rows) * 1000:.1f}"
+                                                 for name, seconds in cpu.items()))
     return report(rows, files.node_configs["load"].parent / "state.sqlite", args.clients)
+
+
+def _cpu(pid: int) -> float:
+    import psutil
+
+    process = psutil.Process(pid)
+    times = process.cpu_times()
+    return times.user + times.system + sum(c.cpu_times().user + c.cpu_times().system
+                                           for c in process.children(recursive=True))
 
 
 def report(rows: list[tuple[float, float, str, str]], state_db: Path, clients: int) -> int:
