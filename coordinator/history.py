@@ -8,12 +8,27 @@ cannot silently truncate or rewrite its trail.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    inspect,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from regiozicht.errors import ConfigError
@@ -44,13 +59,32 @@ releases = Table(
     Column("received_at", Integer, nullable=False),
 )
 
+# who answered which body: the "answered before" lookup is one indexed read, however many
+# queries the history holds and however often one body was asked
+answered = Table(
+    "answered",
+    metadata,
+    Column("body_sha256", String(64), nullable=False),
+    Column("org", String(64), nullable=False),
+    PrimaryKeyConstraint("body_sha256", "org"),
+)
+
+_ANSWERED = select(answered.c.org).where(answered.c.body_sha256 == bindparam("b_digest"))
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
 
 class History:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         self._lock = threading.Lock()
         try:
+            migrating = inspect(self.engine).has_table("releases") and not inspect(self.engine).has_table("answered")
             metadata.create_all(self.engine)
+            if migrating:
+                self._backfill_answered()
         except OperationalError as exc:
             raise ConfigError(f"The coordinator's store cannot be opened ({exc.orig}); check [store] url.") from None
 
@@ -63,8 +97,21 @@ class History:
             tx.execute(insert(releases).values(
                 query_id=query_id, requester=requester, dataset=dataset, body=body,
                 results=response.SerializeToString(), summary=json.dumps(summary), received_at=now))
+            self._mark_answered(tx, _digest(body), summary["answered"])
             for answer in answers:
                 self._head(tx, answer.org, answer.audit_seq, answer.audit_head, answer.query_id, now)
+
+    @staticmethod
+    def _mark_answered(tx: Connection, digest: str, orgs: Iterable[str]) -> None:
+        known = {org for (org,) in tx.execute(_ANSWERED, {"b_digest": digest})}
+        for org in sorted(set(orgs) - known):
+            tx.execute(insert(answered).values(body_sha256=digest, org=org))
+
+    def _backfill_answered(self) -> None:
+        """A store written before the `answered` table: index what its releases already hold, once."""
+        with self._lock, self.engine.begin() as tx:
+            for body, summary in tx.execute(select(releases.c.body, releases.c.summary)):
+                self._mark_answered(tx, _digest(body), json.loads(summary)["answered"])
 
     def record_head(self, org: str, seq: int, head: bytes, source: str) -> None:
         with self._lock, self.engine.begin() as tx:
@@ -99,8 +146,4 @@ class History:
     def answered_before(self, body: bytes) -> set[str]:
         """Orgs that already released an answer to exactly this body (free to ask again)."""
         with self.engine.connect() as connection:
-            rows = connection.execute(select(releases.c.summary).where(releases.c.body == body)).all()
-        orgs: set[str] = set()
-        for (summary,) in rows:
-            orgs.update(json.loads(summary)["answered"])
-        return orgs
+            return {str(org) for (org,) in connection.execute(_ANSWERED, {"b_digest": _digest(body)})}

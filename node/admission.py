@@ -22,7 +22,7 @@ from node import audit
 from node.config import Dataset, NodeConfig
 from node.envelope import open_envelope
 from node.state import StateDB
-from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError
+from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.pki import TrustStore
 from regiozicht.query import data_as_of_refusal, data_from_refusal
@@ -109,5 +109,5 @@ class Gate:
             with self.state.transaction() as tx:
                 audit.append(tx, now=now, decision="refused", reason=f"{exc.kind}: {exc.message}", **context.fields())
             context.audited = True
-        except SQLAlchemyError:
-            log.exception("could not audit a refusal")  # the refusal itself still stands
+        except (SQLAlchemyError, Unavailable):
+            log.error("could not audit a refusal: the state database cannot be written")  # the refusal still stands

@@ -90,6 +90,7 @@ class NodeAgent:
             finally:
                 outbox.put(dialout.STOP)
                 self._channel = None
+                self.service.links.abort_all("the connection to the coordinator ended mid-run")
 
     def _handle(self, message: pb.CoordinatorMessage, outbox: queue.Queue[object]) -> None:
         which = message.WhichOneof("message")

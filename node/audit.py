@@ -26,7 +26,7 @@ from regiozicht.audit_chain import GENESIS, entry_hash
 # the fields of an entry, in export order; `values` is a list of [cell, value]
 FIELDS = ("seq", "time", "query_id", "role", "org", "requester", "purpose", "legal_basis", "law", "dataset",
           "query", "decision", "reason", "epsilon", "delta", "values", "prev_hash", "hash")
-DECISIONS = ("granted", "stored", "refused", "refunded", "failed", "abandoned", "linked-run")
+DECISIONS = ("reserved", "granted", "stored", "refused", "refunded", "failed", "abandoned", "linked-run")
 
 
 _HEAD = (select(audit_entries.c.seq, audit_entries.c.hash)
@@ -53,6 +53,15 @@ def append(tx: Connection, *, now: int, decision: str, **fields: Any) -> tuple[i
     entry["hash"] = entry_hash(entry)
     tx.execute(_APPEND, {"b_seq": entry["seq"], "b_hash": entry["hash"], "b_entry": rfc8785.dumps(entry).decode()})
     return int(entry["seq"]), str(entry["hash"])
+
+
+def has_entry(conn: Connection, query_id: str, decision: str) -> bool:
+    """Whether the trail holds an entry of `decision` for `query_id` (a scan: for the start-up sweep only)."""
+    pattern = f'%"decision":"{decision}"%'
+    for (text,) in conn.execute(select(audit_entries.c.entry).where(audit_entries.c.entry.like(pattern))):
+        if json.loads(text).get("query_id") == query_id:
+            return True
+    return False
 
 
 def entries(state: StateDB) -> Iterator[dict[str, Any]]:

@@ -71,6 +71,10 @@ class LinkDriver:
     def deliver(self, message: pb.LinkMessage) -> None:
         self.inbox.deliver(message)
 
+    def abort(self, reason: str) -> None:
+        """Ends the run at its next step, whatever is still queued for it."""
+        self.inbox.abort(reason)
+
     def _describe(self, org: str) -> str:
         return f"Counter {org}" if org == self.spec.counter else f"Node {org}"
 

@@ -71,6 +71,7 @@ class LinkRuns:
         self.pool = pool
         self._active: dict[str, LinkDriver | None] = {}
         self._early: dict[str, list[pb.LinkMessage]] = {}
+        self._aborted: dict[str, str] = {}  # run id → why it was aborted (one still authorising learns it later)
         self._lock = threading.Lock()
         self.on_spent: Callable[[], None] = lambda: None
 
@@ -101,12 +102,26 @@ class LinkRuns:
                 return
         driver.deliver(message)
 
+    def abort_all(self, reason: str) -> None:
+        """Aborts every run: each one's relay went with the connection to the coordinator, so no
+        message of theirs can arrive again (a run would otherwise wait until its query expires)."""
+        with self._lock:
+            runs = [(run_id, driver) for run_id, driver in self._active.items() if run_id not in self._aborted]
+            self._aborted.update((run_id, reason) for run_id, _ in runs)
+        for run_id, driver in runs:
+            if driver is not None:
+                driver.abort(reason)
+        if runs:
+            log.warning("%d linked run(s) aborted: %s", len(runs), reason)
+
     def _run(self, request: pb.LinkRequest, send: Send) -> None:
         org = self.parts.config.node.org
         try:
             driver, plan = self._prepare(request, send)
             with self._lock:
                 self._active[request.run_id] = driver
+                if request.run_id in self._aborted:
+                    driver.abort(self._aborted[request.run_id])
                 for early in self._early.pop(request.run_id, []):
                     driver.deliver(early)
             try:
@@ -131,6 +146,7 @@ class LinkRuns:
         with self._lock:
             self._active.pop(run_id, None)  # the driver and its secrets go with it
             self._early.pop(run_id, None)
+            self._aborted.pop(run_id, None)
 
     def _prepare(self, request: pb.LinkRequest, send: Send) -> tuple[LinkDriver, LinkPlan]:
         parts, now = self.parts, time.time()

@@ -162,6 +162,9 @@ class NodeService:
                 tx, release_key=request.release_key, query_id=envelope.query_id, dataset=query.dataset,
                 definition_hash=request.dataset.definition_hash, peildatum=query.peildatum, epsilon=query.epsilon,
                 purpose=query.purpose, requester=request.requester.uri, now=now)
+            # audited with the charge, in its transaction: a crash from here on leaves both or neither
+            audit.append(tx, now=now, decision="reserved", reason="charged and reserved; the outcome follows in "
+                         "its own entry", **request.audit_fields())
             return release_id, None
 
         try:
@@ -173,8 +176,9 @@ class NodeService:
         started = time.perf_counter()
 
         def work(tx: Connection) -> None:
-            answer.audit_seq, head = audit.append(tx, now=now, decision="granted", reason="released",
-                                                  values=_values(answer), **request.audit_fields())
+            answer.audit_seq, head = audit.append(tx, now=now, decision="granted",
+                                                  reason="released (charged at its reservation)",
+                                                  values=_values(answer), **_outcome_fields(request))
             answer.audit_head = bytes.fromhex(head)
             store.commit(tx, release_id, answer.SerializeToString(), now)
 
@@ -187,15 +191,15 @@ class NodeService:
         with self.state.transaction() as tx:
             self.ledger.refund(tx, request.envelope.query_id, now)
             store.cancel(tx, release_id)
-            audit.append(tx, now=now, decision="refunded", reason=f"{exc.kind}: {exc.message}",
-                         **{**request.audit_fields(), "epsilon": "0"})
+            audit.append(tx, now=now, decision="refunded", reason=f"{exc.kind}: {exc.message}; the reservation's "
+                         f"charge of ε {request.query.epsilon} is given back", **_outcome_fields(request))
         request.context.audited = True
 
     def _fail(self, request: Request, release_id: int, exc: BaseException, now: int) -> None:
         with self.state.transaction() as tx:
             store.set_status(tx, release_id, "failed")
             audit.append(tx, now=now, decision="failed", reason=f"failed after the reservation ({type(exc).__name__}); "
-                         "charged, nothing released", **request.audit_fields())
+                         "charged at its reservation, nothing released", **_outcome_fields(request))
         request.context.audited = True
 
     def _sweep_abandoned(self) -> None:
@@ -204,8 +208,11 @@ class NodeService:
         with self.state.transaction() as tx:
             for release_id, query_id, purpose, epsilon in store.open_reservations(tx):
                 store.set_status(tx, release_id, "abandoned")
-                audit.append(tx, now=now, decision="abandoned", query_id=query_id, purpose=purpose, epsilon=epsilon,
-                             reason="reserved before a crash or stop; charged, nothing released")
+                # the reservation's own entry carries the charge; one written before reservations were
+                # audited has none, and this entry carries it instead
+                charged = "0" if audit.has_entry(tx, query_id, "reserved") else epsilon
+                audit.append(tx, now=now, decision="abandoned", query_id=query_id, purpose=purpose, epsilon=charged,
+                             reason="reserved before a crash or stop; charged at its reservation, nothing released")
                 log.warning("reservation for query %s was abandoned; its charge stands", query_id)
 
     # -- computing --------------------------------------------------------
@@ -219,6 +226,7 @@ class NodeService:
                 rows = connection.execute(statement, {"peildatum": query.peildatum}).all()
         except DBAPIError as exc:
             log.error("partner database failed: %s", exc)
+            self.partner.dispose()  # it may come back as a new file or server: the next query connects afresh
             raise Unavailable(f"Node {self.config.node.org} cannot read its partner database; its IT staff should "
                               "run `regiozicht-node check`.") from None
         except SQLAlchemyError as exc:
@@ -252,6 +260,11 @@ class NodeService:
         # identical queries arriving together are computed once, then served from the store
         with self._locks_guard:
             return self._key_locks.setdefault(key, threading.Lock())
+
+
+def _outcome_fields(request: Request) -> dict[str, Any]:
+    """An outcome's entry: the charge is in the reservation's entry, so the outcome carries none."""
+    return {**request.audit_fields(), "epsilon": "0"}
 
 
 def _values(answer: pb.Answer) -> list[list[Any]]:

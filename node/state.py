@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from regiozicht.errors import ConfigError
+from regiozicht.errors import ConfigError, Unavailable
 
 metadata = MetaData()
 
@@ -125,6 +125,15 @@ def make_engine(url: str) -> Engine:
 
 T = TypeVar("T")
 
+# what a state write that cannot reach the disk raises: SQLite's "database or disk is full" and I/O
+# errors, and the high-water mark's own write (OSError), all before anything commits
+_WRITE_FAILURES = (OSError, OperationalError)
+
+
+def write_failed() -> Unavailable:
+    return Unavailable("This node cannot write its ledger and audit trail (disk full or read-only?), so nothing "
+                       "was charged or released; its IT staff should free space and run `regiozicht-node check`.")
+
 
 class _Work:
     """One caller's part of a group-committed transaction."""
@@ -165,10 +174,13 @@ class StateDB:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self._lock, self.engine.begin() as connection:
-            yield connection
-            for hook in self._hooks:
-                hook()
+        try:
+            with self._lock, self.engine.begin() as connection:
+                yield connection
+                for hook in self._hooks:
+                    hook()
+        except _WRITE_FAILURES:
+            raise write_failed() from None
 
     def grouped(self, work: Callable[[Connection], T]) -> T:
         """Runs `work(tx)` in a transaction shared with the other writers waiting now."""
@@ -198,9 +210,10 @@ class StateDB:
                 for hook in self._hooks:
                     hook()
         except Exception as exc:  # noqa: BLE001 - a failed commit fails every item of the batch
+            failure = write_failed() if isinstance(exc, _WRITE_FAILURES) else exc
             for item in batch:
-                if item.error is None:
-                    item.error = exc
+                if item.error is None or isinstance(item.error, _WRITE_FAILURES):
+                    item.error = failure
         finally:
             for item in batch:
                 item.done = True

@@ -18,6 +18,7 @@ counter wins.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ class Watermark:
         self._lock = threading.Lock()
         self._slots = (self.path.with_name(self.path.name + ".a"), self.path.with_name(self.path.name + ".b"))
         self._counter, self._data = self._read()
+        self._durable = copy.deepcopy(self._data)  # what the file holds
         self._dirty = False
 
     def _read(self) -> tuple[int, dict[str, Any]]:
@@ -87,8 +89,16 @@ class Watermark:
         """Writes the file durably if anything changed since the last write."""
         with self._lock:
             if self._dirty:
-                self._write()
-                self._dirty = False
+                try:
+                    self._write()
+                except OSError:
+                    # the transaction this flush belongs to fails with it: forget its figures, or the
+                    # next charge would carry them into the ledger as spent; the next write retries
+                    # the slot this one broke, so the other slot stays intact
+                    self._counter -= 1
+                    self._data, self._dirty = copy.deepcopy(self._durable), False
+                    raise
+                self._durable, self._dirty = copy.deepcopy(self._data), False
 
     def _write(self) -> None:
         self._counter += 1
@@ -98,7 +108,9 @@ class Watermark:
         text = json.dumps({"body": body, "sha256": hashlib.sha256(body.encode()).hexdigest()})
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(descriptor, text.encode())
+            data = text.encode()
+            while data:  # a full disk may take part of a write without an error: the rest then raises
+                data = data[os.write(descriptor, data):]
             os.fsync(descriptor)
         finally:
             os.close(descriptor)

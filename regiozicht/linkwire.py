@@ -47,12 +47,20 @@ class Inbox:
         self._queue: queue.Queue[pb.LinkMessage] = queue.Queue()
         self._stash: dict[tuple[str, str], deque[pb.LinkMessage]] = defaultdict(deque)
         self._stashed = 0
+        self._aborted = ""
 
     def deliver(self, message: pb.LinkMessage) -> None:
         self._queue.put(message)
 
+    def abort(self, reason: str) -> None:
+        """Ends the run at its next step, before any message still queued (nothing more can arrive)."""
+        self._aborted = reason
+        self._queue.put(pb.LinkMessage(run_id=self.run_id, error=pb.Error(kind="Unavailable", message=reason)))
+
     def next(self, sender: str, kind: str) -> pb.LinkMessage:
         """The next message of `kind` from `sender`; an error from anyone aborts the run."""
+        if self._aborted:
+            raise Unavailable(f"Run {self.run_id} was aborted: {self._aborted}.")
         waiting = self._stash.get((sender, kind))
         if waiting:
             self._stashed -= 1

@@ -50,14 +50,16 @@ def test_every_request_is_audited_granted_or_refused(tmp_path: Path) -> None:
     with pytest.raises(BudgetExhausted):
         node.answer(sign_query(setup.analyst, epsilon="1", by=("gemeente",)))
     entries = list(audit.entries(node.state))
-    assert [e["decision"] for e in entries] == ["granted", "stored", "refused", "refused", "refused", "refused"]
-    assert [e["reason"].split(":")[0] for e in entries[2:]] == [
+    assert [e["decision"] for e in entries] == [
+        "reserved", "granted", "stored", "refused", "refused", "refused", "refused"]
+    assert [e["reason"].split(":")[0] for e in entries[3:]] == [
         "Replayed", "AuthenticationFailed", "PermissionDenied", "BudgetExhausted"]
-    granted = entries[0]
-    assert (granted["org"], granted["purpose"], granted["legal_basis"], granted["epsilon"]) == (
+    reserved, granted = entries[0], entries[1]  # the charge is audited with the reservation, once
+    assert (reserved["org"], reserved["purpose"], reserved["legal_basis"], reserved["epsilon"]) == (
         "regio-analist", "test", "publieke taak", "1")
+    assert granted["query_id"] == reserved["query_id"] and granted["epsilon"] == "0"
     assert json.loads(granted["query"])["by"] == ["sex"] and len(granted["values"]) == 3
-    assert entries[1]["epsilon"] == "0" and entries[1]["values"] == granted["values"]
+    assert entries[2]["epsilon"] == "0" and entries[2]["values"] == granted["values"]
     assert verify_chain(entries) == []
 
 
@@ -66,7 +68,8 @@ def test_each_answer_carries_the_head_of_its_own_entry(tmp_path: Path) -> None:
     node = setup.service()
     answers = [pb.Answer.FromString(node.answer(sign_query(setup.analyst, epsilon=e)).payload) for e in ("1", "2")]
     entries = list(audit.entries(node.state))
-    assert [(a.audit_seq, a.audit_head.hex()) for a in answers] == [(e["seq"], e["hash"]) for e in entries]
+    granted = [e for e in entries if e["decision"] == "granted"]
+    assert [(a.audit_seq, a.audit_head.hex()) for a in answers] == [(e["seq"], e["hash"]) for e in granted]
     assert verify_against_heads(entries, [(a.audit_seq, a.audit_head.hex()) for a in answers]) == []
 
 
@@ -75,7 +78,7 @@ def _tamper(database: Path, case: str) -> None:
         if case == "edit":
             row = connection.execute("SELECT entry FROM audit_entries WHERE seq = 3").fetchone()[0]
             connection.execute("UPDATE audit_entries SET entry = ? WHERE seq = 3",
-                               (row.replace('"epsilon":"0.3"', '"epsilon":"0.03"'),))
+                               (row.replace('"epsilon":"0.2"', '"epsilon":"0.02"'),))  # entry 3: ε 0.2's reservation
         elif case == "delete":
             connection.execute("DELETE FROM audit_entries WHERE seq = 3")
         elif case == "insert":
@@ -97,7 +100,7 @@ def _tamper(database: Path, case: str) -> None:
 def test_audit_verify_names_a_tampered_entry(tmp_path: Path, case: str, named: str) -> None:
     setup = _trail_of_five(tmp_path)
     intact = _node_cli("audit", "verify", "--config", str(setup.config))
-    assert intact.returncode == 0 and "audit trail intact: 5 entries" in intact.stdout
+    assert intact.returncode == 0 and "audit trail intact: 10 entries" in intact.stdout
     _tamper(setup.config.parent / "state.sqlite", case)
     out = _node_cli("audit", "verify", "--config", str(setup.config))
     assert out.returncode == 3, out.stdout + out.stderr
@@ -115,7 +118,7 @@ def test_a_rewritten_but_consistent_trail_is_caught_by_the_signed_heads(tmp_path
     from regiozicht.audit_chain import entry_hash
 
     entries[1]["epsilon"] = "0.2"  # rewrite entry 2 and re-hash everything after it
-    for index in range(1, 3):
+    for index in range(1, len(entries)):
         entries[index]["prev_hash"] = entries[index - 1]["hash"]
         entries[index]["hash"] = entry_hash(entries[index])
     assert verify_chain(entries) == []
@@ -130,10 +133,10 @@ def test_audit_export_writes_jsonl_and_csv_that_verify(tmp_path: Path) -> None:
                     "--out", str(tmp_path / "trail.jsonl"))
     assert out.returncode == 0, out.stderr
     entries = [json.loads(line) for line in (tmp_path / "trail.jsonl").read_text().splitlines()]
-    assert len(entries) == 5 and verify_chain(entries) == []
+    assert len(entries) == 10 and verify_chain(entries) == []
     csv = _node_cli("audit", "export", "--config", str(setup.config), "--format", "csv")
     assert csv.returncode == 0 and csv.stdout.startswith("seq,time,query_id,role,org")
-    assert len(csv.stdout.splitlines()) == 6
+    assert len(csv.stdout.splitlines()) == 11
 
 
 def test_answers_through_the_coordinator_carry_the_head_and_the_catalog_follows_the_budget(

@@ -175,7 +175,7 @@ def test_describe_carries_purposes_suppression_budget_and_audit_head(tmp_path: P
     assert list(purpose.allowed[0].columns) == ["doelgroep", "gemeente", "sex"]
     assert purpose.epsilon_remaining == "9999.75" and describe.budget.epsilon_remaining == "9999.75"
     assert describe.budget.renews_on == current_period(node).renews.isoformat() and describe.suppression[0].below == 5
-    assert describe.audit_seq == 1 and describe.audit_head.hex() == _last_entry(node)["hash"]
+    assert describe.audit_seq == 2 and describe.audit_head.hex() == _last_entry(node)["hash"]  # reserved, granted
 
 
 # -- a malformed or contradictory covenant: the node refuses to start -----------------------------

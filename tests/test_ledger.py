@@ -179,7 +179,7 @@ def test_a_restored_backup_keeps_the_highest_spent_figure(tmp_path: Path) -> Non
     # the restored trail is intact in itself, but the heads signed into answers show what was lost
     entries = list(audit.entries(node.state))
     assert verify_chain(entries) == []
-    assert any("entry 3" in p for p in verify_against_heads(entries, heads))
+    assert any("entry 4" in p for p in verify_against_heads(entries, heads))  # ε 2's granted entry
 
 
 def test_a_failure_after_the_reservation_keeps_the_charge_and_a_restart_does_not_charge_again(
@@ -199,7 +199,7 @@ def test_a_failure_after_the_reservation_keeps_the_charge_and_a_restart_does_not
     with pytest.raises(Replayed):
         node.answer(signed)  # the same query id is never charged twice
     assert _spent(node) == Decimal("0.5") and node.store.count_committed() == 0
-    assert [e["decision"] for e in audit.entries(node.state)] == ["failed", "refused"]
+    assert [e["decision"] for e in audit.entries(node.state)] == ["reserved", "failed", "refused"]
 
 
 def test_a_crash_between_reserve_and_commit_leaves_one_charge_and_no_release(tmp_path: Path) -> None:
@@ -224,7 +224,8 @@ def test_a_crash_between_reserve_and_commit_leaves_one_charge_and_no_release(tmp
     with pytest.raises(Replayed):
         node.answer(signed)
     entries = list(audit.entries(node.state))
-    assert entries[0]["decision"] == "abandoned" and verify_chain(entries) == []
+    assert [e["decision"] for e in entries[:2]] == ["reserved", "abandoned"] and verify_chain(entries) == []
+    assert [e["epsilon"] for e in entries[:2]] == ["0.5", "0"]  # charged once, in the reservation's entry
     assert _spent(node) == Decimal("0.5")
 
 
@@ -236,7 +237,7 @@ def test_a_computation_that_fails_before_any_noise_is_refunded(tmp_path: Path) -
     with pytest.raises(Unavailable):
         node.answer(sign_query(setup.analyst))
     assert _spent(node) == Decimal("0")
-    assert [e["decision"] for e in audit.entries(node.state)] == ["refunded"]
+    assert [e["decision"] for e in audit.entries(node.state)] == ["reserved", "refunded"]
 
 
 def test_a_linked_run_is_charged_once_and_never_refunded(tmp_path: Path) -> None:

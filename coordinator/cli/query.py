@@ -233,6 +233,10 @@ def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False,
                 err_console.print(f"{node.org} ({node.kind}): {cost}")
     _suppression_note(result, publishers or [], fmt)
     if result.failures:
+        if fmt is OutputFormat.table:
+            answered = len(result.nodes) - len(result.failures)
+            err_console.print(f"[yellow]partial result:[/] the sum of {answered} of {len(result.nodes)} nodes; "
+                              "ask again when the missing ones are back (what was answered returns at no cost)")
         raise typer.Exit(6)
 
 
