@@ -90,11 +90,24 @@ def _header(path: Path, encoding: str, delimiter: str | None) -> list[str]:
     return [c.strip().strip('"') for c in first.rstrip("\r\n").split(delimiter)]
 
 
+def _has_rows(path: Path) -> bool:
+    """Whether a CSV file holds anything after its header line."""
+    with path.open("rb") as handle:
+        handle.readline()
+        return any(line.strip() for line in handle)
+
+
 def csv_source(path: Path, declared: ExtractFile, text_columns: tuple[str, ...]) -> str:
     """The `read_csv(...)` call that reads one CSV extract, strictly: a malformed row is an error."""
     encoding, date_format = _sniff(path, declared)
-    types = {c: "VARCHAR" for c in _header(path, encoding, declared.delimiter) if c in text_columns}
+    header = _header(path, encoding, declared.delimiter)
+    types = {c: "VARCHAR" for c in header if c in text_columns}
     types.update(declared.types)
+    if not _has_rows(path):
+        # a header alone says nothing of types: untyped NULL columns compare with anything and match nothing
+        columns = ", ".join(f"CAST(NULL AS {types[c]}) AS {_quote(c)}" if c in types else f"NULL AS {_quote(c)}"
+                            for c in header if c)
+        return f"(SELECT {columns} WHERE false)"
     options = [_literal(str(path)), "header = true", f"encoding = {_literal(encoding)}",
                "strict_mode = true", "ignore_errors = false", "null_padding = false"]
     if declared.delimiter is not None:
@@ -180,7 +193,19 @@ def load_sheet(connection: Any, extract: Extract, declared: ExtractFile, text_co
         types.update(declared.types)
         source = csv_source(staged, ExtractFile(delimiter=",", encoding="utf-8", date_format=declared.date_format,
                                                 types=types), ())
-        connection.execute(f"CREATE OR REPLACE TABLE {_quote(extract.table)} AS SELECT * FROM {source}")
+        _replace(connection, extract.table, "TABLE", f"SELECT * FROM {source}")
+
+
+def _replace(connection: Any, name: str, kind: str, query: str) -> None:
+    """(Re)creates a view or table; the name may have been the other kind before (a CSV became a sheet)."""
+    import duckdb
+
+    for other in ("VIEW", "TABLE"):
+        try:
+            connection.execute(f"DROP {other} IF EXISTS {_quote(name)}")
+        except duckdb.CatalogException:
+            pass
+    connection.execute(f"CREATE {kind} {_quote(name)} AS {query}")
 
 
 def _declared(database: DatabaseSection, table: str) -> ExtractFile:
@@ -200,7 +225,7 @@ def _setup(connection: Any, database: DatabaseSection) -> tuple[tuple[str, int, 
             source = f"read_parquet({_literal(str(extract.path))})"
         else:
             source = csv_source(extract.path, declared, database.text_columns)
-        connection.execute(f"CREATE OR REPLACE VIEW {_quote(extract.table)} AS SELECT * FROM {source}")
+        _replace(connection, extract.table, "VIEW", f"SELECT * FROM {source}")
     return seen
 
 
