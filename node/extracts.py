@@ -82,12 +82,33 @@ def _sniff(path: Path, declared: ExtractFile) -> tuple[str, str | None]:
     return encoding, date_format
 
 
-def _header(path: Path, encoding: str, delimiter: str | None) -> list[str]:
+def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[str, list[str]]:
+    """The delimiter (declared, or the most frequent candidate in the header line) and the column names."""
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
         first = handle.readline()
     if delimiter is None:
         delimiter = max(";,\t|", key=first.count)
-    return [c.strip().strip('"') for c in first.rstrip("\r\n").split(delimiter)]
+    return delimiter, [c.strip().strip('"') for c in first.rstrip("\r\n").split(delimiter)]
+
+
+_DATE_VALUE = re.compile(r"^\d{1,2}[-/]\d{1,2}[-/]\d{4}$|^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_columns(path: Path, encoding: str, delimiter: str, header: list[str]) -> list[str]:
+    """Columns whose values in the first 64 KiB that are not empty all look like dates."""
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader, None)
+        seen: dict[int, bool] = {}
+        read = 0
+        for row in reader:
+            read += sum(len(v) + 1 for v in row)
+            for i, value in enumerate(row[:len(header)]):
+                if value.strip():
+                    seen[i] = seen.get(i, True) and bool(_DATE_VALUE.match(value.strip()))
+            if read > _SAMPLE_BYTES:
+                break
+    return [header[i] for i, is_date in seen.items() if is_date]
 
 
 def _has_rows(path: Path) -> bool:
@@ -100,8 +121,12 @@ def _has_rows(path: Path) -> bool:
 def csv_source(path: Path, declared: ExtractFile, text_columns: tuple[str, ...]) -> str:
     """The `read_csv(...)` call that reads one CSV extract, strictly: a malformed row is an error."""
     encoding, date_format = _sniff(path, declared)
-    header = _header(path, encoding, declared.delimiter)
+    delimiter, header = _header(path, encoding, declared.delimiter)
     types = {c: "VARCHAR" for c in header if c in text_columns}
+    if date_format is not None:
+        # a column of dates stays DATE even where one value is not a date: that value is then an error
+        # naming the file, never a text column that silently compares as text
+        types.update({c: "DATE" for c in _date_columns(path, encoding, delimiter, header) if c not in types})
     types.update(declared.types)
     if not _has_rows(path):
         # a header alone says nothing of types: untyped NULL columns compare with anything and match nothing
@@ -110,8 +135,7 @@ def csv_source(path: Path, declared: ExtractFile, text_columns: tuple[str, ...])
         return f"(SELECT {columns} WHERE false)"
     options = [_literal(str(path)), "header = true", f"encoding = {_literal(encoding)}",
                "strict_mode = true", "ignore_errors = false", "null_padding = false"]
-    if declared.delimiter is not None:
-        options.append(f"delim = {_literal(declared.delimiter)}")
+    options.append(f"delim = {_literal(delimiter)}")  # fixed, so that one odd row cannot fool the sniffer
     if date_format is not None:
         options.append(f"dateformat = {_literal(date_format)}")
     if types:
@@ -212,8 +236,14 @@ def _declared(database: DatabaseSection, table: str) -> ExtractFile:
     return database.files.get(table, ExtractFile())
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+
+
 def _setup(connection: Any, database: DatabaseSection) -> tuple[tuple[str, int, int], ...]:
     """Creates a view per CSV/Parquet file and a table per sheet; returns the folder's signature it read."""
+    import duckdb
+
     assert database.folder is not None
     seen = signature(database.folder)
     for extract in extracts(database.folder):
@@ -221,26 +251,31 @@ def _setup(connection: Any, database: DatabaseSection) -> tuple[tuple[str, int, 
         if extract.sheet is not None:
             load_sheet(connection, extract, declared, database.text_columns)
             continue
-        if extract.path.suffix.lower() == ".parquet":
-            source = f"read_parquet({_literal(str(extract.path))})"
-        else:
-            source = csv_source(extract.path, declared, database.text_columns)
-        _replace(connection, extract.table, "VIEW", f"SELECT * FROM {source}")
+        try:
+            if extract.path.suffix.lower() == ".parquet":
+                source = f"read_parquet({_literal(str(extract.path))})"
+            else:
+                source = csv_source(extract.path, declared, database.text_columns)
+            _replace(connection, extract.table, "VIEW", f"SELECT * FROM {source}")
+        except (duckdb.Error, OSError, UnicodeError) as exc:
+            raise Unavailable(f"The extract file {extract.path.name} in {database.folder} cannot be read "
+                              f"({_first_line(exc)}); fix or re-export it and run `regiozicht-node check`.") from None
     return seen
 
 
 def _file_error(database: DatabaseSection, message: str) -> Unavailable:
+    """One sentence naming the file (or the missing table) a DuckDB error is about."""
     assert database.folder is not None
-    named = [p.name for p in sorted(database.folder.iterdir()) if p.name in message or str(p) in message]
     missing = re.search(r"Table with name (\w+) does not exist", message)
     if missing:
         return Unavailable(f"The extract folder {database.folder} has no file or sheet named {missing.group(1)!r}; "
                            "put the extract back under that name or fix the dataset's sql.")
+    first = (message.splitlines() or [""])[0][:160]
+    named = [p.name for p in sorted(database.folder.iterdir()) if str(p) in message]
     if named:
-        return Unavailable(f"The extract file {named[0]} in {database.folder} cannot be read ("
-                           f"{message.splitlines()[0][:160]}); fix or re-export it and run `regiozicht-node check`.")
-    return Unavailable(f"The extract folder {database.folder} cannot be read ({message.splitlines()[0][:160]}); "
-                       "run `regiozicht-node check`.")
+        return Unavailable(f"The extract file {named[0]} in {database.folder} cannot be read ({first}); "
+                           "fix or re-export it and run `regiozicht-node check`.")
+    return Unavailable(f"The extract folder {database.folder} cannot be read ({first}); run `regiozicht-node check`.")
 
 
 def make_folder_engine(database: DatabaseSection) -> Engine:
