@@ -203,6 +203,8 @@ def test_a_count_and_a_linked_count_from_file_backed_nodes_cover_the_truth(relay
     """Five fresh counts and five fresh linked runs at ε 10: at least three of each 95% interval
     must cover the truth; with coverage exactly 95%, three misses in five happen with probability
     below 0.2%."""
+    configs = relay.region.files.node_configs
+    assert "folder" in configs["rmc"].read_text() and "folder" in configs["wi-regio"].read_text()
     truth, peildatum = relay.region.truth, PEILDATA[0]
     expected = truth.count("rmc", "vsv", peildatum)[()]
     client = relay.region.client()
