@@ -178,6 +178,7 @@ def _check_partner(cfg: node_config.NodeConfig, engine: Any, report: Any) -> Non
 
     try:
         checks.check_read_only(engine, report)
+        checks.check_extracts(cfg, report)
         with engine.connect() as connection:
             connection.execute(select(text("1")))
             checks.check_datasets(cfg, connection, report)

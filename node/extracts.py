@@ -316,3 +316,90 @@ def make_folder_engine(database: DatabaseSection) -> Engine:
         raise _file_error(database, str(original)) from None
 
     return engine
+
+
+@dataclass(frozen=True)
+class FileFinding:
+    """What `regiozicht-node check` says about one extract: a line, and whether it is a problem."""
+
+    file: str
+    message: str
+    problem: bool = False
+
+
+def inspect_folder(database: DatabaseSection) -> list[FileFinding]:
+    """Per extract: rows and column types, or why it cannot be read; per dated column, values that are no date."""
+    import duckdb
+
+    assert database.folder is not None
+    findings = []
+    connection = duckdb.connect()
+    try:
+        for extract in extracts(database.folder):
+            name = extract.path.name + (f" sheet {extract.sheet!r}" if extract.sheet else "")
+            try:
+                _setup_one(connection, extract, database)
+                columns = connection.execute(f"DESCRIBE {_quote(extract.table)}").fetchall()
+                # counting every column makes DuckDB convert every value, so a bad one shows here
+                every = ", ".join(f"count({_quote(c[0])})" for c in columns)
+                rows = connection.execute(f"SELECT count(*), {every} FROM {_quote(extract.table)}").fetchone()[0]
+            except (Unavailable, duckdb.Error, OSError, UnicodeError) as exc:
+                findings.extend(_unparsable_dates(connection, extract, name, _declared(database, extract.table)))
+                findings.append(FileFinding(name, str(exc) if isinstance(exc, Unavailable) else (
+                    f"{name} cannot be read ({_first_line(exc)}); fix or re-export it."), problem=True))
+                continue
+            typed = ", ".join(f"{c[0]} {c[1]}" for c in columns)
+            findings.append(FileFinding(name, f"table {extract.table}: {rows} rows; {typed}"))
+            findings.extend(_text_columns_that_look_numeric(connection, extract, name, database.text_columns,
+                                                            [(c[0], c[1]) for c in columns]))
+    finally:
+        connection.close()
+    return findings
+
+
+def _setup_one(connection: Any, extract: Extract, database: DatabaseSection) -> None:
+    declared = _declared(database, extract.table)
+    if extract.sheet is not None:
+        load_sheet(connection, extract, declared, database.text_columns)
+    elif extract.path.suffix.lower() == ".parquet":
+        _replace(connection, extract.table, "VIEW", f"SELECT * FROM read_parquet({_literal(str(extract.path))})")
+    else:
+        _replace(connection, extract.table, "VIEW",
+                 f"SELECT * FROM {csv_source(extract.path, declared, database.text_columns)}")
+
+
+def _text_columns_that_look_numeric(connection: Any, extract: Extract, name: str, text_columns: tuple[str, ...],
+                                    columns: list[tuple[str, str]]) -> list[FileFinding]:
+    """A text column (an identifier such as bsn) stored as a number has lost its leading zeros."""
+    return [FileFinding(name, f"column {column} of {name} is {kind}, not text: identifiers with leading zeros have "
+                              "lost them; export it as text.", problem=True)
+            for column, kind in columns if column in text_columns and kind != "VARCHAR"]
+
+
+def _unparsable_dates(connection: Any, extract: Extract, name: str, declared: ExtractFile) -> list[FileFinding]:
+    """Per dated column of a CSV file: how many values are no date in its format, with the first of them."""
+    import duckdb
+
+    if extract.sheet is not None or extract.path.suffix.lower() != ".csv":
+        return []
+    try:
+        encoding, date_format = _sniff(extract.path, declared)
+        delimiter, header = _header(extract.path, encoding, declared.delimiter)
+        dated = _date_columns(extract.path, encoding, delimiter, header)
+        dated += [c for c, t in declared.types.items() if t.upper() == "DATE" and c not in dated]
+        source = (f"read_csv({_literal(str(extract.path))}, header = true, all_varchar = true, "
+                  f"delim = {_literal(delimiter)}, encoding = {_literal(encoding)})")
+        fmt = _literal(date_format or "%Y-%m-%d")
+        findings = []
+        for column in dated:
+            value = f"trim({_quote(column)})"
+            bad, example = connection.execute(
+                f"SELECT count(*), min({value}) FROM {source} WHERE {value} <> '' "
+                f"AND try_strptime({value}, {fmt}) IS NULL").fetchone()
+            if bad:
+                findings.append(FileFinding(name, f"column {column} of {name}: {bad} value(s) are no date in the "
+                                                  f"format {date_format or '%Y-%m-%d'} (e.g. {example!r}); correct "
+                                                  "them or declare date_format in [database.files].", problem=True))
+        return findings
+    except (duckdb.Error, OSError, UnicodeError):
+        return []  # the file cannot be read at all: its own finding says so

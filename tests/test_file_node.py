@@ -242,3 +242,25 @@ def test_a_broken_extract_fails_the_count_naming_the_file_and_charges_nothing(
     finally:
         path.write_bytes(original)
         client.close()
+
+
+def test_check_reports_each_extract_and_its_unparsable_dates(
+        relay: Relay, region: tuple[Path, Manifest, list[PartnerSetup]]) -> None:
+    import subprocess
+    import sys
+
+    check = [str(Path(sys.executable).parent / "regiozicht-node"), "check", "--offline", "--config",
+             str(relay.region.files.node_configs["rmc"])]
+    done = subprocess.run(check, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "extract rmc_traject.csv: table rmc_traject:" in done.stdout and "start DATE" in done.stdout
+    path = extracts_folder(region[0], "csv", "rmc") / "rmc_traject.csv"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"99999;123456782;31-02-2025;;ACTIEF\r\n")  # synth writes CRLF, as Excel does
+        done = subprocess.run(check, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        path.write_bytes(original)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "column start of rmc_traject.csv: 1 value(s) are no date in the format %d-%m-%Y (e.g. '31-02-2025')" \
+        in done.stderr
