@@ -86,9 +86,13 @@ def _write_xlsx(path: Path, tables: list[Table], url: str) -> None:
 
 def write_extracts(url: str, kind: str, folder: Path, fmt: Format) -> list[Path]:
     """Writes every table of a partner database (`url`, of partner kind `kind`) into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
     metadata: MetaData = metadata_for(kind)
-    tables = list(metadata.tables.values())
+    return write_tables(url, list(metadata.tables.values()), folder, fmt)
+
+
+def write_tables(url: str, tables: list[Table], folder: Path, fmt: Format) -> list[Path]:
+    """Writes the given tables of the database at `url` into `folder`: a file per table, or one workbook."""
+    folder.mkdir(parents=True, exist_ok=True)
     if fmt == "xlsx":
         path = folder / f"{folder.name}.xlsx"
         _write_xlsx(path, tables, url)
