@@ -36,6 +36,7 @@ class PartnerSetup:
     covenant: dict[str, Any] | None = None  # covenant.toml content; default: demo_covenant()
     coverage: dict[str, list[str]] = field(default_factory=dict)  # node.toml [coverage]
     data_from: dt.date | None = None  # the first date the extract covers (node.toml data_from)
+    extracts: Path | None = None  # a folder of extract files the node reads instead of database_url
 
 
 @dataclass
@@ -146,7 +147,7 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
                      **({"data_from": partner.data_from} if partner.data_from else {})},
             "coordinator": {"address": f"localhost:{files.port}"},
             "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem"},
-            "database": {"url": partner.database_url},
+            "database": {"folder": str(partner.extracts)} if partner.extracts else {"url": partner.database_url},
             "state": {"url": "sqlite:///state.sqlite"},
             "covenant": "covenant.toml",
             "datasets": partner.datasets,

@@ -71,9 +71,12 @@ def within(manifest: Any, partner: Any, where: Callable[[dict[str, str]], bool] 
     return lambda row: all(row[d] in v for d, v in coverage.items() if d in row) and (where is None or where(row))
 
 
-def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[PartnerSetup]:
+def partners(data: Path, manifest: Any, only: set[str] | None = None,
+             files: dict[str, str] | None = None) -> list[PartnerSetup]:
     """One node per partner database of the region (or of the named partner ids), each with the
-    demo covenant and its linking rules."""
+    demo covenant and its linking rules. `files` maps a partner id to the format (csv, parquet, xlsx)
+    of its extracts written by `python -m synth --format`: that node reads the folder instead."""
+    from synth.extracts import extracts_folder
     from synth.datasets import for_region
 
     from synth.population import SIMULATION_START
@@ -88,5 +91,6 @@ def partners(data: Path, manifest: Any, only: set[str] | None = None) -> list[Pa
         covenant = demo_covenant(p.org, datasets, linking=linking_rules(p.id, p.kind))
         # nobody is in view before the simulation starts: an earlier reference date would count nobody
         out.append(PartnerSetup(p.id, p.org, p.kind, p.url(data), as_of, datasets, covenant,
-                                coverage=coverage_of(manifest, p), data_from=SIMULATION_START))
+                                coverage=coverage_of(manifest, p), data_from=SIMULATION_START,
+                                extracts=extracts_folder(data, files[p.id], p.id) if files and p.id in files else None))
     return out

@@ -171,6 +171,9 @@ def check_read_only(engine: Engine, report: Report) -> None:
                 "WHERE grantee = current_user AND privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')) "
                 "FROM pg_roles WHERE rolname = current_user")).scalar())
         where = f"the account {url.username} may write; give the node a role with SELECT only (deploy/RUNBOOK.md)."
+    elif backend == "duckdb":
+        report.ok("the extract folder is read through an in-memory DuckDB that may only read it")
+        return
     else:
         report.warn(f"cannot tell whether the {backend} account is read-only; give the node a SELECT-only account.")
         return
@@ -178,6 +181,20 @@ def check_read_only(engine: Engine, report: Report) -> None:
         report.warn(f"the partner database can be written: {where}")
     else:
         report.ok("the partner database account is read-only")
+
+
+def check_extracts(cfg: NodeConfig, report: Report) -> None:
+    """Per extract file of a [database] folder: rows and column types, or why it cannot be read, and per
+    dated column the values that are no date."""
+    from node.extracts import inspect_folder
+
+    if cfg.database.folder is None:
+        return
+    for finding in inspect_folder(cfg.database):
+        if finding.problem:
+            report.step(lambda message=finding.message: _raise(ConfigError(message)))
+        else:
+            report.ok(f"extract {finding.file}: {finding.message}")
 
 
 def check_datasets(cfg: NodeConfig, connection: Connection, report: Report) -> None:

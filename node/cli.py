@@ -156,7 +156,7 @@ def check(
         try:
             from node.store import make_partner_engine
 
-            engine = make_partner_engine(cfg.database.url)
+            engine = make_partner_engine(cfg.database)
         except RegiozichtError as exc:
             report.step(lambda error=exc: _reraise(error))
     if trust is not None and covenant is not None and not offline and not report.problems:
@@ -214,6 +214,7 @@ def _check_partner(cfg: node_config.NodeConfig, engine: Any, report: Any) -> Non
 
     try:
         checks.check_read_only(engine, report)
+        checks.check_extracts(cfg, report)
         with engine.connect() as connection:
             connection.execute(select(text("1")))
             checks.check_datasets(cfg, connection, report)
@@ -246,7 +247,7 @@ def quality(
     with exit_on_error():
         cfg = node_config.load(config)
         peildatum = at.date() if at else cfg.node.data_as_of.date()
-        engine = make_partner_engine(cfg.database.url)
+        engine = make_partner_engine(cfg.database)
         rows: list[dict[str, Any]] = []
         try:
             with engine.connect() as connection:

@@ -114,8 +114,35 @@ class NodeSection(_Frozen):
         return self
 
 
+class ExtractFile(_Frozen):
+    """How to read one CSV extract (or one XLSX sheet), where detection is not enough."""
+
+    delimiter: str | None = Field(None, min_length=1, max_length=1,
+                                  description="Field separator of a CSV file; default detected (`;` `,` tab `|`).")
+    encoding: Literal["utf-8", "latin-1", "utf-16"] | None = Field(
+        None, description="Character encoding of a CSV file; default utf-8, or latin-1 when the start is not utf-8.")
+    date_format: str | None = Field(None, description="strftime format of its dates, e.g. \"%d-%m-%Y\"; default "
+                                                      "detected (Dutch dd-mm-yyyy, ISO yyyy-mm-dd).")
+    types: dict[str, str] = Field({}, description="Column types where detection guesses wrong, e.g. "
+                                                  "{ postcode = \"VARCHAR\", start = \"DATE\" }.")
+
+
 class DatabaseSection(_Frozen):
-    url: str = Field(description="SQLAlchemy URL of the partner database (read-only access suffices).")
+    url: str | None = Field(None, description="SQLAlchemy URL of the partner database (read-only access suffices); "
+                                              "or give `folder`.")
+    folder: Path | None = Field(None, description="A folder of CSV, XLSX and Parquet extracts instead of a database: "
+                                                  "each file (each sheet of a workbook) is a table named after it.")
+    files: dict[str, ExtractFile] = Field({}, description="Per extract (file stem or sheet name): how to read it.")
+    text_columns: tuple[str, ...] = Field(("bsn",), description="Columns of every extract read as text, never as "
+                                                                "numbers (identifiers with leading zeros).")
+
+    @model_validator(mode="after")
+    def _url_or_folder(self) -> DatabaseSection:
+        if (self.url is None) == (self.folder is None):
+            raise ValueError("give exactly one of url (a database) and folder (a folder of extract files)")
+        if self.files and self.folder is None:
+            raise ValueError("[database.files] describes extract files; it needs folder, not url")
+        return self
 
 
 class StateSection(_Frozen):
@@ -183,6 +210,9 @@ def _resolve(base: Path, raw: dict[str, object]) -> None:
         block = raw.get(section)
         if isinstance(block, dict) and isinstance(block.get("url"), str):
             block["url"] = _resolve_sqlite(base, block["url"])
+    database = raw.get("database")
+    if isinstance(database, dict) and isinstance(database.get("folder"), str):
+        database["folder"] = str((base / database["folder"]).resolve())
     state = raw.get("state")
     if isinstance(state, dict) and isinstance(state.get("high_water_mark"), str):
         state["high_water_mark"] = str((base / state["high_water_mark"]).resolve())

@@ -70,7 +70,7 @@ class NodeService:
         self.covenant = covenant_file.load(config.covenant, config)  # fails closed: no covenant, no node
         self.trust = trust or TrustStore.from_files(config.tls.ca, require_crl=True)
         self.signer = Signer(load_private_key(config.tls.key), load_certificate(config.tls.certificate.read_bytes()))
-        self.partner: Engine = make_partner_engine(config.database.url)
+        self.partner: Engine = make_partner_engine(config.database)
         self.state = StateDB(config.state.url)
         self.store = ReleaseStore(self.state)
         self.ledger = Ledger(self.state, self.covenant, Watermark(config.state.watermark_path()), config.node.org)

@@ -17,19 +17,30 @@ from sqlalchemy import bindparam, create_engine, delete, func, insert, select, u
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from node.config import DatabaseSection
 from node.state import StateDB, releases, used_queries
 from regiozicht.errors import ConfigError, Replayed
 from regiozicht.query import CLOCK_SKEW_SECONDS
 
 
-def make_partner_engine(url: str) -> Engine:
+def make_partner_engine(database: DatabaseSection | str) -> Engine:
     """The partner database, opened read-only where the engine allows it.
 
     A SQLite path that does not exist is refused instead of silently
-    created empty.
+    created empty. A folder of extract files is read through DuckDB
+    (node/extracts.py).
     """
     from sqlalchemy.engine import make_url
 
+    if isinstance(database, DatabaseSection):
+        if database.folder is not None:
+            from node.extracts import make_folder_engine
+
+            return make_folder_engine(database)
+        assert database.url is not None
+        url = database.url
+    else:
+        url = database
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from synth.extracts import FORMATS, extracts_folder, write_extracts
 from synth.generate import DEFAULT_EXTRACT_TIME, generate
 
 app = typer.Typer(add_completion=False)
@@ -33,9 +34,14 @@ def main(
     url: Annotated[list[str], typer.Option(help="PARTNER_ID=SQLALCHEMY_URL: load that partner there instead.")] = [],  # noqa: B006
     extract_time: Annotated[dt.datetime, typer.Option(help="Data-as-of time of every extract.")] = DEFAULT_EXTRACT_TIME,
     quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
+    format: Annotated[str, typer.Option(help="sqlite, or also write each partner's tables as extract files: "
+                                             "csv, parquet or xlsx, in OUT/FORMAT/PARTNER_ID/.")] = "sqlite",
 ) -> None:
     """Generate the synthetic region."""
     started = time.monotonic()
+    if format not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}, not {format!r}.", err=True)
+        raise typer.Exit(2)
     try:
         manifest = generate(out, scale=scale, seed=seed, gemeenten=gemeenten, urls=_parse_urls(url),
                             extract_time=extract_time, progress=not quiet)
@@ -44,6 +50,10 @@ def main(
         raise typer.Exit(2) from exc
     typer.echo(f"seed {manifest.seed}, scale {manifest.scale}: {manifest.persons} persons simulated "
                f"in {time.monotonic() - started:.1f}s, written to {out}")
+    if format != "sqlite":
+        for p in manifest.partners:
+            write_extracts(p.url(out), p.kind, extracts_folder(out, format, p.id), format)  # type: ignore[arg-type]
+        typer.echo(f"extracts as {format} in {out / format}/PARTNER_ID/")
     for p in manifest.partners:
         tables = ", ".join(f"{t} {n}" for t, n in p.tables.items())
         bad = manifest.deliberately_invalid_bsns.get(p.id, 0)
