@@ -8,6 +8,8 @@ for four quarters, and `regiozicht monitor build` runs the fifth and builds the 
 
 from __future__ import annotations
 
+import os
+
 import copy
 import csv
 import datetime as dt
@@ -77,7 +79,10 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        # the browser runs on the real clock: `make test-clock` preloads libfaketime into every process, and
+        # Chromium stalls under it; the site it reads was built on the moved clock all the same
+        real_clock = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], env=real_clock)
         yield launched
         launched.close()
 
