@@ -61,11 +61,14 @@ def tiny_partners(root: Path, persons: int = 300) -> tuple[list[PartnerSetup], c
 
 
 @contextlib.contextmanager
-def running_tiny(root: Path, change: Callable[[list[PartnerSetup]], list[PartnerSetup]] | None = None
-                 ) -> Iterator[TinyRegion]:
-    """The two tiny school nodes and the coordinator as processes (`change` may edit the set-ups first)."""
+def running_tiny(root: Path, change: Callable[[list[PartnerSetup]], list[PartnerSetup]] | None = None,
+                 configure: Callable[[RegionFiles], None] | None = None) -> Iterator[TinyRegion]:
+    """The two tiny school nodes and the coordinator as processes (`change` may edit the set-ups first,
+    `configure` the written files before anything starts)."""
     partners, truth, databases = tiny_partners(root)
     files = build(root / "region", change(partners) if change is not None else partners)
+    if configure is not None:
+        configure(files)
     running = RunningRegion(files)
     running.start()
     try:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from coordinator.client import AnalystClient, Profile
-from demo.region import RunningRegion, build
+from demo.region import RegionFiles
 from regiozicht.bindings import STANDARD_PUBLISHERS, DatasetBindings
 from regiozicht.errors import ConfigError
 from regiozicht.query import build_count
 from synth.datasets import DEFINITIONS
 from tests import tiny
-from tests.conftest import TinyRegion, tiny_partners
+from tests.conftest import TinyRegion, running_tiny
 
 
 def _count(client: AnalystClient) -> object:
@@ -40,18 +40,12 @@ def test_the_standard_table_binds_each_kinds_standard_datasets_to_that_kind() ->
 @pytest.fixture(scope="module")
 def bound_region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
     """Two school nodes publishing `registratie`; coordinator.toml binds it to school-1 only."""
-    root = tmp_path_factory.mktemp("bound")
-    partners, truth, databases = tiny_partners(root)
-    files = build(root / "region", partners)
-    with files.coordinator_config.open("a") as config:
-        config.write('\n[datasets]\nregistratie = ["school-1"]\n')
-    running = RunningRegion(files)
-    running.start()
-    try:
-        running.wait_until_online({"school-1", "school-2"})
-        yield TinyRegion(files, running, truth, databases)
-    finally:
-        running.stop()
+    def bind(files: RegionFiles) -> None:
+        with files.coordinator_config.open("a") as config:
+            config.write('\n[datasets]\nregistratie = ["school-1"]\n')
+
+    with running_tiny(tmp_path_factory.mktemp("bound"), configure=bind) as running:
+        yield running
 
 
 def test_the_coordinator_leaves_an_unbound_publisher_out_of_catalog_and_queries(bound_region: TinyRegion) -> None:

@@ -22,10 +22,10 @@ import pytest
 import tomli_w
 
 from bench import consistency
-from demo.region import RunningRegion, build
+from demo.region import RegionFiles
 from regiozicht.query import build_count
 from tests import tiny
-from tests.conftest import TinyRegion, tiny_partners
+from tests.conftest import TinyRegion, running_tiny
 
 BIN = Path(sys.executable).parent
 QUERY_TIMEOUT = 5  # the coordinator's deadline for a node's answer, seconds
@@ -34,19 +34,13 @@ SLOW_ROWS = 60_000_000  # a scalar subquery that keeps SQLite busy for well over
 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
-    root = tmp_path_factory.mktemp("faults")
-    partners, truth, databases = tiny_partners(root)
-    files = build(root / "region", partners)
-    config = tomllib.loads(files.coordinator_config.read_text())
-    config["server"]["query_timeout_seconds"] = QUERY_TIMEOUT
-    files.coordinator_config.write_text(tomli_w.dumps(config))
-    running = RunningRegion(files)
-    running.start()
-    try:
-        running.wait_until_online({"school-1", "school-2"})
-        yield TinyRegion(files, running, truth, databases)
-    finally:
-        running.stop()
+    def short_deadline(files: RegionFiles) -> None:
+        config = tomllib.loads(files.coordinator_config.read_text())
+        config["server"]["query_timeout_seconds"] = QUERY_TIMEOUT
+        files.coordinator_config.write_text(tomli_w.dumps(config))
+
+    with running_tiny(tmp_path_factory.mktemp("faults"), configure=short_deadline) as running:
+        yield running
 
 
 @contextlib.contextmanager

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from demo.region import RunningRegion, build
+
 from node import config as node_config
 from regiozicht.query import build_count
 from tests import tiny
-from tests.conftest import TinyRegion, tiny_partners
+from tests.conftest import TinyRegion, running_tiny
 
 BIN = Path(sys.executable).parent
 
@@ -34,16 +34,8 @@ def _run(*args: object) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def own_region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRegion]:
     """A region of its own: this test changes a node's certificate and the revocation list."""
-    root = tmp_path_factory.mktemp("renewal")
-    partners, truth, databases = tiny_partners(root)
-    files = build(root / "region", partners)
-    running = RunningRegion(files)
-    running.start()
-    try:
-        running.wait_until_online({"school-1", "school-2"})
-        yield TinyRegion(files, running, truth, databases)
-    finally:
-        running.stop()
+    with running_tiny(tmp_path_factory.mktemp("renewal")) as running:
+        yield running
 
 
 def _days_left(region: TinyRegion, org: str) -> int:
