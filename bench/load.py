@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import consistency  # noqa: E402
 from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_sqlite, percentile  # noqa: E402
 from coordinator.client import AnalystClient, Profile  # noqa: E402
-from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
+from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant  # noqa: E402
 from regiozicht.errors import BudgetExhausted, RegiozichtError  # noqa: E402
 from regiozicht.query import CountQuery, build_count  # noqa: E402
 
@@ -133,19 +133,25 @@ def drift(rows: list[tuple[float, float, str, str]], window: float = 10.0) -> fl
     return last / first if first else 0.0
 
 
+def one_node_region(name: str) -> tuple[Path, RegionFiles, RunningRegion]:
+    """A coordinator and one school node of 1,000 persons as processes, started (the load and soak benches)."""
+    root = Path(tempfile.mkdtemp(prefix=f"regiozicht-bench-{name}-"))
+    partner = PartnerSetup(name, ORG, "school", make_sqlite(root / f"{name}.sqlite", 1000), DATA_AS_OF, [SPEC],
+                           _covenant())
+    files = build(root / "region", [partner])
+    region = RunningRegion(files)
+    region.start_coordinator()
+    region.start_node(name)
+    return root, files, region
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--processes", type=int, default=4, help="client processes the analysts are spread over")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="regiozicht-bench-load-"))
-    partner = PartnerSetup("load", ORG, "school", make_sqlite(root / "load.sqlite", 1000), DATA_AS_OF, [SPEC],
-                           _covenant())
-    files = build(root / "region", [partner])
-    region = RunningRegion(files)
-    region.start_coordinator()
-    region.start_node("load")
+    root, files, region = one_node_region("load")
     try:
         region.wait_until_online({ORG})
         warm = AnalystClient(Profile.load(files.profile))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import tempfile
 import threading
 import time
 from decimal import Decimal
@@ -28,10 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil  # noqa: E402
 
 from bench import consistency  # noqa: E402
-from bench.common import DATA_AS_OF, make_sqlite  # noqa: E402
-from bench.load import ORG, OVERSPEND, OVERSPEND_CAP, SPEC, STORED, _ask, _covenant, _stored  # noqa: E402
+from bench.load import ORG, OVERSPEND, OVERSPEND_CAP, SPEC, STORED, _ask, _stored, one_node_region  # noqa: E402
 from coordinator.client import AnalystClient, Profile  # noqa: E402
-from demo.region import PartnerSetup, RunningRegion, build  # noqa: E402
 
 
 def rss(pid: int) -> int:
@@ -70,13 +67,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pause", type=float, default=0.05, help="seconds each analyst waits between requests")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="regiozicht-bench-soak-"))
-    partner = PartnerSetup("soak", ORG, "school", make_sqlite(root / "soak.sqlite", 1000), DATA_AS_OF, [SPEC],
-                           _covenant())
-    files = build(root / "region", [partner])
-    region = RunningRegion(files)
-    region.start_coordinator()
-    region.start_node("soak")
+    root, files, region = one_node_region("soak")
     counts: dict[str, int] = {}
     try:
         region.wait_until_online({ORG})
