@@ -21,10 +21,15 @@ def peildatum_of(document: dict[str, Any]) -> str:
     return str(document["asked_at"])
 
 
+def path_for(history_dir: Path, peildatum: str) -> Path:
+    """Where the run of the period of `peildatum` (ISO date) is kept."""
+    return history_dir / f"{peildatum}.json"
+
+
 def save(document: dict[str, Any], history_dir: Path) -> Path:
     """Stores the document as `history_dir/PEILDATUM.json` (replacing that period's earlier run)."""
     history_dir.mkdir(parents=True, exist_ok=True)
-    path = history_dir / f"{peildatum_of(document)}.json"
+    path = path_for(history_dir, peildatum_of(document))
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     os.replace(partial, path)  # a reader never sees half a document

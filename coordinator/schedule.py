@@ -69,7 +69,7 @@ class MonitorSchedule:
         return Tick("ran", peildatum, site=site)
 
     def _stored(self, peildatum: dt.date) -> bool:
-        return (self.history / f"{peildatum.isoformat()}.json").exists()
+        return monitor_history.path_for(self.history, peildatum.isoformat()).exists()
 
     def _failed(self, today: dt.date, peildatum: dt.date | None, error: str) -> Tick:
         log.error("monitor: the scheduled run failed: %s (the last published site stays; retried next tick)", error)
