@@ -104,12 +104,13 @@ def _process(profile: str, index: int, threads: int, until: float, result_file: 
         worker.start()
     for worker in workers:
         worker.join()
-    Path(result_file).write_text(json.dumps(out))
+    Path(result_file).write_text(json.dumps({"rows": out, "cpu_s": time.process_time()}))
 
 
 def run_clients(profile: Path, clients: int, processes: int, seconds: float, root: Path,
-                ) -> list[tuple[float, float, str, str]]:
-    """Every request of `clients` analysts over `seconds`: (finished at, latency s, outcome, fresh id)."""
+                ) -> tuple[list[tuple[float, float, str, str]], float]:
+    """Every request of `clients` analysts over `seconds` (finished at, latency s, outcome, fresh id),
+    and the CPU seconds the client processes used."""
     spawn = multiprocessing.get_context("spawn")
     until = time.time() + seconds + 5  # the processes need a few seconds to start
     files = [root / f"clients-{i}.json" for i in range(processes)]
@@ -119,7 +120,9 @@ def run_clients(profile: Path, clients: int, processes: int, seconds: float, roo
         process.start()
     for process in started:
         process.join()
-    return [tuple(row) for f in files if f.exists() for row in json.loads(f.read_text())]  # type: ignore[misc]
+    results = [json.loads(f.read_text()) for f in files if f.exists()]
+    rows = [tuple(row) for result in results for row in result["rows"]]
+    return rows, sum(result["cpu_s"] for result in results)  # type: ignore[return-value]
 
 
 def drift(rows: list[tuple[float, float, str, str]], window: float = 10.0) -> float:
@@ -160,8 +163,9 @@ def main() -> int:
         warm.close()
         pids = {"coordinator": region.processes["coordinator"].pid, "node": region.processes["node-load"].pid}
         cpu_before = {name: _cpu(pid) for name, pid in pids.items()}
-        rows = run_clients(files.profile, args.clients, max(1, min(args.processes, args.clients)), args.seconds, root)
+        rows, client_cpu = run_clients(files.profile, args.clients, max(1, min(args.processes, args.clients)), args.seconds, root)
         cpu = {name: _cpu(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu["clients"] = client_cpu
     finally:
         region.stop()
     if rows:  # where the time went: the machine's cores are shared by the clients, the coordinator and the node

@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from regiozicht.errors import ConfigError
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -70,6 +70,13 @@ answered = Table(
 )
 
 _ANSWERED = select(answered.c.org).where(answered.c.body_sha256 == bindparam("b_digest"))
+# every statement of the hot path built once: SQLAlchemy then reuses its compiled form instead of
+# building, hashing and looking up a new construct per request (most of the coordinator's CPU)
+_INSERT_RELEASE = insert(releases)
+_INSERT_ANSWERED = insert(answered)
+_HEAD_AT = select(audit_heads.c.head).where(audit_heads.c.org == bindparam("h_org"),
+                                            audit_heads.c.seq == bindparam("h_seq"))
+_INSERT_HEAD = insert(audit_heads)
 
 
 def _digest(body: bytes) -> str:
@@ -94,9 +101,9 @@ class History:
         summary = {"answered": [r.org for r in response.results if r.HasField("answer")],
                    "failed": {r.org: r.error.kind for r in response.results if r.HasField("error")}}
         with self._lock, self.engine.begin() as tx:
-            tx.execute(insert(releases).values(
-                query_id=query_id, requester=requester, dataset=dataset, body=body,
-                results=response.SerializeToString(), summary=json.dumps(summary), received_at=now))
+            tx.execute(_INSERT_RELEASE, {"query_id": query_id, "requester": requester, "dataset": dataset,
+                                         "body": body, "results": response.SerializeToString(),
+                                         "summary": json.dumps(summary), "received_at": now})
             self._mark_answered(tx, _digest(body), summary["answered"])
             for answer in answers:
                 self._head(tx, answer.org, answer.audit_seq, answer.audit_head, answer.query_id, now)
@@ -104,8 +111,9 @@ class History:
     @staticmethod
     def _mark_answered(tx: Connection, digest: str, orgs: Iterable[str]) -> None:
         known = {org for (org,) in tx.execute(_ANSWERED, {"b_digest": digest})}
-        for org in sorted(set(orgs) - known):
-            tx.execute(insert(answered).values(body_sha256=digest, org=org))
+        new = sorted(set(orgs) - known)
+        if new:
+            tx.execute(_INSERT_ANSWERED, [{"body_sha256": digest, "org": org} for org in new])
 
     def _backfill_answered(self) -> None:
         """A store written before the `answered` table: index what its releases already hold, once."""
@@ -121,15 +129,11 @@ class History:
     def _head(tx, org: str, seq: int, head: bytes, source: str, now: int) -> None:  # type: ignore[no-untyped-def]
         if not seq or not head:
             return
-        existing = tx.execute(select(audit_heads.c.head).where(
-            audit_heads.c.org == org, audit_heads.c.seq == seq)).scalar()
+        # one writer at a time (self._lock) and the read in the same transaction: no race to insert
+        existing = tx.execute(_HEAD_AT, {"h_org": org, "h_seq": seq}).scalar()
         if existing is None:
-            try:
-                with tx.begin_nested():
-                    tx.execute(insert(audit_heads).values(org=org, seq=seq, head=head.hex(), query_id=source,
-                                                          received_at=now))
-            except IntegrityError:
-                pass
+            tx.execute(_INSERT_HEAD, {"org": org, "seq": seq, "head": head.hex(), "query_id": source,
+                                      "received_at": now})
         elif existing != head.hex():
             # two different signed heads for one position: keep both in the log; compare reports it
             import logging

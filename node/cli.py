@@ -285,6 +285,7 @@ def serve(
     from node.service import NodeService
     from regiozicht.lifetimes import ExpiryWatch, certificate_warning, crl_warning
     from regiozicht.group import GroupPool
+    from regiozicht.heap import settle_after_startup
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s node %(name)s: %(message)s")
@@ -309,6 +310,7 @@ def serve(
                                      crl_warning(service.trust.crl)], logging.getLogger("node")).start()
         runner = threading.Thread(target=agent.run, name="agent", daemon=True)
         runner.start()
+        settle_after_startup()
         while not done.wait(0.5):
             if reload.is_set():
                 reload.clear()

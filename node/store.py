@@ -71,34 +71,33 @@ def mark_used(tx: Connection, query_id: str, expires_at: int, now: int) -> None:
         raise Replayed(f"Query id {query_id} was already used; run the command again to sign a fresh query.") from None
 
 
+# built once (every answer runs them): SQLAlchemy reuses the compiled statements
+_STORED = (select(releases.c.answer)
+           .where(releases.c.release_key == bindparam("b_key"), releases.c.status == "committed")
+           .order_by(releases.c.release_id.desc()).limit(1))
+_RESERVE = insert(releases)
+_COMMIT = (update(releases)
+           .where(releases.c.release_id == bindparam("b_id"), releases.c.status == "reserved")
+           .values(status="committed", answer=bindparam("b_answer"), committed_at=bindparam("b_at")))
+
+
 def stored_answer(tx: Connection, release_key: str) -> bytes | None:
-    answer: bytes | None = tx.execute(
-        select(releases.c.answer)
-        .where(releases.c.release_key == release_key, releases.c.status == "committed")
-        .order_by(releases.c.release_id.desc())
-        .limit(1)
-    ).scalar()
+    answer: bytes | None = tx.execute(_STORED, {"b_key": release_key}).scalar()
     return answer
 
 
 def reserve(tx: Connection, *, release_key: str, query_id: str, dataset: str, definition_hash: str,
             peildatum: dt.date, epsilon: str, purpose: str, requester: str, now: int) -> int:
-    release_id = tx.execute(
-        insert(releases).values(
-            release_key=release_key, query_id=query_id, dataset=dataset, definition_hash=definition_hash,
-            peildatum=peildatum.isoformat(), epsilon=epsilon, purpose=purpose, requester=requester,
-            status="reserved", reserved_at=now,
-        )
-    ).inserted_primary_key[0]
+    release_id = tx.execute(_RESERVE, {
+        "release_key": release_key, "query_id": query_id, "dataset": dataset, "definition_hash": definition_hash,
+        "peildatum": peildatum.isoformat(), "epsilon": epsilon, "purpose": purpose, "requester": requester,
+        "status": "reserved", "reserved_at": now,
+    }).inserted_primary_key[0]
     return int(release_id)
 
 
 def commit(tx: Connection, release_id: int, answer: bytes, now: int) -> None:
-    tx.execute(
-        update(releases)
-        .where(releases.c.release_id == release_id, releases.c.status == "reserved")
-        .values(status="committed", answer=answer, committed_at=now)
-    )
+    tx.execute(_COMMIT, {"b_id": release_id, "b_answer": answer, "b_at": now})
 
 
 def set_status(tx: Connection, release_id: int, status: str) -> None:

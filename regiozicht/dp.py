@@ -7,6 +7,7 @@ exact convolution of the noise distributions for a sum over nodes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -39,6 +40,7 @@ def noisy_counts(counts: Sequence[int], epsilon: float, sensitivity: int = 1) ->
     return noisy
 
 
+@functools.lru_cache(maxsize=4096)
 def half_width(scale: float, level: float = CI_LEVEL) -> int:
     """Integer half-width h with P(|noise| ≤ h) ≥ level for one release."""
     if scale == 0:
@@ -86,6 +88,12 @@ def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def sum_half_width(scales: Sequence[float], level: float = CI_LEVEL) -> int:
     """Integer half-width h with P(|sum of noises| ≤ h) ≥ level (exact convolution)."""
+    # a pure function of its arguments, asked for every cell of every answer: computed once per set
+    return _sum_half_width(tuple(scales), level)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sum_half_width(scales: tuple[float, ...], level: float) -> int:
     if len(scales) == 1:
         return half_width(scales[0], level)
     pmf = sum_pmf(scales)

@@ -529,6 +529,9 @@ def _crl_number(crl: x509.CertificateRevocationList) -> int:
         ) from None
 
 
+_ISSUED_KEPT = 4096  # certificates remembered as checked; a region has a few hundred
+
+
 class TrustStore:
     """The regional CA certificate plus its current revocation list.
 
@@ -554,6 +557,8 @@ class TrustStore:
         self.newest_seen = 0
         # a list older than this (since its lastUpdate) counts as expired even before its nextUpdate
         self.max_crl_age: dt.timedelta | None = None
+        # certificate bytes → (certificate, identity) already checked as issued by the CA
+        self._issued: dict[bytes, tuple[x509.Certificate, Identity]] = {}
         if crl is not None:
             self.update_crl(crl.public_bytes(serialization.Encoding.DER))
 
@@ -625,20 +630,10 @@ class TrustStore:
             PermissionDenied: The identity's role is not in ``roles``.
         """
         if isinstance(cert, bytes):
-            try:
-                cert = load_certificate(cert)
-            except ConfigError as exc:
-                raise AuthenticationFailed(exc.message) from None
+            cert, identity = self.issued(cert)
+        else:
+            identity = self._check_issued(cert)
         moment = _utcnow(now)
-        who = cert.subject.rfc4514_string()
-        try:
-            cert.verify_directly_issued_by(self.ca_cert)
-        except (ValueError, TypeError, InvalidSignature):
-            raise AuthenticationFailed(
-                f"The certificate of {who!r} was not issued by the regional CA; "
-                "use a certificate signed by this region's CA."
-            ) from None
-        identity = identity_of(cert)
         self._check_leaf(cert, identity, moment)
         self._check_revocation(cert, identity, moment)
         if roles is not None and identity.role not in roles:
@@ -648,13 +643,47 @@ class TrustStore:
             )
         return identity
 
-    def _check_leaf(self, cert: x509.Certificate, identity: Identity, moment: dt.datetime) -> None:
+    def issued(self, der: bytes) -> tuple[x509.Certificate, Identity]:
+        """A certificate read and checked as a leaf issued by the regional CA.
+
+        What this checks never changes for given bytes, so each certificate is checked once (every
+        signed message carries its signer's certificate); validity and revocation, which change with
+        time and the list, are checked by `verify` on every use.
+        """
+        known = self._issued.get(der)
+        if known is None:
+            try:
+                cert = x509.load_der_x509_certificate(der)
+            except ValueError:
+                try:
+                    cert = load_certificate(der)  # PEM
+                except ConfigError:
+                    raise AuthenticationFailed("The signer's certificate cannot be read; sign with a certificate of "
+                                               "the regional CA.") from None
+            known = (cert, self._check_issued(cert))
+            if len(self._issued) >= _ISSUED_KEPT:
+                self._issued.clear()
+            self._issued[der] = known
+        return known
+
+    def _check_issued(self, cert: x509.Certificate) -> Identity:
+        who = cert.subject.rfc4514_string()
+        try:
+            cert.verify_directly_issued_by(self.ca_cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise AuthenticationFailed(
+                f"The certificate of {who!r} was not issued by the regional CA; "
+                "use a certificate signed by this region's CA."
+            ) from None
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         except x509.ExtensionNotFound:
             is_ca = False
         if is_ca:
             raise AuthenticationFailed("A CA certificate cannot act as a participant; use a leaf certificate.")
+        return identity_of(cert)
+
+    def _check_leaf(self, cert: x509.Certificate, identity: Identity, moment: dt.datetime) -> None:
         if moment < cert.not_valid_before_utc - CLOCK_SKEW:
             raise AuthenticationFailed(
                 f"The certificate of {identity} is not valid until "

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from cryptography import x509
 
 from regiozicht.errors import (
     AuthenticationFailed,
@@ -68,12 +67,12 @@ def channel_credentials(ca: bytes, certificate: bytes, key: bytes) -> grpc.Chann
     return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=certificate)
 
 
-def peer_certificate(context: grpc.ServicerContext) -> x509.Certificate:
-    """The client certificate TLS already checked against the CA."""
+def peer_certificate(context: grpc.ServicerContext) -> bytes:
+    """The client certificate TLS already checked against the CA, as PEM (`TrustStore.verify` reads it)."""
     pem = context.auth_context().get("x509_pem_cert")
     if not pem:
         raise AuthenticationFailed("No client certificate was presented; connect with a certificate of the regional CA.")
-    return x509.load_pem_x509_certificate(pem[0])
+    return bytes(pem[0])
 
 
 def abort(context: grpc.ServicerContext, error: RegiozichtError) -> None:

@@ -40,11 +40,8 @@ def open_signed(signed: pb.Signed, trust: TrustStore, roles: Collection[str]) ->
     the signature; returns the exact signed bytes and the signer's identity."""
     if not signed.certificate or not signed.signature:
         raise AuthenticationFailed("The message is not signed; sign it with a certificate of the regional CA.")
-    try:
-        certificate = x509.load_der_x509_certificate(signed.certificate)
-    except ValueError:
-        raise AuthenticationFailed("The signer's certificate cannot be read; sign with a certificate of the regional CA.") from None
-    identity = trust.verify(certificate, roles=roles)
+    identity = trust.verify(signed.certificate, roles=roles)
+    certificate, _ = trust.issued(signed.certificate)  # read and checked once per certificate
     signing.verify(certificate, signed.payload, signed.signature)
     return signed.payload, identity
 

@@ -108,6 +108,7 @@ def _expiry_warnings(certificate: object, trust: object) -> list[str]:
 def serve(config: ConfigOption, log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO") -> None:
     """Accept node connections and analyst queries until stopped."""
     from coordinator.server import CoordinatorServer
+    from regiozicht.heap import settle_after_startup
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s coordinator %(name)s: %(message)s")
@@ -120,6 +121,7 @@ def serve(config: ConfigOption, log_level: Annotated[str, typer.Option(help="Log
             from coordinator import schedule
 
             _, stop = schedule.start(cfg.monitor)
+        settle_after_startup()
         wait_for_signal()
         if stop is not None:
             stop.set()
