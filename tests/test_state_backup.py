@@ -1,10 +1,13 @@
 """Backing up and restoring a node's state never gives budget back: after `regiozicht-node state
 restore`, `budget show` reports the highest ε ever spent (the high-water mark is not rolled back),
-the restored trail verifies, and a restore refuses while `serve` runs or when handed a bad file."""
+the restored trail verifies, a restore refuses while `serve` runs or when handed a bad file, and
+the backup and restore blocks of deploy/RUNBOOK-ops.md run as written."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +20,7 @@ from regiozicht.audit_chain import verify_chain
 from tests.conftest import NodeSetup, node_setup, sign_query
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _node(*args: object) -> subprocess.CompletedProcess[str]:
@@ -135,3 +139,51 @@ def test_a_state_database_that_is_not_sqlite_names_its_own_tool(tmp_path: Path) 
                                          f'high_water_mark = "{tmp_path / "hwm.json"}"'))
     done = _node("state", "backup", "--config", setup.config, "--out", tmp_path / "x")
     assert done.returncode == 2 and "pg_dump" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_backup_whose_audit_trail_was_edited_is_refused_with_exit_8(tmp_path: Path) -> None:
+    setup = node_setup(tmp_path)
+    _spend(setup, "1")
+    assert _node("state", "backup", "-c", setup.config, "--out", tmp_path / "state.backup").returncode == 0
+    with sqlite3.connect(tmp_path / "state.backup") as connection:
+        connection.execute("UPDATE audit_entries SET entry = replace(entry, '\"epsilon\":\"1\"', '\"epsilon\":\"0\"')")
+    done = _node("state", "restore", tmp_path / "state.backup", "--config", setup.config)
+    assert done.returncode == 8 and "not intact" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def _ops_blocks() -> list[tuple[list[str], str]]:
+    text = (ROOT / "deploy" / "RUNBOOK-ops.md").read_text()
+    found = re.findall(r"^```sh ([^\n]*)\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    return [(info.split(), script) for info, script in found if "host=node" in info.split()]
+
+
+def test_the_ops_runbooks_node_blocks_run_as_written(tmp_path: Path) -> None:
+    setup = node_setup(tmp_path)
+    _spend(setup, "1")
+    blocks = _ops_blocks()
+    assert [words for words, _ in blocks] == [["host=node"], ["host=node", "stopped"]]
+    folder = setup.config.parent  # stands in for both /etc/regiozicht and /var/lib/regiozicht
+    assert setup.config == folder / "node.toml"
+
+    def run(script: str) -> str:
+        script = script.replace("/etc/regiozicht", str(folder)).replace("/var/lib/regiozicht", str(folder))
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}, check=False)
+        assert done.returncode == 0, script + done.stdout + done.stderr
+        return done.stdout
+
+    log = (tmp_path / "serve.log").open("w")
+    serving = subprocess.Popen([str(BIN / "regiozicht-node"), "serve", "--config", str(folder / "node.toml")],
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "dialling" not in (tmp_path / "serve.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        run(blocks[0][1])  # the backup, while the node serves
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)
+        log.close()
+    _spend(setup, "2")
+    out = run(blocks[1][1])  # the restore, the node stopped
+    assert "audit trail intact" in out and _pool_spent(setup.config) == Decimal(3)
