@@ -106,6 +106,8 @@ def restore(state: StateSection, backup_file: Path) -> tuple[Summary, Path]:
 
     Returns what was restored and where the replaced database was kept (as evidence)."""
     database = state_file(state)
+    if backup_file.exists() and database.exists() and backup_file.resolve() == database.resolve():
+        raise ConfigError(f"{backup_file} is the live state database itself; give a file `state backup` wrote.")
     restored = summarise(backup_file)
     with _open_lock(database) as lock:
         if lock is None:
