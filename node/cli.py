@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -28,10 +29,12 @@ app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EX
 console = Console()
 
 from node.cli_governance import audit_app, budget_app, covenant_app  # noqa: E402 - after `app` on purpose
+from node.cli_state import state_app
 
 app.add_typer(covenant_app, name="covenant")
 app.add_typer(budget_app, name="budget")
 app.add_typer(audit_app, name="audit")
+app.add_typer(state_app, name="state")
 
 
 @app.callback()
@@ -289,8 +292,11 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s node %(name)s: %(message)s")
-    with exit_on_error():
+    from node.backup import serving
+
+    with exit_on_error(), contextlib.ExitStack() as held:
         cfg = node_config.load(config)
+        held.enter_context(serving(cfg.state))  # `state restore` refuses while this is held
         # worker processes for linked counts start (forkserver) before gRPC makes any thread
         pool = GroupPool().start()
         service = NodeService(cfg, group_pool=pool)
