@@ -1,7 +1,7 @@
 """Backing up and restoring a node's state never gives budget back: after `regiozicht-node state
 restore`, `budget show` reports the highest ε ever spent (the high-water mark is not rolled back),
 the restored trail verifies, a restore refuses while `serve` runs or when handed a bad file, and
-the backup and restore blocks of deploy/RUNBOOK-ops.md run as written."""
+the backup and restore blocks of deploy/OPERATIONS.md run as written."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def test_a_backup_whose_audit_trail_was_edited_is_refused_with_exit_8(tmp_path: 
 
 
 def _ops_blocks() -> list[tuple[list[str], str]]:
-    text = (ROOT / "deploy" / "RUNBOOK-ops.md").read_text()
+    text = (ROOT / "deploy" / "OPERATIONS.md").read_text()
     found = re.findall(r"^```sh ([^\n]*)\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
     return [(info.split(), script) for info, script in found if "host=node" in info.split()]
 
