@@ -22,6 +22,7 @@ from node.ledger import PAIR, TOTAL, Ledger, period_of, text
 from regiozicht import dp
 from regiozicht.audit_chain import verify_chain
 from regiozicht.cli_support import OutputFormat, emit, exit_on_error
+from regiozicht.errors import AuditFailed
 
 console = Console()
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The node's node.toml.")]
@@ -31,7 +32,6 @@ covenant_app = typer.Typer(help="Check the covenant (convenant) this node enforc
 budget_app = typer.Typer(help="The privacy-budget ledger.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 
-EXIT_TAMPERED = 3  # same code as a signature that fails: the trail's integrity is broken
 
 
 @covenant_app.command("check")
@@ -164,9 +164,9 @@ def audit_verify(config: ConfigOption) -> None:
         if problems:
             for problem in problems:
                 console.print(f"[red]tampered:[/] {problem}", highlight=False, soft_wrap=True)
-            console.print(f"the audit trail of {governance.config.node.org} is NOT intact "
-                          f"({len(problems)} problems in {len(entries)} entries)")
-            raise typer.Exit(EXIT_TAMPERED)
+            raise AuditFailed(f"The audit trail of {governance.config.node.org} is NOT intact ({len(problems)} "
+                              f"problems in {len(entries)} entries); preserve the state database as evidence and "
+                              "compare it with the coordinator's signed heads.")
         head = entries[-1]["hash"] if entries else "(empty)"
         console.print(f"audit trail intact: {len(entries)} entries, head seq "
                       f"{entries[-1]['seq'] if entries else 0} {head}", highlight=False)

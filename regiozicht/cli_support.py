@@ -16,15 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from regiozicht.errors import RegiozichtError
+from regiozicht.errors import RegiozichtError, exit_codes_help
 
 err_console = Console(stderr=True)
 
-EXIT_CODES = """Exit codes: 0 success; 1 unexpected failure; 2 bad input or config;
-3 authentication failed (certificate, signature); 4 not permitted (role,
-covenant, replayed or expired query); 5 privacy budget exhausted; 6 a node,
-the coordinator or a database is unreachable; 7 internal error;
-8 an audit trail check found problems."""
+EXIT_CODES = exit_codes_help()
 
 
 class OutputFormat(str, Enum):

@@ -21,6 +21,6 @@ def version_callback(program: str):  # type: ignore[no-untyped-def]
     def show(value: bool) -> None:
         if value:
             typer.echo(f"{program} {software_version()}")
-            raise typer.Exit(0)
+            raise typer.Exit()
 
     return show

@@ -103,8 +103,8 @@ def test_audit_verify_names_a_tampered_entry(tmp_path: Path, case: str, named: s
     assert intact.returncode == 0 and "audit trail intact: 10 entries" in intact.stdout
     _tamper(setup.config.parent / "state.sqlite", case)
     out = _node_cli("audit", "verify", "--config", str(setup.config))
-    assert out.returncode == 3, out.stdout + out.stderr
-    assert named in out.stdout and "NOT intact" in out.stdout
+    assert out.returncode == 8, out.stdout + out.stderr  # ExitCode.AUDIT_PROBLEM, like `audit compare`
+    assert named in out.stdout and "NOT intact" in out.stderr
 
 
 def test_a_rewritten_but_consistent_trail_is_caught_by_the_signed_heads(tmp_path: Path) -> None:

@@ -58,5 +58,6 @@ def compare(
         if problems:
             for problem in problems:
                 console.print(f"[red]problem:[/] {problem}", highlight=False)
-            raise typer.Exit(8)
+            raise AuditFailed(f"{len(problems)} problem(s) in the audit trail of {node} (listed above); keep the export "
+                              "and the node's state database as evidence.")
         console.print(f"[green]ok[/]: {len(entries)} entries of {node} intact; {len(heads)} signed heads match")

@@ -22,7 +22,7 @@ from coordinator.linkclient import (
     submit_linked,
 )
 from regiozicht import filters
-from regiozicht.errors import RegiozichtError
+from regiozicht.errors import PartialResult, RegiozichtError
 from regiozicht.linkquery import LinkedQuery
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.query import CountQuery, build_count
@@ -189,8 +189,10 @@ def share(
                 for node in result.nodes:
                     cost = "stored release, no cost" if node.from_store else f"spent ε {node.epsilon}"
                     err_console.print(f"{result.query.dataset} at {node.org}: {node.error or cost}")
-        if any(r.failures for r in results):
-            raise typer.Exit(6)
+        missing = sorted({f.org for r in results for f in r.failures})
+        if missing:
+            raise PartialResult(f"Not every node answered (missing: {', '.join(missing)}); the shares above leave "
+                                "them out. Ask again when they are back: what was answered returns at no cost.")
 
 
 def _share_refusals(queries: list[CountQuery], nodes: list[NodeInfo]) -> list[RegiozichtError]:
@@ -233,11 +235,9 @@ def _print(result: CountResult, fmt: OutputFormat, refresh: bool = False,
                 err_console.print(f"{node.org} ({node.kind}): {cost}")
     _suppression_note(result, publishers or [], fmt)
     if result.failures:
-        if fmt is OutputFormat.table:
-            answered = len(result.nodes) - len(result.failures)
-            err_console.print(f"[yellow]partial result:[/] the sum of {answered} of {len(result.nodes)} nodes; "
-                              "ask again when the missing ones are back (what was answered returns at no cost)")
-        raise typer.Exit(6)
+        answered = len(result.nodes) - len(result.failures)
+        raise PartialResult(f"Partial result: the sum of {answered} of {len(result.nodes)} nodes; ask again when the "
+                            "missing ones are back (what was answered returns at no cost).")
 
 
 SET_HELP = ("written SET@KIND or SET@ORG; SET is a dataset or a combination of that node's datasets with and, "
@@ -400,7 +400,8 @@ def _print_linked(result: LinkedResult, fmt: OutputFormat, share: bool = False, 
             err_console.print(f"[yellow]failed:[/] run {failure['run_id']} at {failure['failed_org']}: "
                               f"{failure['error']}")
     if result.failures:
-        raise typer.Exit(6)
+        raise PartialResult(f"{len(result.failures)} linked run(s) failed (named above); the figures leave them out. "
+                            "Ask again when the nodes are back.")
 
 
 def _quoted(expression: str) -> str:
