@@ -102,7 +102,11 @@ audit_entries = Table(
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
+    # a server database may drop idle connections: ping those before use; a SQLite file cannot
+    sqlite = url.startswith("sqlite")
+    # every transaction here ends in COMMIT or ROLLBACK itself: SQLite connections need no
+    # reset-rollback on return to the pool
+    engine = create_engine(url, pool_pre_ping=not sqlite, pool_reset_on_return=None if sqlite else "rollback")
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
