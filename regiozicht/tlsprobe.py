@@ -36,9 +36,9 @@ def not_the_coordinator(address: str, ca_pem: bytes, server_name: str | None = N
     context = ssl.create_default_context(cadata=ca_pem.decode("ascii", errors="replace"))
     context.set_alpn_protocols(["h2"])  # as gRPC does: a gRPC server refuses a handshake without it
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            with context.wrap_socket(raw, server_hostname=name):
-                return None
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=name):
+            return None
     except ssl.SSLCertVerificationError as exc:
         if exc.verify_code == _HOSTNAME_MISMATCH:
             why = f"its certificate is not valid for {name}"
