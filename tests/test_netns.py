@@ -131,19 +131,23 @@ def processes(root: Path) -> Iterator[Processes]:
         running.stop_all()
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 45) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 45, running: Processes | None = None) -> None:
+    """Polls `condition`; on a timeout the failure shows the end of every process's log."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() > deadline:
+            logs = "".join(f"\n--- {name}:\n{running.log(name)[-1500:]}" for name in (running.running if running else ()))
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")
         time.sleep(0.2)
 
 
 CONNECTED = "connected to the coordinator at"  # the node's log line on its stream's first message
 
 
-def connected(running: Processes, *names: str, times: int = 1) -> Callable[[], bool]:
-    """Every named node has logged its connection (`times` times): the coordinator has attached it."""
-    return lambda: all(running.log(name).count(CONNECTED) >= times for name in names)
+def wait_connected(running: Processes, *names: str, what: str = "", timeout: float = 45) -> None:
+    """Every named node has logged its connection: the coordinator has attached it."""
+    wait_for(lambda: all(CONNECTED in running.log(name) for name in names), what or f"{', '.join(names)} to connect",
+             timeout, running)
 
 
 def count(net: Net, files: RegionFiles, epsilon: str = "1") -> subprocess.CompletedProcess[str]:
@@ -173,8 +177,10 @@ def test_nodes_in_their_own_namespaces_answer_a_count_through_the_coordinators_a
         running.coordinator(net, files.coordinator_config)
         for name, namespace in zip(files.node_configs, net.nodes):
             running.node(name, namespace, files.node_configs[name])
-        wait_for(connected(running, "school1", "school2"), "both nodes connected")
+        wait_connected(running, "school1", "school2")
         answered_by(count(net, files), nodes=2)
+        for namespace in net.nodes:  # through the coordinator's address: on a node's own host nothing listens
+            assert probe(namespace, "127.0.0.1", PORT) == "Connection refused"
         check = node_check(net.nodes[0], files.node_configs["school1"])
         assert check.returncode == 0, check.stdout + check.stderr
         assert f"coordinator {net.coordinator_address}:{PORT} reached" in check.stdout
@@ -190,18 +196,18 @@ def test_a_second_process_with_a_connected_certificate_is_refused_in_a_sentence_
         running.coordinator(net, files.coordinator_config)
         for name, namespace in zip(files.node_configs, net.nodes):
             running.node(name, namespace, files.node_configs[name])
-        wait_for(connected(running, "school1", "school2"), "both nodes connected")
+        wait_connected(running, "school1", "school2")
         # school-1's folder (its certificate and key) copied to the other namespace's host, and served there too
         copy = tmp_path / "copy-of-school1"
         shutil.copytree(files.node_configs["school1"].parent, copy, ignore=shutil.ignore_patterns("state*"))
-        running.node("impostor", net.nodes[1], copy / "node.toml")
-        wait_for(lambda: running.log("impostor").count("already connected") >= 2, "the refusal, retried")
-        refusal = next(line for line in running.log("impostor").splitlines() if "already connected" in line)
+        running.node("second", net.nodes[1], copy / "node.toml")
+        wait_for(lambda: running.log("second").count("already connected") >= 2, "the refusal, retried", running=running)
+        refusal = next(line for line in running.log("second").splitlines() if "already connected" in line)
         first = net.address(net.nodes[0])
         assert re.search(rf"Node school-1 is already connected to the coordinator from another process "
                          rf"\(ipv4:{re.escape(first)}:\d+\); stop the other `regiozicht-node serve` that uses this "
                          r"certificate", refusal), refusal
-        assert "Traceback" not in running.log("impostor") and running.alive("impostor")  # it waits, with backoff
+        assert "Traceback" not in running.log("second") and running.alive("second")  # it waits, with backoff
         coordinator = running.log("coordinator")
         assert re.search(rf"node node school-1 \(school\): a second connection from ipv4:"
                          rf"{re.escape(net.address(net.nodes[1]))}:\d+ was refused", coordinator), coordinator
@@ -212,7 +218,7 @@ def test_a_second_process_with_a_connected_certificate_is_refused_in_a_sentence_
         assert "school-1 (school) disconnected" not in coordinator, coordinator
         # the first process stops: the second takes over (the refusal told its operator so)
         running.stop("school1")
-        wait_for(connected(running, "impostor"), "the second process to take over", timeout=60)
+        wait_connected(running, "second", what="the second process to take over", timeout=60)
         answered_by(count(net, files), nodes=2)
 
 
@@ -251,7 +257,7 @@ def test_a_node_refuses_a_server_at_the_coordinators_address_that_is_not_the_reg
             issue_coordinator(files, directory, ip=net.coordinator_address, ca_dir=ca_dir, passphrase=passphrase)
         running.coordinator(net, _impostor_config(files, directory), name="impostor")
         config = files.node_configs["school1"]
-        wait_for(lambda: _listening(net), "the impostor to listen")
+        wait_for(lambda: _listening(net), "the impostor to listen", running=running)
         check = node_check(net.nodes[0], config)
         assert check.returncode == 2, check.stdout + check.stderr
         problems = [line for line in check.stderr.splitlines() if line.startswith("problem:")]
@@ -260,7 +266,7 @@ def test_a_node_refuses_a_server_at_the_coordinators_address_that_is_not_the_reg
         assert "Traceback" not in check.stdout + check.stderr
         running.node("school1", net.nodes[0], config)
         wait_for(lambda: running.log("school1").count("is not the region's coordinator") >= 2,
-                 "the node to refuse, and retry")
+                 "the node to refuse, and retry", running=running)
         assert "Traceback" not in running.log("school1")
         assert CONNECTED not in running.log("school1")
 
@@ -299,7 +305,7 @@ def test_an_unreachable_coordinator_is_one_sentence_in_check_and_a_backoff_in_se
             assert "Traceback" not in check.stdout + check.stderr
         net.link(node, up=True)
         running.node("school1", node, config)
-        wait_for(lambda: len(_retries(running.log("school1"))) >= 3, "three retries")
+        wait_for(lambda: len(_retries(running.log("school1"))) >= 3, "three retries", running=running)
         delays = _retries(running.log("school1"))
         # jittered exponential backoff: 0.5 s doubling, each drawn from 0.5–1.5 times its step
         for step, delay in enumerate(delays[:3]):
@@ -307,7 +313,7 @@ def test_an_unreachable_coordinator_is_one_sentence_in_check_and_a_backoff_in_se
         assert all(f"cannot reach the coordinator at {address}" in line
                    for line in running.log("school1").splitlines() if "retrying in" in line)
         running.coordinator(net, files.coordinator_config)
-        wait_for(connected(running, "school1"), "the node to connect", timeout=40)
+        wait_connected(running, "school1", timeout=40)
         answered_by(count(net, files), nodes=1)
         assert "Traceback" not in running.log("school1")
 
@@ -341,7 +347,7 @@ def test_the_firewalls_let_the_nodes_stream_out_and_nothing_else(tmp_path: Path)
         running.start("listener-node", walled, Path(sys.executable).name, "-c", LISTEN.format(port=9000))
         running.start("listener-coordinator", net.coordinator, Path(sys.executable).name, "-c",
                       LISTEN.format(port=9001))
-        wait_for(lambda: probe(open_node, net.address(walled), 9000) == "connected", "the listeners")
+        wait_for(lambda: probe(open_node, net.address(walled), 9000) == "connected", "the listeners", running=running)
         # without the firewalls each of these connects
         assert probe(open_node, net.address(walled), 9000) == "connected"
         assert probe(walled, coordinator, 9001) == "connected"
@@ -350,7 +356,7 @@ def test_the_firewalls_let_the_nodes_stream_out_and_nothing_else(tmp_path: Path)
         running.coordinator(net, files.coordinator_config)
         for name, namespace in zip(files.node_configs, net.nodes):
             running.node(name, namespace, files.node_configs[name])
-        wait_for(connected(running, "school1", "school2"), "both nodes connected through the firewalls")
+        wait_connected(running, "school1", "school2", what="both nodes to connect through the firewalls")
         answered_by(count(net, files), nodes=2)
         check = node_check(walled, files.node_configs["school1"])
         assert check.returncode == 0, check.stdout + check.stderr
