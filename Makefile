@@ -23,6 +23,7 @@ demo: install
 test: install
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
+	scripts/ensure-nftables.sh
 	$(BIN)/python -m pytest -q
 
 $(OPENMINED_VENV)/.installed:

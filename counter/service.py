@@ -18,7 +18,7 @@ from cryptography import x509
 
 from counter.config import CounterConfig
 from counter.run import CounterRun, CounterSpec
-from regiozicht import dialout, rpc, signing
+from regiozicht import dialout, rpc, signing, tlsprobe
 from regiozicht.errors import BadQuery, PermissionDenied, RegiozichtError, Unavailable
 from regiozicht.group import GroupOps, LocalOps
 from regiozicht.identity import QUERY_ROLES
@@ -66,6 +66,7 @@ class CounterService:
         self.runs: dict[str, CounterRun] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.connected = threading.Event()  # the current stream has had the coordinator's first message
         self.credentials = rpc.channel_credentials(rpc.read(config.tls.ca, "CA certificate"),
                                                    rpc.read(config.tls.certificate, "counter certificate"),
                                                    rpc.read(config.tls.key, "counter key"))
@@ -79,7 +80,11 @@ class CounterService:
                                                 issued_at_unix=int(time.time())).SerializeToString())
 
     def run(self) -> None:
-        dialout.reconnect(self._serve_once, self.stopping, self.config.coordinator.address)
+        coordinator, ca = self.config.coordinator, self.config.tls.ca
+        dialout.reconnect(self._serve_once, self.stopping, coordinator.address, on_disconnect=self.connected.clear,
+                          connected=self.connected,
+                          diagnose=lambda: tlsprobe.not_the_coordinator(coordinator.address, rpc.read(ca, "CA certificate"),
+                                                                        coordinator.server_name))
 
     def stop(self) -> None:
         self.stopping.set()
@@ -91,6 +96,9 @@ class CounterService:
             responses = pb_grpc.CoordinatorStub(channel).CounterConnect(dialout.drain(outbox, self.stopping))
             try:
                 for message in responses:
+                    if not self.connected.is_set():
+                        log.info("connected to the coordinator at %s", self.config.coordinator.address)
+                        self.connected.set()
                     which = message.WhichOneof("message")
                     if which == "revocation_list":
                         try:

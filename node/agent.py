@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 
 from node.service import NodeService
-from regiozicht import dialout, lifetimes, rpc
+from regiozicht import dialout, lifetimes, rpc, tlsprobe
 from regiozicht.errors import AlreadyConnected, Internal, RegiozichtError
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
@@ -60,8 +60,12 @@ class NodeAgent:
 
     def run(self) -> None:
         """Serves until `stop()`; reconnects with jittered exponential backoff."""
-        dialout.reconnect(self._serve_once, self.stopping, self.service.config.coordinator.address,
-                          on_disconnect=self.connected.clear)
+        coordinator = self.service.config.coordinator
+        ca = self.service.config.tls.ca
+        dialout.reconnect(self._serve_once, self.stopping, coordinator.address, on_disconnect=self.connected.clear,
+                          connected=self.connected,
+                          diagnose=lambda: tlsprobe.not_the_coordinator(coordinator.address, rpc.read(ca, "CA certificate"),
+                                                                        coordinator.server_name))
 
     def stop(self) -> None:
         self.stopping.set()
@@ -80,7 +84,9 @@ class NodeAgent:
             responses = stub.Connect(self._drain(outbox))
             try:
                 for message in responses:
-                    self.connected.set()
+                    if not self.connected.is_set():
+                        log.info("connected to the coordinator at %s", address)
+                        self.connected.set()
                     self._handle(message, outbox)
             except grpc.RpcError as exc:
                 error = rpc.error_from_rpc(exc)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node.config import NodeConfig
 from node.quality import scan
-from regiozicht import pki, rpc
+from regiozicht import pki, rpc, tlsprobe
 from regiozicht.errors import AlreadyConnected, AuthenticationFailed, ConfigError, RegiozichtError, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
@@ -135,6 +135,10 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: pki.TrustStor
                       "so the check did not take over the connection")
             return
         if isinstance(error, Unavailable):
+            impostor = tlsprobe.not_the_coordinator(address, rpc.read(cfg.tls.ca, "CA certificate"),
+                                                    cfg.coordinator.server_name)
+            if impostor is not None:
+                raise impostor from None
             raise Unavailable(f"Cannot reach the coordinator at {address} within {timeout:.0f} s with this node's "
                               "certificate; check [coordinator] address (host and port), the firewall (outbound), "
                               "and that the coordinator runs.") from None

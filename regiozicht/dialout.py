@@ -23,20 +23,35 @@ STOP = object()  # put in an outbox: the stream ends
 
 
 def reconnect(serve_once: Callable[[], None], stopping: threading.Event, address: str,
-              on_disconnect: Callable[[], None] = lambda: None) -> None:
-    """Runs `serve_once` (one stream) until `stopping` is set; waits 0.5 s … 30 s between tries."""
+              on_disconnect: Callable[[], None] = lambda: None,
+              connected: threading.Event | None = None,
+              diagnose: Callable[[], RegiozichtError | None] = lambda: None) -> None:
+    """Runs `serve_once` (one stream) until `stopping` is set; waits 0.5 s … 30 s between tries, jittered.
+
+    Each failure is one log line saying why and when the next try is: a stream that was up (`connected`
+    set) was lost; otherwise the coordinator could not be reached, or `diagnose` names who answered instead.
+    """
     delay = 0.5
     while not stopping.is_set():
+        why = ""
         try:
             serve_once()
             delay = 0.5
         except grpc.RpcError as exc:
-            log.warning("connection to coordinator %s lost: %s", address,
-                        exc.details() if hasattr(exc, "details") else exc)
+            details = exc.details() if hasattr(exc, "details") else str(exc)
+            if connected is not None and connected.is_set():
+                why = f"connection to the coordinator at {address} lost ({details})"
+            else:
+                impostor = diagnose()
+                why = (impostor.message.rstrip(".") if impostor is not None
+                       else f"cannot reach the coordinator at {address} ({details})")
         except RegiozichtError as exc:
-            log.error("%s", exc.message)
+            why = exc.message.rstrip(".")
         on_disconnect()
-        if stopping.wait(delay * (0.5 + random.random())):
+        wait = delay * (0.5 + random.random())
+        if why and not stopping.is_set():
+            log.warning("%s; retrying in %.2f s", why, wait)
+        if stopping.wait(wait):
             break
         delay = min(delay * 2, 30.0)
 
