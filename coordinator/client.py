@@ -21,7 +21,7 @@ from regiozicht.bindings import DatasetBindings
 from regiozicht.cells import cell_list, covered_cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery, ConfigError
 from regiozicht.identity import Identity
-from regiozicht.pki import TrustStore, load_certificate, load_private_key
+from regiozicht.pemfiles import load_certificate, load_private_key
 from regiozicht.query import (
     MAX_EXPIRY_SECONDS,
     CountQuery,
@@ -33,6 +33,7 @@ from regiozicht.query import (
 )
 from regiozicht.signed import Signer, open_signed
 from regiozicht.tomlconfig import describe_validation_error, load_toml
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 

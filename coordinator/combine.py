@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from regiozicht import dp
 from regiozicht.errors import RegiozichtError
-from regiozicht.pki import TrustStore
 from regiozicht.signed import open_signed
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 

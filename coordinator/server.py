@@ -24,13 +24,13 @@ from coordinator.history import History
 from coordinator.hub import CLOSED, Hub, NodeSession
 from coordinator.linked import LinkRelays
 from coordinator.planning import linked_refusal, predicted_refusal
-from regiozicht import lifetimes, pki, rpc
+from regiozicht import lifetimes, pemfiles, rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
 from regiozicht.identity import QUERY_ROLES, Identity
-from regiozicht.pki import TrustStore
 from regiozicht.linkquery import aggregate_of, parse_linked_body
 from regiozicht.query import check_expiry, parse_body
 from regiozicht.signed import decode_envelope, open_signed
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 
@@ -103,7 +103,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             yield self.revocations.message()
             return
         self.hub.attach(session, context.peer())  # refuses a second connection of the same node
-        warning = lifetimes.certificate_warning(pki.load_certificate(session.describe_signed.certificate),
+        warning = lifetimes.certificate_warning(pemfiles.load_certificate(session.describe_signed.certificate),
                                                 f"node {peer.org}'s")
         if warning:
             log.warning("%s", warning)
@@ -279,10 +279,10 @@ class CoordinatorServer:
 
     def _lifetime_warnings(self) -> list[str | None]:
         """The coordinator's own certificate, the revocation list, and every connected node's certificate."""
-        own = pki.load_certificate(pki.read_file(self.config.tls.certificate, "coordinator certificate"))
+        own = pemfiles.load_certificate(pemfiles.read_file(self.config.tls.certificate, "coordinator certificate"))
         warnings = [lifetimes.certificate_warning(own, "the coordinator's"), lifetimes.crl_warning(self.trust.crl)]
         for session in self.hub.sessions():
-            certificate = pki.load_certificate(session.describe_signed.certificate)
+            certificate = pemfiles.load_certificate(session.describe_signed.certificate)
             warnings.append(lifetimes.certificate_warning(certificate, f"node {session.identity.org}'s"))
         return warnings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from regiozicht import pki
+from regiozicht import authority
 from regiozicht.errors import ConfigError
 from regiozicht.identity import Identity
 
@@ -47,7 +47,7 @@ def init_coordinator(directory: Path, *, org: str, dns: list[str], ips: list[str
         directory / "tls" / "coordinator.csr"
     _refuse_existing(config, key)
     state = (state_dir or directory / "state").resolve()
-    pki.make_request(key, request, identity, dns_names=dns, ip_addresses=ips)
+    authority.make_request(key, request, identity, dns_names=dns, ip_addresses=ips)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     config.write_text(f'''# coordinator.toml for {org}, written by `regiozicht coordinator init`.
 # Validate with: regiozicht coordinator check --config coordinator.toml
@@ -85,7 +85,7 @@ def init_profile(directory: Path, *, org: str, coordinator: str, role: str = "an
     directory = directory.expanduser().resolve()
     config, key, request = directory / "profile.toml", directory / f"{role}.key", directory / f"{role}.csr"
     _refuse_existing(config, key)
-    pki.make_request(key, request, identity)
+    authority.make_request(key, request, identity)
     config.write_text(f'''# Profile of {identity}, written by `regiozicht profile init`.
 coordinator = "{coordinator}"
 ca = "ca.crt"                             # the regional CA certificate, from the CA operator

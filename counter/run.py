@@ -16,8 +16,8 @@ from regiozicht import group, linkwire, psi, sealing
 from regiozicht.errors import AuthenticationFailed, RegiozichtError
 from regiozicht.group import GroupOps
 from regiozicht.linkquery import LinkSide
-from regiozicht.pki import TrustStore
 from regiozicht.signed import Signer
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 

@@ -24,9 +24,10 @@ from regiozicht.group import GroupOps, LocalOps
 from regiozicht.identity import QUERY_ROLES
 from regiozicht.linknoise import shift_for
 from regiozicht.linkquery import parse_linked_body
-from regiozicht.pki import TrustStore, load_certificate, load_private_key
+from regiozicht.pemfiles import load_certificate, load_private_key
 from regiozicht.query import CLOCK_SKEW_SECONDS, body_hash, check_expiry
 from regiozicht.signed import Signer
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 

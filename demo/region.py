@@ -19,7 +19,7 @@ from typing import Any
 
 import tomli_w
 
-from regiozicht import pki
+from regiozicht import authority
 from regiozicht.identity import Identity
 
 
@@ -61,14 +61,14 @@ def free_port() -> int:
 def _issue(files: RegionFiles, directory: Path, identity: Identity, **names: Any) -> None:
     """Key and request made in the party's own directory, then signed by the CA."""
     directory.mkdir(parents=True, exist_ok=True)
-    pki.make_request(directory / "key.pem", directory / "request.csr", identity, **names)
+    authority.make_request(directory / "key.pem", directory / "request.csr", identity, **names)
     passphrase = files.passphrase_file.read_bytes().strip()
-    certificate = pki.sign_request(
+    certificate = authority.sign_request(
         files.ca_dir, passphrase, (directory / "request.csr").read_bytes(),
         role=identity.role, org=identity.org, kind=identity.kind,
     )
     (directory / "cert.pem").write_bytes(certificate)
-    (directory / "ca.crt").write_bytes((files.ca_dir / pki.CA_CERT_FILE).read_bytes())
+    (directory / "ca.crt").write_bytes((files.ca_dir / authority.CA_CERT_FILE).read_bytes())
 
 
 COUNTER_ORG = "regio-teller"  # the demo's counter: an organisation that is party to no run
@@ -118,10 +118,10 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
     files.passphrase_file.write_text(secrets.token_urlsafe(24))
     os.chmod(files.passphrase_file, 0o600)
     passphrase = files.passphrase_file.read_bytes().strip()
-    pki.init_ca(files.ca_dir, passphrase, name="Regiozicht demo region CA")
+    authority.init_ca(files.ca_dir, passphrase, name="Regiozicht demo region CA")
     _issue(files, root / "coordinator", Identity("coordinator", "regio-hub"),
            dns_names=["localhost"], ip_addresses=["127.0.0.1"])
-    files.crl.write_bytes(pki.make_crl(files.ca_dir, passphrase))
+    files.crl.write_bytes(authority.make_crl(files.ca_dir, passphrase))
     _write_toml(files.coordinator_config, {
         "server": {"listen": f"127.0.0.1:{files.port}", "query_timeout_seconds": 60},
         "tls": {"ca": "ca.crt", "certificate": "cert.pem", "key": "key.pem", "revocation_list": "crl.pem"},

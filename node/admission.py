@@ -23,8 +23,8 @@ from node.envelope import open_envelope
 from node.state import StateDB
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, Unavailable
 from regiozicht.identity import Identity
-from regiozicht.pki import TrustStore
 from regiozicht.query import data_as_of_refusal, data_from_refusal
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node.config import NodeConfig
 from node.quality import scan
-from regiozicht import pki, rpc, tlsprobe
+from regiozicht import pemfiles, rpc, tlsprobe, truststore
 from regiozicht.errors import AlreadyConnected, AuthenticationFailed, ConfigError, RegiozichtError, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
@@ -79,15 +79,15 @@ def check_files(cfg: NodeConfig, report: Report) -> None:
     report.ok("files and folders are in place")
 
 
-def check_certificate(cfg: NodeConfig, trust: pki.TrustStore, report: Report,
+def check_certificate(cfg: NodeConfig, trust: truststore.TrustStore, report: Report,
                       now: dt.datetime | None = None) -> x509.Certificate:
     """Chain, role, org and kind, and how long the certificate has left."""
-    certificate = pki.load_certificate(pki.read_file(cfg.tls.certificate, "certificate"))
+    certificate = pemfiles.load_certificate(pemfiles.read_file(cfg.tls.certificate, "certificate"))
     identity = trust.verify(certificate, roles=("node",), now=now)
     if (identity.org, identity.kind) != (cfg.node.org, cfg.node.kind):
         raise ConfigError(f"The certificate is for {identity}, but node.toml says {cfg.node.org} ({cfg.node.kind}); "
                           "request a certificate for this node.")
-    pki.load_private_key(cfg.tls.key)
+    pemfiles.load_private_key(cfg.tls.key)
     moment = now or dt.datetime.now(dt.timezone.utc)
     left = certificate.not_valid_after_utc - moment
     report.ok(f"certificate {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
@@ -97,7 +97,7 @@ def check_certificate(cfg: NodeConfig, trust: pki.TrustStore, report: Report,
     return certificate
 
 
-def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: pki.TrustStore, report: Report,
+def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: truststore.TrustStore, report: Report,
                       timeout: float = COORDINATOR_TIMEOUT_SECONDS) -> None:
     """A TLS handshake with the node's certificate and a Describe the coordinator acknowledges.
 

@@ -19,9 +19,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from node import config as node_config
+from regiozicht.authority import request_node_certificate
 from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
-from regiozicht.pki import TrustStore, load_certificate, request_node_certificate
+from regiozicht.pemfiles import load_certificate
+from regiozicht.truststore import TrustStore
 from regiozicht.version import version_callback
 
 app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EXIT_CODES}", no_args_is_help=True,
@@ -202,7 +204,7 @@ def _describe(cfg: node_config.NodeConfig, covenant: Any) -> Any:
     from node.ledger import Ledger
     from node.state import StateDB
     from node.watermark import Watermark
-    from regiozicht.pki import load_private_key
+    from regiozicht.pemfiles import load_private_key
     from regiozicht.signed import Signer
 
     state = StateDB(cfg.state.url)
@@ -286,9 +288,9 @@ def serve(
     from node import renewal
     from node.agent import NodeAgent
     from node.service import NodeService
-    from regiozicht.lifetimes import ExpiryWatch, certificate_warning, crl_warning
     from regiozicht.group import GroupPool
     from regiozicht.heap import settle_after_startup
+    from regiozicht.lifetimes import ExpiryWatch, certificate_warning, crl_warning
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s node %(name)s: %(message)s")

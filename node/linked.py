@@ -20,8 +20,8 @@ from regiozicht.group import GroupOps
 from regiozicht.identity import identity_of
 from regiozicht.linknoise import ShiftedLaplace
 from regiozicht.linkquery import LinkSide
-from regiozicht.pki import TrustStore
 from regiozicht.signed import Signer
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 Charge = Callable[[], tuple[int, bytes]]

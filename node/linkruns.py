@@ -35,9 +35,9 @@ from node.state import StateDB, ledger_charges
 from regiozicht.errors import Internal, RegiozichtError, Replayed, Unavailable
 from regiozicht.group import GroupOps
 from regiozicht.linkwire import Send
-from regiozicht.pki import TrustStore
 from regiozicht.query import CLOCK_SKEW_SECONDS, body_hash
 from regiozicht.signed import Signer
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from node.config import NodeConfig
-from regiozicht import pki
+from regiozicht import authority, pemfiles, truststore
 from regiozicht.errors import ConfigError, RegiozichtError
 from regiozicht.identity import Identity, identity_of
 from regiozicht.signed import Signer
@@ -39,25 +39,25 @@ def request_renewal(cfg: NodeConfig) -> RenewalFiles:
     """A new key (0600) and a request for the same identity (org, kind, legal entity) as the current
     certificate, beside the current key, which stays in use."""
     files = renewal_files(cfg)
-    current = identity_of(pki.load_certificate(pki.read_file(cfg.tls.certificate, "node certificate")))
+    current = identity_of(pemfiles.load_certificate(pemfiles.read_file(cfg.tls.certificate, "node certificate")))
     if files.key.exists():
         raise ConfigError(f"A renewal is already under way ({files.key} exists); send {files.request} to the CA "
                           f"operator and install the certificate with `regiozicht-node renew --install CERT`, or "
                           f"delete {files.key} to start again.")
     files.request.unlink(missing_ok=True)
-    pki.make_request(files.key, files.request, Identity("node", cfg.node.org, cfg.node.kind, current.entity))
+    authority.make_request(files.key, files.request, Identity("node", cfg.node.org, cfg.node.kind, current.entity))
     return files
 
 
-def install_renewal(cfg: NodeConfig, certificate_path: Path, trust: pki.TrustStore) -> x509.Certificate:
+def install_renewal(cfg: NodeConfig, certificate_path: Path, trust: truststore.TrustStore) -> x509.Certificate:
     """Checks the signed certificate (CA, node role, this org and kind, the new key) and puts it and the
     new key in place of the current ones, each by an atomic rename."""
     files = renewal_files(cfg)
-    data = pki.read_file(certificate_path, "signed certificate")
-    certificate = pki.load_certificate(data)
+    data = pemfiles.read_file(certificate_path, "signed certificate")
+    certificate = pemfiles.load_certificate(data)
     if not files.key.exists():
         raise ConfigError(f"There is no new key {files.key}; run `regiozicht-node renew -c node.toml` first.")
-    _check_pair(cfg, certificate, pki.load_private_key(files.key), trust, certificate_path)
+    _check_pair(cfg, certificate, pemfiles.load_private_key(files.key), trust, certificate_path)
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     staged = cfg.tls.certificate.with_name(cfg.tls.certificate.name + ".new")
     staged.write_bytes(pem)
@@ -67,7 +67,7 @@ def install_renewal(cfg: NodeConfig, certificate_path: Path, trust: pki.TrustSto
     return certificate
 
 
-def _check_pair(cfg: NodeConfig, certificate: x509.Certificate, key: object, trust: pki.TrustStore,
+def _check_pair(cfg: NodeConfig, certificate: x509.Certificate, key: object, trust: truststore.TrustStore,
                 where: Path) -> None:
     identity = trust.verify(certificate, roles=("node",))
     if (identity.org, identity.kind) != (cfg.node.org, cfg.node.kind):
@@ -81,12 +81,12 @@ def _check_pair(cfg: NodeConfig, certificate: x509.Certificate, key: object, tru
                           "request that key was made with.")
 
 
-def reload_identity(cfg: NodeConfig, signer: Signer, trust: pki.TrustStore) -> x509.Certificate | None:
+def reload_identity(cfg: NodeConfig, signer: Signer, trust: truststore.TrustStore) -> x509.Certificate | None:
     """SIGHUP: loads [tls] certificate and key again and, when they are a valid pair for this node, signs
     with them from now on. A bad pair is logged in one sentence and the node keeps the old one."""
     try:
-        certificate = pki.load_certificate(pki.read_file(cfg.tls.certificate, "node certificate"))
-        key = pki.load_private_key(cfg.tls.key)
+        certificate = pemfiles.load_certificate(pemfiles.read_file(cfg.tls.certificate, "node certificate"))
+        key = pemfiles.load_private_key(cfg.tls.key)
         _check_pair(cfg, certificate, key, trust, cfg.tls.certificate)
     except RegiozichtError as exc:
         log.error("certificate not reloaded, the node keeps the one it has: %s", exc.message)

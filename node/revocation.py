@@ -19,7 +19,8 @@ from sqlalchemy import func, insert, select
 
 from node.state import StateDB, revocation_lists
 from regiozicht.errors import RegiozichtError
-from regiozicht.pki import TrustStore, read_file
+from regiozicht.pemfiles import read_file
+from regiozicht.truststore import TrustStore
 
 log = logging.getLogger("node.revocation")
 

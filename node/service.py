@@ -20,26 +20,29 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from node import audit, covenant as covenant_file, describe as describe_builder, store
+from node import audit, store
+from node import covenant as covenant_file
+from node import describe as describe_builder
+from node.admission import AuditContext, Gate
 from node.compile import check_query, compile_count, count_cells
 from node.config import Dataset, NodeConfig
 from node.covenant import Purpose
-from node.admission import AuditContext, Gate
 from node.ledger import Ledger
 from node.linkruns import LinkRuns, NodeParts
 from node.policy import authorise
+from node.revocation import Revocation
 from node.state import StateDB
 from node.stats import Stats
-from node.revocation import Revocation
 from node.store import ReleaseStore, make_partner_engine
 from node.watermark import Watermark
 from regiozicht import dp
 from regiozicht.errors import RegiozichtError, Unavailable
-from regiozicht.identity import Identity
 from regiozicht.group import GroupOps
-from regiozicht.pki import TrustStore, load_certificate, load_private_key
+from regiozicht.identity import Identity
+from regiozicht.pemfiles import load_certificate, load_private_key
 from regiozicht.query import CountQuery, body_hash, parse_body
 from regiozicht.signed import Signer
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 log = logging.getLogger(__name__)

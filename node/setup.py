@@ -19,7 +19,7 @@ from typing import Any
 
 import tomli_w
 
-from regiozicht import pki
+from regiozicht import authority
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS, Identity
 
@@ -182,7 +182,7 @@ def init_node(directory: Path, *, kind: str, org: str, coordinator: str, databas
                                 data_as_of=as_of, gemeenten=gemeenten), encoding="utf-8")
     covenant.write_text(covenant_toml(kind=kind, org=org, datasets=datasets), encoding="utf-8")
     make_state_folder(state)
-    pki.make_request(key, request, identity)
+    authority.make_request(key, request, identity)
     return NodeFiles(config, covenant, state, key, request)
 
 

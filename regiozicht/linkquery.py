@@ -17,10 +17,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-
 from regiozicht import filters, linksets
-from regiozicht.errors import BadQuery
 from regiozicht.cells import ONBEKEND
+from regiozicht.errors import BadQuery
 from regiozicht.query import (
     BODY_VERSION,
     CountQuery,

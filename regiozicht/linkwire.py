@@ -21,8 +21,8 @@ from google.protobuf.message import Message
 from regiozicht import psi, sealing
 from regiozicht.errors import AuthenticationFailed, Unavailable
 from regiozicht.identity import Identity
-from regiozicht.pki import TrustStore
 from regiozicht.signed import Signer, open_signed
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 Send = Callable[[pb.LinkMessage], None]

@@ -15,8 +15,8 @@ import hashlib
 import json
 import re
 import uuid
-from decimal import Decimal, InvalidOperation
 from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import rfc8785

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from regiozicht import signing
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.identity import Identity
-from regiozicht.pki import TrustStore
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 

@@ -21,7 +21,7 @@ from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_co
 from node import config as node_config
 from node.ledger import Period, period_of
 from node.service import NodeService
-from regiozicht import pki
+from regiozicht import authority, pemfiles
 from regiozicht.identity import Identity
 from regiozicht.query import build_count
 from regiozicht.signed import Signer
@@ -103,11 +103,11 @@ class NodeSetup:
         """Another identity of the regional CA (a second analyst, a service)."""
         directory = self.files.root / f"{role}-{org}"
         directory.mkdir()
-        pki.make_request(directory / "key.pem", directory / "request.csr", Identity(role, org))
+        authority.make_request(directory / "key.pem", directory / "request.csr", Identity(role, org))
         passphrase = self.files.passphrase_file.read_bytes().strip()
-        certificate = pki.sign_request(self.files.ca_dir, passphrase, (directory / "request.csr").read_bytes(),
+        certificate = authority.sign_request(self.files.ca_dir, passphrase, (directory / "request.csr").read_bytes(),
                                        role=role, org=org)
-        return Signer(pki.load_private_key(directory / "key.pem"), pki.load_certificate(certificate))
+        return Signer(pemfiles.load_private_key(directory / "key.pem"), pemfiles.load_certificate(certificate))
 
 
 def node_setup(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None,
@@ -120,8 +120,8 @@ def node_setup(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None =
         change(covenant)
     files = build(tmp_path / "region", [dataclasses.replace(partner, covenant=covenant)])
     analyst_dir = files.root / "analyst"
-    analyst = Signer(pki.load_private_key(analyst_dir / "key.pem"),
-                     pki.load_certificate((analyst_dir / "cert.pem").read_bytes()))
+    analyst = Signer(pemfiles.load_private_key(analyst_dir / "key.pem"),
+                     pemfiles.load_certificate((analyst_dir / "cert.pem").read_bytes()))
     return NodeSetup(files, files.node_configs["school1"], analyst)
 
 

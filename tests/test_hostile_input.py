@@ -68,8 +68,9 @@ def test_a_node_refuses_a_deep_filter_at_no_cost_and_audits_it(tmp_path: Path) -
     with pytest.raises(BadQuery):
         node.answer(setup.analyst.sign(envelope.SerializeToString()))
     with node.state.reading() as conn:
-        from node.state import audit_entries, budget_totals
         from sqlalchemy import select
+
+        from node.state import audit_entries, budget_totals
 
         assert conn.execute(select(budget_totals)).all() == [] or all(
             row.epsilon_spent == "0" for row in conn.execute(select(budget_totals)))
@@ -93,7 +94,9 @@ def test_a_refused_revocation_list_is_refused_once_until_the_file_changes(tmp_pa
     """The watcher reads its file every second: a bad file is refused (and logged) once, not every second."""
     from coordinator.hub import Hub
     from coordinator.server import RevocationWatcher
-    from regiozicht.pki import TrustStore, init_ca, load_certificate
+    from regiozicht.authority import init_ca
+    from regiozicht.pemfiles import load_certificate
+    from regiozicht.truststore import TrustStore
 
     ca = tmp_path / "ca"
     init_ca(ca, b"passphrase", name="test CA")

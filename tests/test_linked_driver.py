@@ -17,8 +17,9 @@ from node.linked import LinkDriver, RunSpec
 from regiozicht import group, psi
 from regiozicht.identity import Identity
 from regiozicht.linkquery import LinkSide
-from regiozicht.pki import TrustStore, load_certificate, load_private_key
+from regiozicht.pemfiles import load_certificate, load_private_key
 from regiozicht.signed import Signer
+from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 

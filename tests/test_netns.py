@@ -27,7 +27,7 @@ import pytest
 import tomli_w
 
 from demo.region import RegionFiles, build
-from regiozicht import dp, pki
+from regiozicht import authority, dp
 from regiozicht.identity import Identity
 from tests import netns, tiny
 from tests.conftest import tiny_partners
@@ -60,12 +60,12 @@ def issue_coordinator(files: RegionFiles, directory: Path, *, ip: str, org: str 
     directory.mkdir(parents=True, exist_ok=True)
     ca_dir = ca_dir or files.ca_dir
     identity = Identity("coordinator", org)
-    pki.make_request(directory / "coordinator.key", directory / "coordinator.csr", identity, ip_addresses=[ip])
-    certificate = pki.sign_request(ca_dir, (passphrase or files.passphrase_file).read_bytes().strip(),
+    authority.make_request(directory / "coordinator.key", directory / "coordinator.csr", identity, ip_addresses=[ip])
+    certificate = authority.sign_request(ca_dir, (passphrase or files.passphrase_file).read_bytes().strip(),
                                    (directory / "coordinator.csr").read_bytes(), role="coordinator", org=org,
                                    ip_addresses=[ip])
     (directory / "coordinator.crt").write_bytes(certificate)
-    shutil.copy(ca_dir / pki.CA_CERT_FILE, directory / "ca.crt")
+    shutil.copy(ca_dir / authority.CA_CERT_FILE, directory / "ca.crt")
 
 
 def region_files(root: Path, net: Net) -> RegionFiles:
@@ -240,7 +240,7 @@ def _impostor_config(files: RegionFiles, directory: Path) -> Path:
 def _foreign_ca(root: Path) -> tuple[Path, Path]:
     passphrase = root / "foreign-passphrase"
     passphrase.write_text("not the region's CA")
-    pki.init_ca(root / "foreign-ca", passphrase.read_bytes(), name="Some other region's CA")
+    authority.init_ca(root / "foreign-ca", passphrase.read_bytes(), name="Some other region's CA")
     return root / "foreign-ca", passphrase
 
 

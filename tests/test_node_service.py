@@ -20,7 +20,7 @@ from coordinator.client import AnalystClient, Profile
 from demo.region import RegionFiles, build
 from node import config as node_config
 from node.service import NodeService
-from regiozicht import pki
+from regiozicht import authority
 from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, Replayed
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -111,8 +111,8 @@ def test_a_node_key_cannot_sign_queries(setup: Setup) -> None:
 
 
 def test_a_revoked_analyst_is_refused_by_the_node(setup: Setup) -> None:
-    pki.revoke(setup.files.ca_dir, setup.passphrase, cert_pem=(setup.files.root / "analyst" / "cert.pem").read_bytes())
-    setup.node.trust.update_crl(pki.make_crl(setup.files.ca_dir, setup.passphrase))
+    authority.revoke(setup.files.ca_dir, setup.passphrase, cert_pem=(setup.files.root / "analyst" / "cert.pem").read_bytes())
+    setup.node.trust.update_crl(authority.make_crl(setup.files.ca_dir, setup.passphrase))
     before = _spent(setup)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         setup.node.answer(_signed(setup))
@@ -121,7 +121,7 @@ def test_a_revoked_analyst_is_refused_by_the_node(setup: Setup) -> None:
 
 def test_a_stale_revocation_list_stops_the_node_answering(setup: Setup) -> None:
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8)
-    setup.node.trust.update_crl(pki.make_crl(setup.files.ca_dir, setup.passphrase, days=7, now=past))
+    setup.node.trust.update_crl(authority.make_crl(setup.files.ca_dir, setup.passphrase, days=7, now=past))
     before = _spent(setup)
     with pytest.raises(AuthenticationFailed, match="pki crl"):
         setup.node.answer(_signed(setup))
@@ -129,9 +129,9 @@ def test_a_stale_revocation_list_stops_the_node_answering(setup: Setup) -> None:
 
 
 def test_a_revocation_list_from_another_ca_is_refused(setup: Setup, tmp_path: Path) -> None:
-    pki.init_ca(tmp_path / "other", b"other")
+    authority.init_ca(tmp_path / "other", b"other")
     with pytest.raises(AuthenticationFailed, match="not signed by the regional CA"):
-        setup.node.trust.update_crl(pki.make_crl(tmp_path / "other", b"other"))
+        setup.node.trust.update_crl(authority.make_crl(tmp_path / "other", b"other"))
 
 
 def test_a_reference_date_after_data_as_of_is_refused(setup: Setup) -> None:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from coordinator.cli.pki import app
 from node.cli import app as node_app
-from regiozicht import pki, signing
+from regiozicht import authority, pemfiles, signing, truststore
 from regiozicht.errors import AuthenticationFailed, ConfigError, PermissionDenied
 from regiozicht.identity import QUERY_ROLES, Identity, identity_of
 
@@ -39,22 +39,22 @@ class Ca:
     def __init__(self, root: Path, name: str = "Test CA") -> None:
         self.dir = root / "ca"
         self.root = root
-        self.cert = pki.init_ca(self.dir, PASSPHRASE, name=name)
+        self.cert = authority.init_ca(self.dir, PASSPHRASE, name=name)
 
     def issue(self, identity: Identity, *, dns: tuple[str, ...] = (), ips: tuple[str, ...] = (),
               days: int = 30, now: dt.datetime | None = None) -> tuple[Path, bytes]:
         """Make a key + request as the participant, sign it as the CA."""
         stem = f"{identity.role}-{identity.org}"
         key_path, csr_path = self.root / f"{stem}.key", self.root / f"{stem}.csr"
-        pki.make_request(key_path, csr_path, identity, dns_names=dns, ip_addresses=ips)
-        cert_pem = pki.sign_request(
+        authority.make_request(key_path, csr_path, identity, dns_names=dns, ip_addresses=ips)
+        cert_pem = authority.sign_request(
             self.dir, PASSPHRASE, csr_path.read_bytes(), role=identity.role, org=identity.org,
             kind=identity.kind, entity=identity.entity, days=days, now=now,
         )
         return key_path, cert_pem
 
-    def store(self, require_crl: bool = False) -> pki.TrustStore:
-        return pki.TrustStore(self.cert, require_crl=require_crl)
+    def store(self, require_crl: bool = False) -> truststore.TrustStore:
+        return truststore.TrustStore(self.cert, require_crl=require_crl)
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_ca_files_and_encrypted_key(ca: Ca) -> None:
 
 def test_init_ca_refuses_to_overwrite(ca: Ca) -> None:
     with pytest.raises(ConfigError):
-        pki.init_ca(ca.dir, PASSPHRASE)
+        authority.init_ca(ca.dir, PASSPHRASE)
 
 
 @pytest.mark.parametrize("identity", [NODE, COORDINATOR, ANALYST, SERVICE, COUNTER], ids=str)
@@ -124,8 +124,8 @@ def test_round_trip_all_roles(ca: Ca, identity: Identity) -> None:
     key_path, cert_pem = ca.issue(identity, dns=dns, ips=ips)
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert ca.store().verify(cert_pem) == identity
-    cert = pki.load_certificate(cert_pem)
-    assert pki.load_certificate(cert.public_bytes(serialization.Encoding.DER)) == cert
+    cert = pemfiles.load_certificate(cert_pem)
+    assert pemfiles.load_certificate(cert.public_bytes(serialization.Encoding.DER)) == cert
     assert identity_of(cert) == identity
     assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
@@ -143,7 +143,7 @@ def test_round_trip_all_roles(ca: Ca, identity: Identity) -> None:
     assert san.get_values_for_type(x509.DNSName) == list(dns)
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address(i) for i in ips]
     assert cert.subject.rfc4514_string() == f"O={identity.org},CN={identity.role} {identity.org}"
-    records = pki.issued_certificates(ca.dir)
+    records = authority.issued_certificates(ca.dir)
     assert [(r["serial"], r["identity"], r["revoked"]) for r in records] == [
         (cert.serial_number, identity.uri, None)]
 
@@ -152,37 +152,37 @@ def test_make_request_refuses_existing_key(ca: Ca, tmp_path: Path) -> None:
     key_path, _ = ca.issue(NODE)
     before = key_path.read_bytes()
     with pytest.raises(ConfigError):
-        pki.make_request(key_path, tmp_path / "again.csr", NODE)
+        authority.make_request(key_path, tmp_path / "again.csr", NODE)
     assert key_path.read_bytes() == before
 
 
 def test_dns_names_only_for_coordinator(ca: Ca, tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
-        pki.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE, dns_names=["localhost"])
+        authority.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE, dns_names=["localhost"])
     with pytest.raises(ConfigError):
-        pki.make_request(tmp_path / "c.key", tmp_path / "c.csr", COORDINATOR)
-    pki.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
+        authority.make_request(tmp_path / "c.key", tmp_path / "c.csr", COORDINATOR)
+    authority.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
     with pytest.raises(ConfigError):
-        pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "n.csr").read_bytes(),
+        authority.sign_request(ca.dir, PASSPHRASE, (tmp_path / "n.csr").read_bytes(),
                          role="node", org=NODE.org, kind="rmc", dns_names=["evil.example"])
 
 
 def test_operator_dns_names_override_request(ca: Ca, tmp_path: Path) -> None:
-    pki.make_request(tmp_path / "c.key", tmp_path / "c.csr", COORDINATOR, dns_names=["localhost"])
-    cert_pem = pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "c.csr").read_bytes(),
+    authority.make_request(tmp_path / "c.key", tmp_path / "c.csr", COORDINATOR, dns_names=["localhost"])
+    cert_pem = authority.sign_request(ca.dir, PASSPHRASE, (tmp_path / "c.csr").read_bytes(),
                                 role="coordinator", org=COORDINATOR.org, dns_names=["hub.example"])
-    san = pki.load_certificate(cert_pem).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    san = pemfiles.load_certificate(cert_pem).extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert san.value.get_values_for_type(x509.DNSName) == ["hub.example"]
 
 
 def test_wrong_passphrase(ca: Ca, tmp_path: Path) -> None:
-    pki.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
+    authority.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
     with pytest.raises(ConfigError, match="passphrase is wrong"):
-        pki.sign_request(ca.dir, b"wrong", (tmp_path / "n.csr").read_bytes(),
+        authority.sign_request(ca.dir, b"wrong", (tmp_path / "n.csr").read_bytes(),
                          role="node", org=NODE.org, kind="rmc")
     with pytest.raises(ConfigError, match="passphrase is wrong"):
-        pki.make_crl(ca.dir, b"wrong")
-    assert pki.issued_certificates(ca.dir) == []
+        authority.make_crl(ca.dir, b"wrong")
+    assert authority.issued_certificates(ca.dir) == []
 
 
 @pytest.mark.parametrize("stated", [
@@ -191,9 +191,9 @@ def test_wrong_passphrase(ca: Ca, tmp_path: Path) -> None:
     dict(role="analyst", org=NODE.org),
 ])
 def test_csr_identity_mismatch(ca: Ca, tmp_path: Path, stated: dict[str, Any]) -> None:
-    pki.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
+    authority.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
     with pytest.raises(ConfigError, match="asks for identity"):
-        pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "n.csr").read_bytes(), **stated)
+        authority.sign_request(ca.dir, PASSPHRASE, (tmp_path / "n.csr").read_bytes(), **stated)
 
 
 @pytest.mark.parametrize("stated", [
@@ -203,18 +203,18 @@ def test_csr_identity_mismatch(ca: Ca, tmp_path: Path, stated: dict[str, Any]) -
     dict(role="analyst", org="Not A Slug"),
 ])
 def test_sign_rejects_invalid_role_or_kind(ca: Ca, tmp_path: Path, stated: dict[str, Any]) -> None:
-    pki.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
+    authority.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
     with pytest.raises(ConfigError):
-        pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "n.csr").read_bytes(), **stated)
+        authority.sign_request(ca.dir, PASSPHRASE, (tmp_path / "n.csr").read_bytes(), **stated)
 
 
 def test_csr_with_bad_signature_refused(ca: Ca, tmp_path: Path) -> None:
-    pki.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
+    authority.make_request(tmp_path / "n.key", tmp_path / "n.csr", NODE)
     der = bytearray(x509.load_pem_x509_csr((tmp_path / "n.csr").read_bytes())
                     .public_bytes(serialization.Encoding.DER))
     der[-5] ^= 0x01  # inside the signature's s value: still valid DER
     with pytest.raises(ConfigError, match="signature is invalid"):
-        pki.sign_request(ca.dir, PASSPHRASE, bytes(der), role="node", org=NODE.org, kind="rmc")
+        authority.sign_request(ca.dir, PASSPHRASE, bytes(der), role="node", org=NODE.org, kind="rmc")
 
 
 # ------------------------------------------------------------ legal entity
@@ -227,7 +227,7 @@ def test_csr_with_bad_signature_refused(ca: Ca, tmp_path: Path) -> None:
 ], ids=str)
 def test_entity_round_trip(ca: Ca, identity: Identity) -> None:
     _, cert_pem = ca.issue(identity)
-    cert = pki.load_certificate(cert_pem)
+    cert = pemfiles.load_certificate(cert_pem)
     [attribute] = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
     assert attribute.oid.dotted_string == "2.5.4.97" and attribute.value == identity.entity
     verified = ca.store().verify(cert_pem)
@@ -236,29 +236,29 @@ def test_entity_round_trip(ca: Ca, identity: Identity) -> None:
     # equality stays (role, org, kind): code comparing against entity-less identities keeps working
     assert verified == Identity(identity.role, identity.org, identity.kind)
     assert Identity.parse(identity.uri).entity is None
-    [record] = pki.issued_certificates(ca.dir)
+    [record] = authority.issued_certificates(ca.dir)
     assert record["entity"] == identity.entity
 
 
 def test_certificate_without_entity(ca: Ca) -> None:
     _, cert_pem = ca.issue(ANALYST)
-    cert = pki.load_certificate(cert_pem)
+    cert = pemfiles.load_certificate(cert_pem)
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER) == []
     verified = ca.store().verify(cert_pem)
     assert verified.entity is None and verified.legal_entity == "org:gemeente-leiden"
     assert verified.legal_entity == Identity("service", "gemeente-leiden").legal_entity
     assert verified.legal_entity != SERVICE.legal_entity
     assert verified.legal_entity != Identity("analyst", "gemeente-leiden", entity=KVK).legal_entity
-    assert pki.issued_certificates(ca.dir)[0]["entity"] is None
+    assert authority.issued_certificates(ca.dir)[0]["entity"] is None
 
 
 def test_records_from_before_entities_list_none(ca: Ca) -> None:
     ca.issue(NODE)
-    state_path = ca.dir / pki.CA_STATE_FILE
+    state_path = ca.dir / authority.CA_STATE_FILE
     state = json.loads(state_path.read_text())
     del state["issued"][0]["entity"]
     state_path.write_text(json.dumps(state))
-    assert pki.issued_certificates(ca.dir)[0]["entity"] is None
+    assert authority.issued_certificates(ca.dir)[0]["entity"] is None
 
 
 @pytest.mark.parametrize("entity", [
@@ -273,7 +273,7 @@ def test_malformed_entity_refused(entity: str, tmp_path: Path) -> None:
     assert message.endswith(" or KVK:<8 digits>.") and message.count(".") == 1  # one sentence
     assert "neither an OIN nor a KvK number" in message
     with pytest.raises(ConfigError, match="neither an OIN nor a KvK number"):
-        pki.request_node_certificate(tmp_path / "n.key", tmp_path / "n.csr", "wi-leiden", "wi", entity)
+        authority.request_node_certificate(tmp_path / "n.key", tmp_path / "n.csr", "wi-leiden", "wi", entity)
     assert not (tmp_path / "n.key").exists()
 
 
@@ -286,12 +286,12 @@ def test_malformed_entity_refused(entity: str, tmp_path: Path) -> None:
 def test_request_and_sign_entity_mismatch(ca: Ca, tmp_path: Path, requested: str | None,
                                           stated: str | None) -> None:
     requester = Identity("analyst", "gemeente-leiden", entity=requested)
-    pki.make_request(tmp_path / "a.key", tmp_path / "a.csr", requester)
+    authority.make_request(tmp_path / "a.key", tmp_path / "a.csr", requester)
     refusal = f"asks for legal entity {requested or 'none'}, not {stated or 'none'}; check --entity"
     with pytest.raises(ConfigError, match=refusal):
-        pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "a.csr").read_bytes(),
+        authority.sign_request(ca.dir, PASSPHRASE, (tmp_path / "a.csr").read_bytes(),
                          role="analyst", org="gemeente-leiden", entity=stated)
-    assert pki.issued_certificates(ca.dir) == []
+    assert authority.issued_certificates(ca.dir) == []
 
 
 def _csr_with_subject(identity: Identity, entities: list[str]) -> bytes:
@@ -309,7 +309,7 @@ def _csr_with_subject(identity: Identity, entities: list[str]) -> bytes:
 def test_request_with_invalid_entity_refused(ca: Ca, entities: list[str]) -> None:
     csr_pem = _csr_with_subject(ANALYST, entities)
     with pytest.raises(ConfigError, match="invalid legal entity"):
-        pki.sign_request(ca.dir, PASSPHRASE, csr_pem, role="analyst", org=ANALYST.org, entity=KVK)
+        authority.sign_request(ca.dir, PASSPHRASE, csr_pem, role="analyst", org=ANALYST.org, entity=KVK)
 
 
 def test_certificate_with_two_entities_is_not_an_identity() -> None:
@@ -353,35 +353,35 @@ def test_revoked_certificate_rejected_after_crl(ca: Ca) -> None:
     _, cert_pem = ca.issue(NODE)
     _, other_pem = ca.issue(ANALYST)
     store = ca.store(require_crl=True)
-    store.update_crl(pki.make_crl(ca.dir, PASSPHRASE))
+    store.update_crl(authority.make_crl(ca.dir, PASSPHRASE))
     store.verify(cert_pem)
-    pki.revoke(ca.dir, PASSPHRASE, cert_pem=cert_pem, reason="key_compromise")
+    authority.revoke(ca.dir, PASSPHRASE, cert_pem=cert_pem, reason="key_compromise")
     store.verify(cert_pem)  # not yet published
-    crl_pem = pki.make_crl(ca.dir, PASSPHRASE)
+    crl_pem = authority.make_crl(ca.dir, PASSPHRASE)
     store.update_crl(crl_pem)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         store.verify(cert_pem)
     assert store.verify(other_pem) == ANALYST
-    entry = pki.load_crl(crl_pem).get_revoked_certificate_by_serial_number(
-        pki.load_certificate(cert_pem).serial_number)
+    entry = pemfiles.load_crl(crl_pem).get_revoked_certificate_by_serial_number(
+        pemfiles.load_certificate(cert_pem).serial_number)
     assert entry is not None
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
-    assert [r["revoked"] is not None for r in pki.issued_certificates(ca.dir)] == [True, False]
+    assert [r["revoked"] is not None for r in authority.issued_certificates(ca.dir)] == [True, False]
 
 
 def test_revoke_by_serial_and_unknown_serial(ca: Ca) -> None:
     _, cert_pem = ca.issue(SERVICE)
-    serial = pki.load_certificate(cert_pem).serial_number
-    pki.revoke(ca.dir, PASSPHRASE, serial=serial)
-    pki.revoke(ca.dir, PASSPHRASE, serial=serial)  # twice is harmless
+    serial = pemfiles.load_certificate(cert_pem).serial_number
+    authority.revoke(ca.dir, PASSPHRASE, serial=serial)
+    authority.revoke(ca.dir, PASSPHRASE, serial=serial)  # twice is harmless
     store = ca.store()
-    store.update_crl(pki.make_crl(ca.dir, PASSPHRASE))
+    store.update_crl(authority.make_crl(ca.dir, PASSPHRASE))
     with pytest.raises(AuthenticationFailed, match="revoked"):
         store.verify(cert_pem)
     with pytest.raises(ConfigError):
-        pki.revoke(ca.dir, PASSPHRASE, serial=serial + 1)
+        authority.revoke(ca.dir, PASSPHRASE, serial=serial + 1)
     with pytest.raises(ConfigError):
-        pki.revoke(ca.dir, PASSPHRASE, serial=serial, reason="bored")
+        authority.revoke(ca.dir, PASSPHRASE, serial=serial, reason="bored")
 
 
 def test_stale_crl_when_required(ca: Ca) -> None:
@@ -389,28 +389,28 @@ def test_stale_crl_when_required(ca: Ca) -> None:
     store = ca.store(require_crl=True)
     with pytest.raises(AuthenticationFailed, match="No revocation list"):
         store.verify(cert_pem)
-    store.update_crl(pki.make_crl(ca.dir, PASSPHRASE, days=7))
+    store.update_crl(authority.make_crl(ca.dir, PASSPHRASE, days=7))
     store.verify(cert_pem, now=_now() + dt.timedelta(days=6))
     with pytest.raises(AuthenticationFailed, match="revocation list expired at .*regiozicht pki crl"):
         store.verify(cert_pem, now=_now() + dt.timedelta(days=8))
     # Without require_crl a stale list still revokes but is not an error.
     lax = ca.store()
-    lax.update_crl(pki.make_crl(ca.dir, PASSPHRASE, days=7))
+    lax.update_crl(authority.make_crl(ca.dir, PASSPHRASE, days=7))
     lax.verify(cert_pem, now=_now() + dt.timedelta(days=8))
 
 
 def test_crl_from_other_ca_refused(ca: Ca, tmp_path: Path) -> None:
     other = Ca(tmp_path / "other", name="Test CA")
     with pytest.raises(AuthenticationFailed, match="not signed by the regional CA"):
-        ca.store().update_crl(pki.make_crl(other.dir, PASSPHRASE))
+        ca.store().update_crl(authority.make_crl(other.dir, PASSPHRASE))
     with pytest.raises(AuthenticationFailed, match="not signed by the regional CA"):
-        pki.TrustStore(ca.cert, pki.load_crl(pki.make_crl(other.dir, PASSPHRASE)))
+        truststore.TrustStore(ca.cert, pemfiles.load_crl(authority.make_crl(other.dir, PASSPHRASE)))
 
 
 def test_older_crl_number_refused(ca: Ca) -> None:
-    first = pki.make_crl(ca.dir, PASSPHRASE)
-    second = pki.make_crl(ca.dir, PASSPHRASE)
-    numbers = [pki.load_crl(c).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    first = authority.make_crl(ca.dir, PASSPHRASE)
+    second = authority.make_crl(ca.dir, PASSPHRASE)
+    numbers = [pemfiles.load_crl(c).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
                for c in (first, second)]
     assert numbers == [1, 2]
     store = ca.store()
@@ -421,7 +421,7 @@ def test_older_crl_number_refused(ca: Ca) -> None:
 
 
 def test_crl_from_the_future_refused(ca: Ca) -> None:
-    crl_pem = pki.make_crl(ca.dir, PASSPHRASE, now=_now() + DAY)
+    crl_pem = authority.make_crl(ca.dir, PASSPHRASE, now=_now() + DAY)
     store = ca.store()
     with pytest.raises(AuthenticationFailed, match="clock"):
         store.update_crl(crl_pem)
@@ -429,17 +429,17 @@ def test_crl_from_the_future_refused(ca: Ca) -> None:
 
 
 def test_request_node_certificate(ca: Ca, tmp_path: Path) -> None:
-    pki.request_node_certificate(tmp_path / "wi.key", tmp_path / "wi.csr", "wi-leiden", "wi")
-    cert_pem = pki.sign_request(ca.dir, PASSPHRASE, (tmp_path / "wi.csr").read_bytes(),
+    authority.request_node_certificate(tmp_path / "wi.key", tmp_path / "wi.csr", "wi-leiden", "wi")
+    cert_pem = authority.sign_request(ca.dir, PASSPHRASE, (tmp_path / "wi.csr").read_bytes(),
                                 role="node", org="wi-leiden", kind="wi")
     assert ca.store().verify(cert_pem, roles={"node"}) == Identity("node", "wi-leiden", "wi")
     with pytest.raises(ConfigError):
-        pki.request_node_certificate(tmp_path / "x.key", tmp_path / "x.csr", "wi-leiden", "bank")
+        authority.request_node_certificate(tmp_path / "x.key", tmp_path / "x.csr", "wi-leiden", "bank")
 
 
 def test_crl_dates(ca: Ca) -> None:
     now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
-    crl = pki.load_crl(pki.make_crl(ca.dir, PASSPHRASE, days=7, now=now))
+    crl = pemfiles.load_crl(authority.make_crl(ca.dir, PASSPHRASE, days=7, now=now))
     assert crl.last_update_utc == now
     assert crl.next_update_utc == now + dt.timedelta(days=7)
     ca_key = ca.cert.public_key()
@@ -466,7 +466,7 @@ def test_counter_role(ca: Ca, tmp_path: Path) -> None:
         with pytest.raises(PermissionDenied, match="counter telpunt-hm"):
             store.verify(cert_pem, roles=roles)
     with pytest.raises(ConfigError, match="Only a coordinator"):
-        pki.make_request(tmp_path / "k.key", tmp_path / "k.csr", COUNTER, dns_names=["counter.example"])
+        authority.make_request(tmp_path / "k.key", tmp_path / "k.csr", COUNTER, dns_names=["counter.example"])
     with pytest.raises(ValueError, match="Only nodes have a kind"):
         Identity("counter", "telpunt-hm", "rmc")
 
@@ -474,8 +474,8 @@ def test_counter_role(ca: Ca, tmp_path: Path) -> None:
 def test_trust_store_from_files(ca: Ca, tmp_path: Path) -> None:
     _, cert_pem = ca.issue(NODE)
     crl_path = tmp_path / "ca.crl"
-    crl_path.write_bytes(pki.make_crl(ca.dir, PASSPHRASE))
-    store = pki.TrustStore.from_files(ca.dir / "ca.crt", crl_path, require_crl=True)
+    crl_path.write_bytes(authority.make_crl(ca.dir, PASSPHRASE))
+    store = truststore.TrustStore.from_files(ca.dir / "ca.crt", crl_path, require_crl=True)
     assert store.verify(cert_pem) == NODE
     with pytest.raises(AuthenticationFailed):
         store.verify(b"not a certificate")
@@ -487,14 +487,14 @@ def test_trust_store_from_files(ca: Ca, tmp_path: Path) -> None:
 def test_sign_and_verify(ca: Ca) -> None:
     key_path, cert_pem = ca.issue(ANALYST)
     _, other_pem = ca.issue(SERVICE)
-    key = pki.load_private_key(key_path)
-    cert = pki.load_certificate(cert_pem)
+    key = pemfiles.load_private_key(key_path)
+    cert = pemfiles.load_certificate(cert_pem)
     signature = signing.sign(key, b"query")
     signing.verify(cert, b"query", signature)
     with pytest.raises(AuthenticationFailed, match="altered or signed by another key"):
         signing.verify(cert, b"querY", signature)
     with pytest.raises(AuthenticationFailed):
-        signing.verify(pki.load_certificate(other_pem), b"query", signature)
+        signing.verify(pemfiles.load_certificate(other_pem), b"query", signature)
     with pytest.raises(AuthenticationFailed):
         signing.verify(cert, b"query", b"garbage")
 
@@ -503,27 +503,27 @@ def test_sign_and_verify(ca: Ca) -> None:
 
 
 def test_load_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(pki.PASSPHRASE_ENV, "from-env")
-    assert pki.load_passphrase(None) == b"from-env"
+    monkeypatch.setenv(authority.PASSPHRASE_ENV, "from-env")
+    assert authority.load_passphrase(None) == b"from-env"
     secret = tmp_path / "pass"
     secret.write_text("from-file\n")
-    assert pki.load_passphrase(secret) == b"from-file"
-    monkeypatch.delenv(pki.PASSPHRASE_ENV)
+    assert authority.load_passphrase(secret) == b"from-file"
+    monkeypatch.delenv(authority.PASSPHRASE_ENV)
     answers = iter(["typed", "typo"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
-    assert pki.load_passphrase(None) == b"typed"
+    assert authority.load_passphrase(None) == b"typed"
     answers = iter(["typed", "typo"])
     with pytest.raises(ConfigError, match="differ"):
-        pki.load_passphrase(None, confirm=True)
+        authority.load_passphrase(None, confirm=True)
     with pytest.raises(ConfigError):
-        pki.load_passphrase(tmp_path / "missing")
+        authority.load_passphrase(tmp_path / "missing")
 
 
 # ----------------------------------------------------------------------- CLI
 
 
 def test_cli_workflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(pki.PASSPHRASE_ENV, PASSPHRASE.decode())
+    monkeypatch.setenv(authority.PASSPHRASE_ENV, PASSPHRASE.decode())
     runner = CliRunner()
     ca_dir = tmp_path / "ca"
 
@@ -557,7 +557,7 @@ def test_cli_workflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, _ = run("sign", tmp_path / "c.csr", "--role", "coordinator", "--org", COORDINATOR.org,
                      "--ca-dir", ca_dir, "--out", tmp_path / "c.crt", "--days", "10")
     assert code == 0
-    coordinator_cert = pki.load_certificate((tmp_path / "c.crt").read_bytes())
+    coordinator_cert = pemfiles.load_certificate((tmp_path / "c.crt").read_bytes())
     assert coordinator_cert.extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == ["localhost"]
 
@@ -576,7 +576,7 @@ def test_cli_workflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = run("list", "--ca-dir", ca_dir, "--format", "csv")
     assert code == 0 and out.count("\n") == 3 and serial in out
 
-    store = pki.TrustStore.from_files(ca_dir / "ca.crt", tmp_path / "ca.crl", require_crl=True)
+    store = truststore.TrustStore.from_files(ca_dir / "ca.crt", tmp_path / "ca.crl", require_crl=True)
     with pytest.raises(AuthenticationFailed, match="revoked"):
         store.verify((tmp_path / "n.crt").read_bytes())
 
@@ -588,7 +588,7 @@ def _cli(*args: str | Path) -> tuple[int, str, str]:
 
 
 def test_cli_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(pki.PASSPHRASE_ENV, PASSPHRASE.decode())
+    monkeypatch.setenv(authority.PASSPHRASE_ENV, PASSPHRASE.decode())
     ca_dir = tmp_path / "ca"
     assert _cli("init-ca", "--ca-dir", ca_dir)[0] == 0
     code, out, _ = _cli("request", "--role", "counter", "--org", COUNTER.org,
@@ -603,13 +603,13 @@ def test_cli_counter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = _cli("sign", tmp_path / "t.csr", "--role", "counter", "--org", COUNTER.org,
                         "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
     assert code == 0, out
-    assert pki.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes()) == COUNTER
+    assert truststore.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes()) == COUNTER
     code, out, _ = _cli("list", "--ca-dir", ca_dir, "--format", "json")
     assert code == 0 and COUNTER.uri in out
 
 
 def test_cli_entity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(pki.PASSPHRASE_ENV, PASSPHRASE.decode())
+    monkeypatch.setenv(authority.PASSPHRASE_ENV, PASSPHRASE.decode())
     ca_dir = tmp_path / "ca"
     assert _cli("init-ca", "--ca-dir", ca_dir)[0] == 0
     code, out, _ = _cli("request", "--role", "counter", "--org", COUNTER.org, "--entity", KVK,
@@ -625,7 +625,7 @@ def test_cli_entity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = _cli("sign", tmp_path / "t.csr", "--role", "counter", "--org", COUNTER.org, "--entity", KVK,
                         "--ca-dir", ca_dir, "--out", tmp_path / "t.crt")
     assert code == 0 and KVK in out
-    verified = pki.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes())
+    verified = truststore.TrustStore.from_files(ca_dir / "ca.crt").verify((tmp_path / "t.crt").read_bytes())
     assert (verified.role, verified.entity) == ("counter", KVK)
 
     runner = CliRunner()
@@ -635,7 +635,7 @@ def test_cli_entity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, _ = _cli("sign", tmp_path / "n.csr", "--role", "node", "--org", "wi-leiden", "--kind", "wi",
                       "--entity", OIN, "--ca-dir", ca_dir, "--out", tmp_path / "n.crt")
     assert code == 0
-    assert identity_of(pki.load_certificate((tmp_path / "n.crt").read_bytes())).entity == OIN
+    assert identity_of(pemfiles.load_certificate((tmp_path / "n.crt").read_bytes())).entity == OIN
     bad = runner.invoke(node_app, ["request-cert", "--org", "wi-leiden", "--kind", "wi", "--entity", "OIN:1",
                                    "--key", str(tmp_path / "m.key"), "--out", str(tmp_path / "m.csr")])
     assert bad.exit_code == 2
@@ -663,7 +663,7 @@ def _echo_server(ca: Ca, seen: list[Identity]) -> tuple[grpc.Server, int]:
 
     def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
         peer_pem = context.auth_context()["x509_pem_cert"][0]
-        seen.append(identity_of(pki.load_certificate(peer_pem)))
+        seen.append(identity_of(pemfiles.load_certificate(peer_pem)))
         seen.append(store.verify(peer_pem, roles={"node"}))
         return request
 

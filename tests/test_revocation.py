@@ -19,7 +19,7 @@ from coordinator.client import AnalystClient, Profile
 from demo.region import RunningRegion, build
 from node import config as node_config
 from node.service import NodeService
-from regiozicht import pki
+from regiozicht import authority
 from regiozicht.errors import AuthenticationFailed
 from regiozicht.query import build_count
 from tests import tiny
@@ -29,8 +29,8 @@ from tests.conftest import NodeSetup, node_setup, sign_query, tiny_partners
 def _revoke_analyst(setup: NodeSetup, now: dt.datetime | None = None) -> bytes:
     """Revokes the analyst's certificate and returns the CA's new list (a higher number)."""
     passphrase = setup.files.passphrase_file.read_bytes().strip()
-    pki.revoke(setup.files.ca_dir, passphrase, cert_pem=(setup.files.root / "analyst" / "cert.pem").read_bytes())
-    return pki.make_crl(setup.files.ca_dir, passphrase, now=now)
+    authority.revoke(setup.files.ca_dir, passphrase, cert_pem=(setup.files.root / "analyst" / "cert.pem").read_bytes())
+    return authority.make_crl(setup.files.ca_dir, passphrase, now=now)
 
 
 def _bare(setup: NodeSetup) -> NodeService:
@@ -72,10 +72,10 @@ def test_a_list_older_than_the_covenant_allows_stops_every_query(tmp_path: Path)
     passphrase = setup.files.passphrase_file.read_bytes().strip()
     two_hours_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
     node = _bare(setup)
-    node.revocation.accept(pki.make_crl(setup.files.ca_dir, passphrase, now=two_hours_ago))  # valid 7 days
+    node.revocation.accept(authority.make_crl(setup.files.ca_dir, passphrase, now=two_hours_ago))  # valid 7 days
     with pytest.raises(AuthenticationFailed, match="older than the 1 hours"):
         node.answer(sign_query(setup.analyst))
-    node.revocation.accept(pki.make_crl(setup.files.ca_dir, passphrase))
+    node.revocation.accept(authority.make_crl(setup.files.ca_dir, passphrase))
     node.answer(sign_query(setup.analyst))
 
 
@@ -124,8 +124,8 @@ def test_a_new_list_reaches_the_node_over_the_connection_and_the_node_refuses_on
 
         old = files.crl.read_bytes()
         passphrase = files.passphrase_file.read_bytes().strip()
-        pki.revoke(files.ca_dir, passphrase, cert_pem=(files.root / "analyst" / "cert.pem").read_bytes())
-        files.crl.write_bytes(pki.make_crl(files.ca_dir, passphrase))
+        authority.revoke(files.ca_dir, passphrase, cert_pem=(files.root / "analyst" / "cert.pem").read_bytes())
+        files.crl.write_bytes(authority.make_crl(files.ca_dir, passphrase))
         _wait(lambda: _newest_at_node(state) > first, "the new list did not reach the node over its connection")
 
         # the coordinator restarts with the old list: it no longer knows of the revocation

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.client import AnalystClient, Profile
-from regiozicht.pki import load_certificate
+from regiozicht.pemfiles import load_certificate
 from synth.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent

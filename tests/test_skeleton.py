@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from coordinator.client import AnalystClient, Profile
-from regiozicht import dp, pki, rpc
+from regiozicht import authority, dp, rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, Replayed, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.query import build_count
@@ -74,9 +74,9 @@ def _still_serving(region: TinyRegion) -> None:
 def _issue_analyst(region: TinyRegion, directory: Path, org: str) -> Path:
     """A second analyst with its own key, certificate and profile."""
     directory.mkdir()
-    pki.make_request(directory / "key.pem", directory / "request.csr", Identity("analyst", org))
+    authority.make_request(directory / "key.pem", directory / "request.csr", Identity("analyst", org))
     passphrase = region.files.passphrase_file.read_bytes().strip()
-    (directory / "cert.pem").write_bytes(pki.sign_request(
+    (directory / "cert.pem").write_bytes(authority.sign_request(
         region.files.ca_dir, passphrase, (directory / "request.csr").read_bytes(), role="analyst", org=org))
     profile = directory / "profile.toml"
     profile.write_text(
@@ -170,9 +170,9 @@ def test_no_client_certificate_is_refused(region: TinyRegion) -> None:
 
 def test_another_cas_certificate_is_refused(region: TinyRegion, tmp_path: Path) -> None:
     other = tmp_path / "other-ca"
-    pki.init_ca(other, b"other passphrase")
-    pki.make_request(tmp_path / "key.pem", tmp_path / "req.csr", Identity("analyst", "intruder"))
-    (tmp_path / "cert.pem").write_bytes(pki.sign_request(
+    authority.init_ca(other, b"other passphrase")
+    authority.make_request(tmp_path / "key.pem", tmp_path / "req.csr", Identity("analyst", "intruder"))
+    (tmp_path / "cert.pem").write_bytes(authority.sign_request(
         other, b"other passphrase", (tmp_path / "req.csr").read_bytes(), role="analyst", org="intruder"))
     (tmp_path / "profile.toml").write_text(
         f'coordinator = "localhost:{region.files.port}"\nca = "{region.files.ca_dir / "ca.crt"}"\n'
@@ -317,8 +317,8 @@ def test_a_revoked_analyst_is_refused_after_the_new_list_arrives(region: TinyReg
     leaver = AnalystClient(Profile.load(profile))
     assert leaver.catalog()
     passphrase = region.files.passphrase_file.read_bytes().strip()
-    pki.revoke(region.files.ca_dir, passphrase, cert_pem=(tmp_path / "leaver" / "cert.pem").read_bytes())
-    region.files.crl.write_bytes(pki.make_crl(region.files.ca_dir, passphrase))
+    authority.revoke(region.files.ca_dir, passphrase, cert_pem=(tmp_path / "leaver" / "cert.pem").read_bytes())
+    region.files.crl.write_bytes(authority.make_crl(region.files.ca_dir, passphrase))
     deadline = time.monotonic() + 15
     while True:
         try:

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from cryptography.hazmat.primitives import hashes
 
-from regiozicht import pki
+from regiozicht import authority, pemfiles
 from regiozicht.cli_support import OutputFormat, emit, exit_on_error
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS, ROLES, Identity
@@ -27,7 +27,7 @@ PassphraseFile = Annotated[
     Optional[Path],
     typer.Option(
         "--passphrase-file",
-        help=f"File holding the CA passphrase; else ${pki.PASSPHRASE_ENV}, else a prompt.",
+        help=f"File holding the CA passphrase; else ${authority.PASSPHRASE_ENV}, else a prompt.",
     ),
 ]
 Role = Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")]
@@ -62,10 +62,10 @@ def init_ca(
 ) -> None:
     """Create the regional CA on this (offline) machine."""
     with exit_on_error():
-        passphrase = pki.load_passphrase(passphrase_file, confirm=True)
-        cert = pki.init_ca(ca_dir, passphrase, name=name, days=days)
+        passphrase = authority.load_passphrase(passphrase_file, confirm=True)
+        cert = authority.init_ca(ca_dir, passphrase, name=name, days=days)
         fingerprint = cert.fingerprint(hashes.SHA256()).hex(":")
-        print(f"Created CA {name!r} in {ca_dir}; give {ca_dir / pki.CA_CERT_FILE} to every participant.")
+        print(f"Created CA {name!r} in {ca_dir}; give {ca_dir / authority.CA_CERT_FILE} to every participant.")
         print(f"SHA-256 fingerprint (compare it out of band): {fingerprint}")
 
 
@@ -87,7 +87,7 @@ def request(
         identity = _identity(role, org, kind, entity)
         key = key or Path(f"{role}.key")
         out = out or key.with_suffix(".csr")
-        pki.make_request(key, out, identity, dns_names=dns or (), ip_addresses=ip or ())
+        authority.make_request(key, out, identity, dns_names=dns or (), ip_addresses=ip or ())
         print(f"Wrote key {key} and request {out} for {_described(identity)}; "
               "send only the request to the CA operator.")
 
@@ -108,15 +108,15 @@ def sign(
 ) -> None:
     """Sign a request for the role, organisation and legal entity you have checked."""
     with exit_on_error():
-        csr = pki.read_file(request_file, "certificate request")
-        passphrase = pki.load_passphrase(passphrase_file)
-        cert_pem = pki.sign_request(
+        csr = pemfiles.read_file(request_file, "certificate request")
+        passphrase = authority.load_passphrase(passphrase_file)
+        cert_pem = authority.sign_request(
             ca_dir, passphrase, csr, role=role, org=org, kind=kind, entity=entity,
             dns_names=dns or (), ip_addresses=ip or (), days=days,
         )
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(cert_pem)
-        cert = pki.load_certificate(cert_pem)
+        cert = pemfiles.load_certificate(cert_pem)
         print(
             f"Signed {_described(_identity(role, org, kind, entity))}: serial {cert.serial_number}, "
             f"valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; wrote {out}."
@@ -139,9 +139,9 @@ def revoke(
                 number = int(serial, 0)
             except ValueError:
                 raise ConfigError(f"--serial {serial!r} is not a number; copy it from `regiozicht pki list`.") from None
-        cert_pem = pki.read_file(cert_file, "certificate") if cert_file is not None else None
-        passphrase = pki.load_passphrase(passphrase_file)
-        pki.revoke(ca_dir, passphrase, cert_pem=cert_pem, serial=number, reason=reason)
+        cert_pem = pemfiles.read_file(cert_file, "certificate") if cert_file is not None else None
+        passphrase = authority.load_passphrase(passphrase_file)
+        authority.revoke(ca_dir, passphrase, cert_pem=cert_pem, serial=number, reason=reason)
         print("Revoked; run `regiozicht pki crl` and hand the new list to the coordinator.")
 
 
@@ -154,11 +154,11 @@ def crl(
 ) -> None:
     """Sign a fresh revocation list; the coordinator forwards it to the nodes."""
     with exit_on_error():
-        passphrase = pki.load_passphrase(passphrase_file)
-        crl_pem = pki.make_crl(ca_dir, passphrase, days=days)
+        passphrase = authority.load_passphrase(passphrase_file)
+        crl_pem = authority.make_crl(ca_dir, passphrase, days=days)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(crl_pem)
-        loaded = pki.load_crl(crl_pem)
+        loaded = pemfiles.load_crl(crl_pem)
         print(
             f"Wrote revocation list {out} with {len(loaded)} revoked certificate(s); "
             f"it expires {loaded.next_update_utc:%Y-%m-%d %H:%M} UTC."
@@ -172,6 +172,6 @@ def list_(
 ) -> None:
     """List the certificates this CA issued (no passphrase needed)."""
     with exit_on_error():
-        rows = pki.issued_certificates(ca_dir)
+        rows = authority.issued_certificates(ca_dir)
         emit(rows, ["serial", "identity", "entity", "not_before", "not_after", "revoked"], fmt,
              title="Issued certificates")

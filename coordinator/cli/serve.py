@@ -45,7 +45,8 @@ def init(
 @app.command()
 def check(config: ConfigOption) -> None:
     """Validate the config, certificate, key and revocation list."""
-    from regiozicht.pki import TrustStore, load_certificate, load_private_key, read_file
+    from regiozicht.pemfiles import load_certificate, load_private_key, read_file
+    from regiozicht.truststore import TrustStore
 
     with exit_on_error():
         cfg = coordinator_config.load(config)

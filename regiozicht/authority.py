@@ -1,9 +1,11 @@
-"""The regional CA and the trust store that checks its certificates.
+"""The regional CA (run offline by the CA operator) and the certificate requests it signs.
 
+Keys are made where they are used: a party makes its key and request (`make_request`), the CA
+operator checks the identity and signs (`sign_request`), revokes and issues revocation lists.
 Profile (docs/pki.md): ECDSA P-256 keys, SHA-256 signatures, one SAN URI
-``urn:regiozicht:v1:<role>:<org>[:<kind>]``, an optional legal entity in the
-subject's organizationIdentifier, leaf certificates for both serverAuth and
-clientAuth, 30-day certificates, 7-day revocation lists.
+``urn:regiozicht:v1:<role>:<org>[:<kind>]``, an optional legal entity in the subject's
+organizationIdentifier, leaf certificates for both serverAuth and clientAuth, 30-day
+certificates, 7-day revocation lists.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import getpass
 import ipaddress
 import json
 import os
-import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -26,99 +27,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from regiozicht.errors import AuthenticationFailed, ConfigError, PermissionDenied
-from regiozicht.identity import Identity, entity_of, identity_of, identity_uris
+from regiozicht.errors import ConfigError
+from regiozicht.identity import Identity, entity_of, identity_uris
+from regiozicht.pemfiles import load_certificate, read_file, utcnow, write_private
 
 PASSPHRASE_ENV = "REGIOZICHT_CA_PASSPHRASE"
 CA_CERT_FILE = "ca.crt"
 CA_KEY_FILE = "ca.key"
 CA_STATE_FILE = "state.json"
-T = TypeVar("T")
-CLOCK_SKEW = dt.timedelta(seconds=120)
 # Leaf certificates start a little in the past: BoringSSL allows no skew.
 BACKDATE = dt.timedelta(minutes=5)
 REASONS = {flag.name: flag for flag in x509.ReasonFlags} | {
     flag.value: flag for flag in x509.ReasonFlags
 }
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# --------------------------------------------------------------- file helpers
-
-
-def _utcnow(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.timezone.utc)
-    if now.tzinfo is None:
-        return now.replace(tzinfo=dt.timezone.utc)
-    return now
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a new 0600 file; never overwrite one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(
-            f"{path} already exists; move it away first if you really mean to replace it."
-        ) from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
-def read_file(path: Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the {what} {path} ({exc.strerror}); check the path.") from None
-
-
-def load_certificate(data: bytes) -> x509.Certificate:
-    """Load a certificate from PEM or DER bytes.
-
-    Raises:
-        ConfigError: The bytes are not a certificate.
-    """
-    return _pem_or_der(data, x509.load_pem_x509_certificate, x509.load_der_x509_certificate,
-                       "The data is not a PEM or DER certificate; pass the .crt file the CA signed.")
-
-
-def load_crl(data: bytes) -> x509.CertificateRevocationList:
-    """Load a revocation list from PEM or DER bytes."""
-    return _pem_or_der(data, x509.load_pem_x509_crl, x509.load_der_x509_crl,
-                       "The data is not a PEM or DER revocation list; pass the file `regiozicht pki crl` wrote.")
-
-
-def _pem_or_der(data: bytes, pem: Callable[[bytes], T], der: Callable[[bytes], T], refusal: str) -> T:
-    """Parses PEM (recognised by its armour) or else DER; ConfigError with `refusal` when neither."""
-    try:
-        return pem(data) if data.lstrip().startswith(b"-----BEGIN") else der(data)
-    except ValueError:
-        raise ConfigError(refusal) from None
-
-
-def load_private_key(path: Path, passphrase: bytes | None = None) -> ec.EllipticCurvePrivateKey:
-    """Load a P-256 private key from a PEM file.
-
-    Raises:
-        ConfigError: Missing file, wrong passphrase or not a P-256 key.
-    """
-    data = read_file(path, "private key")
-    try:
-        key = serialization.load_pem_private_key(data, passphrase)
-    except (ValueError, TypeError):
-        if passphrase is not None:
-            raise ConfigError(
-                f"Cannot open {path}: the passphrase is wrong or the file is damaged; "
-                "check the passphrase and try again."
-            ) from None
-        raise ConfigError(
-            f"{path} is not an unencrypted PEM private key; make a new key with "
-            "`regiozicht pki request`."
-        ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ConfigError(f"{path} is not an ECDSA P-256 key; make a new key with `regiozicht pki request`.")
-    return key
 
 
 def load_passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> bytes:
@@ -193,7 +115,7 @@ def init_ca(
         x509.NameAttribute(NameOID.COMMON_NAME, name[:64]),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Regiozicht"),
     ])
-    now = _utcnow(None)
+    now = utcnow(None)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -214,7 +136,7 @@ def init_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(
+    write_private(
         ca_dir / CA_KEY_FILE,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -290,7 +212,7 @@ def make_request(
         .add_extension(_san(identity, dns_names, ips), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(
+    write_private(
         Path(key_path),
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -390,7 +312,7 @@ def sign_request(
         raise ConfigError(f"--days must be positive, not {days}; certificates normally live 30 days.")
 
     ca_cert, ca_key = _open_ca(ca_dir, passphrase)
-    start = _utcnow(now)
+    start = utcnow(now)
     not_after = min(start + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
     cert = (
         x509.CertificateBuilder()
@@ -480,7 +402,7 @@ def revoke(
             return
         state["revoked"].append({
             "serial": serial,
-            "revoked_at": _utcnow(now).isoformat(),
+            "revoked_at": utcnow(now).isoformat(),
             "reason": REASONS[reason_key].name,
         })
 
@@ -490,7 +412,7 @@ def make_crl(ca_dir: Path, passphrase: bytes, days: int = 7, now: dt.datetime | 
     if days <= 0:
         raise ConfigError(f"--days must be positive, not {days}; revocation lists normally live 7 days.")
     ca_cert, ca_key = _open_ca(ca_dir, passphrase)
-    start = _utcnow(now)
+    start = utcnow(now)
     with _ca_state(ca_dir) as state:
         state["crl_number"] += 1
         builder = (
@@ -515,210 +437,3 @@ def make_crl(ca_dir: Path, passphrase: bytes, days: int = 7, now: dt.datetime | 
             builder = builder.add_revoked_certificate(revoked.build())
         crl = builder.sign(ca_key, hashes.SHA256())
     return crl.public_bytes(serialization.Encoding.PEM)
-
-
-# ----------------------------------------------------------------- trust store
-
-
-def _crl_number(crl: x509.CertificateRevocationList) -> int:
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        raise AuthenticationFailed(
-            "The revocation list has no CRL number; use a list made by `regiozicht pki crl`."
-        ) from None
-
-
-_ISSUED_KEPT = 4096  # certificates remembered as checked; a region has a few hundred
-
-
-class TrustStore:
-    """The regional CA certificate plus its current revocation list.
-
-    Thread-safe: the coordinator reloads the list while servers verify peers.
-    """
-
-    def __init__(
-        self,
-        ca_cert: x509.Certificate,
-        crl: x509.CertificateRevocationList | None = None,
-        *,
-        require_crl: bool = False,
-    ) -> None:
-        ca_key = ca_cert.public_key()
-        if not isinstance(ca_key, ec.EllipticCurvePublicKey):
-            raise ConfigError("The CA certificate has no ECDSA key; use the ca.crt of the regional CA.")
-        self.ca_cert = ca_cert
-        self._ca_key = ca_key
-        self.require_crl = require_crl
-        self._crl: x509.CertificateRevocationList | None = None
-        self._lock = threading.Lock()
-        # the newest list number ever accepted (a node keeps it across restarts): never go back to an older one
-        self.newest_seen = 0
-        # a list older than this (since its lastUpdate) counts as expired even before its nextUpdate
-        self.max_crl_age: dt.timedelta | None = None
-        # certificate bytes → (certificate, identity) already checked as issued by the CA
-        self._issued: dict[bytes, tuple[x509.Certificate, Identity]] = {}
-        if crl is not None:
-            self.update_crl(crl.public_bytes(serialization.Encoding.DER))
-
-    @classmethod
-    def from_files(cls, ca_path: Path, crl_path: Path | None = None, *, require_crl: bool = False) -> TrustStore:
-        """Load the CA certificate and, if given, the revocation list from files."""
-        store = cls(load_certificate(read_file(ca_path, "CA certificate")), require_crl=require_crl)
-        if crl_path is not None:
-            store.update_crl(read_file(crl_path, "revocation list"))
-        return store
-
-    @property
-    def crl(self) -> x509.CertificateRevocationList | None:
-        return self._crl
-
-    @property
-    def crl_number(self) -> int:
-        """The loaded list's number (0: none loaded)."""
-        crl = self._crl
-        return _crl_number(crl) if crl is not None else 0
-
-    @property
-    def ca_pem(self) -> bytes:
-        return self.ca_cert.public_bytes(serialization.Encoding.PEM)
-
-    def update_crl(self, crl_pem: bytes, now: dt.datetime | None = None) -> None:
-        """Replace the revocation list with a newer one signed by the CA.
-
-        Raises:
-            AuthenticationFailed: Not signed by the CA, issued in the future, or
-                older than the list already loaded.
-        """
-        try:
-            crl = load_crl(crl_pem)
-        except ConfigError as exc:
-            raise AuthenticationFailed(exc.message) from None
-        if crl.issuer != self.ca_cert.subject or not crl.is_signature_valid(self._ca_key):
-            raise AuthenticationFailed(
-                "The revocation list is not signed by the regional CA; use a list made by "
-                "`regiozicht pki crl` with this region's CA."
-            )
-        if crl.last_update_utc > _utcnow(now) + CLOCK_SKEW:
-            raise AuthenticationFailed(
-                f"The revocation list starts in the future ({crl.last_update_utc.isoformat()}); check this machine's clock."
-            )
-        number = _crl_number(crl)
-        with self._lock:
-            newest = max(self.newest_seen, _crl_number(self._crl) if self._crl is not None else 0)
-            if number < newest:
-                raise AuthenticationFailed(
-                    f"The revocation list number {number} is older than number {newest}, the newest this party "
-                    "has seen; use the newest list from `regiozicht pki crl`."
-                )
-            self._crl = crl
-            self.newest_seen = number
-
-    def verify(
-        self,
-        cert: x509.Certificate | bytes,
-        *,
-        roles: Collection[str] | None = None,
-        now: dt.datetime | None = None,
-    ) -> Identity:
-        """Check a peer's certificate and return whom it speaks for.
-
-        Raises:
-            AuthenticationFailed: Not from the regional CA, outside its validity,
-                revoked, or the revocation list is missing or expired while required.
-            PermissionDenied: The identity's role is not in ``roles``.
-        """
-        if isinstance(cert, bytes):
-            cert, identity = self.issued(cert)
-        else:
-            identity = self._check_issued(cert)
-        moment = _utcnow(now)
-        self._check_leaf(cert, identity, moment)
-        self._check_revocation(cert, identity, moment)
-        if roles is not None and identity.role not in roles:
-            raise PermissionDenied(
-                f"The certificate is for {identity}, but only the role(s) {', '.join(sorted(roles))} "
-                "may do this; use a certificate with one of those roles."
-            )
-        return identity
-
-    def issued(self, der: bytes) -> tuple[x509.Certificate, Identity]:
-        """A certificate read and checked as a leaf issued by the regional CA.
-
-        What this checks never changes for given bytes, so each certificate is checked once (every
-        signed message carries its signer's certificate); validity and revocation, which change with
-        time and the list, are checked by `verify` on every use.
-        """
-        known = self._issued.get(der)
-        if known is None:
-            try:
-                cert = x509.load_der_x509_certificate(der)
-            except ValueError:
-                try:
-                    cert = load_certificate(der)  # PEM
-                except ConfigError:
-                    raise AuthenticationFailed("The signer's certificate cannot be read; sign with a certificate of "
-                                               "the regional CA.") from None
-            known = (cert, self._check_issued(cert))
-            if len(self._issued) >= _ISSUED_KEPT:
-                self._issued.clear()
-            self._issued[der] = known
-        return known
-
-    def _check_issued(self, cert: x509.Certificate) -> Identity:
-        who = cert.subject.rfc4514_string()
-        try:
-            cert.verify_directly_issued_by(self.ca_cert)
-        except (ValueError, TypeError, InvalidSignature):
-            raise AuthenticationFailed(
-                f"The certificate of {who!r} was not issued by the regional CA; "
-                "use a certificate signed by this region's CA."
-            ) from None
-        try:
-            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
-            is_ca = False
-        if is_ca:
-            raise AuthenticationFailed("A CA certificate cannot act as a participant; use a leaf certificate.")
-        return identity_of(cert)
-
-    def _check_leaf(self, cert: x509.Certificate, identity: Identity, moment: dt.datetime) -> None:
-        if moment < cert.not_valid_before_utc - CLOCK_SKEW:
-            raise AuthenticationFailed(
-                f"The certificate of {identity} is not valid until "
-                f"{cert.not_valid_before_utc.isoformat()}; check the clocks of both machines."
-            )
-        if moment > cert.not_valid_after_utc + CLOCK_SKEW:
-            raise AuthenticationFailed(
-                f"The certificate of {identity} expired at {cert.not_valid_after_utc.isoformat()}; "
-                "make a new request with `regiozicht pki request` and have the CA sign it."
-            )
-
-    def _check_revocation(self, cert: x509.Certificate, identity: Identity, moment: dt.datetime) -> None:
-        crl = self._crl
-        if crl is None:
-            if self.require_crl:
-                raise AuthenticationFailed(
-                    "No revocation list is loaded; ask the CA operator to run `regiozicht pki crl` and load it."
-                )
-            return
-        next_update = crl.next_update_utc
-        if self.require_crl and self.max_crl_age is not None and moment > crl.last_update_utc + self.max_crl_age \
-                + CLOCK_SKEW:
-            raise AuthenticationFailed(
-                f"The revocation list dates from {crl.last_update_utc.isoformat()}, older than the "
-                f"{self.max_crl_age.total_seconds() / 3600:g} hours this node's covenant allows; the CA operator runs "
-                "`regiozicht pki crl` and the coordinator passes it on (or place it in [tls] revocation_list).")
-        if self.require_crl and (next_update is None or moment > next_update + CLOCK_SKEW):
-            raise AuthenticationFailed(
-                f"The revocation list expired at {next_update.isoformat() if next_update else 'an unknown time'}; "
-                "ask the CA operator to run `regiozicht pki crl` and reload it."
-            )
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if entry is not None:
-            raise AuthenticationFailed(
-                f"The certificate of {identity} was revoked on "
-                f"{entry.revocation_date_utc.date().isoformat()}; make a new request with "
-                "`regiozicht pki request` and have the CA sign it."
-            )
