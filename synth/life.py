@@ -139,9 +139,11 @@ def _add(life: Life, kind: str, start: int, end: int, reason: str, **info: objec
     life.enrolments.append(Spell(kind, start, end, {"reason": reason, **info}))
 
 
-def _leave_day(rng: random.Random, school_year: int) -> int:
-    """Drop-outs leave at a random day between September and June."""
-    return aug1(school_year) + 31 + rng.randrange(300)
+def _leave_day(life: Life, rng: random.Random, school_year: int) -> int | None:
+    """Drop-outs leave at a random day between September and June; None before 16 (leerplicht:
+    a younger pupil who leaves a school is enrolled at another, docs/domain.md)."""
+    day = aug1(school_year) + 31 + rng.randrange(300)
+    return day if day >= life.birthday(16) else None
 
 
 def _special(life: Life, rng: random.Random, start: int, kind: str) -> tuple[tuple[str, int] | None, int]:
@@ -179,8 +181,10 @@ def _secondary(life: Life, rng: random.Random, start: int, kind: str, years: int
     year = dt.date.fromordinal(start).year
     for k in range(years):
         if rng.random() < _dropout_p(life, dropout / years, aug1(year + k)):
-            _add(life, kind, start, _leave_day(rng, year + k), "VOORTIJDIG", sk=False)
-            return year + k + 1, False
+            left = _leave_day(life, rng, year + k)
+            if left is not None:
+                _add(life, kind, start, left, "VOORTIJDIG", sk=False)
+                return year + k + 1, False
     return year + years, True
 
 
@@ -204,8 +208,8 @@ def _vmbo_kgt(life: Life, rng: random.Random, start: int, level: int) -> tuple[t
 
 def _general(life: Life, rng: random.Random, start: int, kind: str, years: int) -> tuple[tuple[str, int] | None, int]:
     year = dt.date.fromordinal(start).year
-    if rng.random() < 0.12:  # fails and switches to mbo 4 after a few years
-        year += years - 2
+    if rng.random() < 0.12:  # fails in the upper years and switches to mbo 4 (at 15 or older)
+        year += years - 1
         _add(life, kind, start, jul31(year), "OVERSTAP", sk=False)
         return ("MBO", 4), year
     year += years
@@ -226,8 +230,10 @@ def _mbo(life: Life, rng: random.Random, start: int, level: int) -> tuple[tuple[
     years = _MBO_YEARS[level] - (1 if level == 4 and rng.random() < 0.5 else 0)
     for k in range(years):
         if rng.random() < _dropout_p(life, _MBO_DROPOUT[level], aug1(year + k)):
-            _add(life, "MBO", start, _leave_day(rng, year + k), "VOORTIJDIG", level=level, sk=False)
-            return _after_dropout(life, rng, level), year + k + 1
+            left = _leave_day(life, rng, year + k)
+            if left is not None:
+                _add(life, "MBO", start, left, "VOORTIJDIG", level=level, sk=False)
+                return _after_dropout(life, rng, level), year + k + 1
     year += years
     _add(life, "MBO", start, jul31(year), "DIPLOMA", level=level, sk=level >= 2)
     u = rng.random()

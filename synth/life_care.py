@@ -120,8 +120,10 @@ def simulate_rmc(life: Life, rng: random.Random) -> None:
             "bron": "DUO" if rng.random() < 0.8 else "SCHOOL",
             "laatste_opleiding": f"MBO{level}" if level else e.kind})
         life.rmc.append(registration)
-        if doelgroep == "KWALIFICATIEPLICHTIG":
-            life.verzuim.append(Spell("ABSOLUUT", e.end + 14, stop - 1, {"afdoening": pick(rng, _AFDOENING)}))
+        # kwalificatieplicht ends at 18: the leerplicht closes the report then, or on return to school
+        report_end = min(stop, life.birthday(18)) - 1
+        if doelgroep == "KWALIFICATIEPLICHTIG" and e.end + 14 <= report_end:
+            life.verzuim.append(Spell("ABSOLUUT", e.end + 14, report_end, {"afdoening": pick(rng, _AFDOENING)}))
         _traject(life, rng, registration, nxt)
 
 
