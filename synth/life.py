@@ -116,7 +116,8 @@ def _wijk(rng: random.Random) -> str:
 
 # Secondary tracks by ability quantile (ability falls with risk).
 _TRACKS = ((0.031, "VSO"), (0.063, "PRO"), (0.153, "VMBO_BB"), (0.39, "VMBO_KGT"), (0.67, "HAVO"), (1.0, "VWO"))
-_MBO_DROPOUT = {1: 0.45, 2: 0.31, 3: 0.16, 4: 0.12}
+_MBO_DROPOUT = {1: 0.40, 2: 0.27, 3: 0.14, 4: 0.105}
+_GENERAL_DROPOUT = 0.016  # havo/vwo: yearly drop-out chance from 16 (leaving without a diploma)
 _MBO_YEARS = {1: 1, 2: 2, 3: 3, 4: 4}
 
 
@@ -212,6 +213,12 @@ def _general(life: Life, rng: random.Random, start: int, kind: str, years: int) 
         year += years - 1
         _add(life, kind, start, jul31(year), "OVERSTAP", sk=False)
         return ("MBO", 4), year
+    for k in range(years):
+        if rng.random() < _GENERAL_DROPOUT * (1.45 if life.sex == "M" else 0.65) * math.exp(0.6 * life.risk):
+            left = _leave_day(life, rng, year + k)
+            if left is not None:  # a non-partner school's leaver: the RMC knows it through DUO
+                _add(life, kind, start, left, "VOORTIJDIG", sk=False)
+                return (("MBO", 4) if rng.random() < 0.3 else None), year + k + 1
     year += years
     _add(life, kind, start, jul31(year), "DIPLOMA", sk=True)
     return (("HBO", 0) if rng.random() < 0.85 else ("MBO", 4) if rng.random() < 0.5 else None), year

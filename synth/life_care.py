@@ -117,7 +117,8 @@ def simulate_rmc(life: Life, rng: random.Random) -> None:
         stop = min(x for x in (nxt, life.birthday(23)) if x is not None)
         level = e.info.get("level")
         registration = Spell(doelgroep, datum, stop - 1 if stop - 1 >= datum else datum, {
-            "bron": "DUO" if rng.random() < 0.8 else "SCHOOL",
+            # only a partner school reports its own leavers; DUO reports every school's
+            "bron": "DUO" if rng.random() < 0.8 or e.kind not in PARTNER_SCHOOLS else "SCHOOL",
             "laatste_opleiding": f"MBO{level}" if level else e.kind})
         life.rmc.append(registration)
         # kwalificatieplicht ends at 18: the leerplicht closes the report then, or on return to school
