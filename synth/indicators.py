@@ -155,6 +155,8 @@ def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
             "all_residents": {b: linked_split(t, (b, "inwoner", p), [("jeugdhulp", "jeugdhulp_24m", p)], p,
                                               PERSON_DIMS, L) for b in brp}}),
         "9_absence": _both(lambda L: _absence(t, p, brp, L)),
+        # what the schools can see: a startkwalificatie earned at a partner school only (havo/vwo/hbo are not
+        # partners), so recipients not linked are "without a startkwalificatie from a partner school"
         "10_bijstand_under_27": _both(lambda L: {
             partner: linked_split(t, (partner, "bijstand", p), on("startkwalificatie", SCHOOLS), p, PERSON_DIMS, L)
             for partner in wi}),
@@ -196,6 +198,9 @@ def truth_document(t: Truth, manifest: Manifest) -> dict[str, Any]:
         "cohort_peildatum": shift_years(peildatum, -1).isoformat(),
         "seed": manifest.seed, "scale": manifest.scale,
         "notes": "Layers: 'recorded' = what the partner databases hold (DP answers estimate this); "
-                 "'reality' = what they would hold if recorded perfectly. 'linked' counts use valid BSNs only.",
+                 "'reality' = what they would hold if recorded perfectly. 'linked' counts use valid BSNs only. "
+                 "10_bijstand_under_27: 'linked' = with a startkwalificatie from a partner school (pro/vso, "
+                 "vmbo-bb, mbo); a havo, vwo or hbo diploma is not seen, so 'n - linked' is an upper bound on "
+                 "recipients without a startkwalificatie (docs/synthetic-region.md).",
         "indicators": indicators(t, peildatum),
     }

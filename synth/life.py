@@ -116,7 +116,8 @@ def _wijk(rng: random.Random) -> str:
 
 # Secondary tracks by ability quantile (ability falls with risk).
 _TRACKS = ((0.031, "VSO"), (0.063, "PRO"), (0.153, "VMBO_BB"), (0.39, "VMBO_KGT"), (0.67, "HAVO"), (1.0, "VWO"))
-_MBO_DROPOUT = {1: 0.45, 2: 0.31, 3: 0.16, 4: 0.12}
+_MBO_DROPOUT = {1: 0.40, 2: 0.27, 3: 0.14, 4: 0.105}
+_GENERAL_DROPOUT = 0.016  # havo/vwo: yearly drop-out chance from 16 (leaving without a diploma)
 _MBO_YEARS = {1: 1, 2: 2, 3: 3, 4: 4}
 
 
@@ -139,9 +140,11 @@ def _add(life: Life, kind: str, start: int, end: int, reason: str, **info: objec
     life.enrolments.append(Spell(kind, start, end, {"reason": reason, **info}))
 
 
-def _leave_day(rng: random.Random, school_year: int) -> int:
-    """Drop-outs leave at a random day between September and June."""
-    return aug1(school_year) + 31 + rng.randrange(300)
+def _leave_day(life: Life, rng: random.Random, school_year: int) -> int | None:
+    """Drop-outs leave at a random day between September and June; None before 16 (leerplicht:
+    a younger pupil who leaves a school is enrolled at another, docs/domain.md)."""
+    day = aug1(school_year) + 31 + rng.randrange(300)
+    return day if day >= life.birthday(16) else None
 
 
 def _special(life: Life, rng: random.Random, start: int, kind: str) -> tuple[tuple[str, int] | None, int]:
@@ -179,8 +182,10 @@ def _secondary(life: Life, rng: random.Random, start: int, kind: str, years: int
     year = dt.date.fromordinal(start).year
     for k in range(years):
         if rng.random() < _dropout_p(life, dropout / years, aug1(year + k)):
-            _add(life, kind, start, _leave_day(rng, year + k), "VOORTIJDIG", sk=False)
-            return year + k + 1, False
+            left = _leave_day(life, rng, year + k)
+            if left is not None:
+                _add(life, kind, start, left, "VOORTIJDIG", sk=False)
+                return year + k + 1, False
     return year + years, True
 
 
@@ -204,10 +209,16 @@ def _vmbo_kgt(life: Life, rng: random.Random, start: int, level: int) -> tuple[t
 
 def _general(life: Life, rng: random.Random, start: int, kind: str, years: int) -> tuple[tuple[str, int] | None, int]:
     year = dt.date.fromordinal(start).year
-    if rng.random() < 0.12:  # fails and switches to mbo 4 after a few years
-        year += years - 2
+    if rng.random() < 0.12:  # fails in the upper years and switches to mbo 4 (at 15 or older)
+        year += years - 1
         _add(life, kind, start, jul31(year), "OVERSTAP", sk=False)
         return ("MBO", 4), year
+    for k in range(years):
+        if rng.random() < _GENERAL_DROPOUT * (1.45 if life.sex == "M" else 0.65) * math.exp(0.6 * life.risk):
+            left = _leave_day(life, rng, year + k)
+            if left is not None:  # a non-partner school's leaver: the RMC knows it through DUO
+                _add(life, kind, start, left, "VOORTIJDIG", sk=False)
+                return (("MBO", 4) if rng.random() < 0.3 else None), year + k + 1
     year += years
     _add(life, kind, start, jul31(year), "DIPLOMA", sk=True)
     return (("HBO", 0) if rng.random() < 0.85 else ("MBO", 4) if rng.random() < 0.5 else None), year
@@ -226,8 +237,10 @@ def _mbo(life: Life, rng: random.Random, start: int, level: int) -> tuple[tuple[
     years = _MBO_YEARS[level] - (1 if level == 4 and rng.random() < 0.5 else 0)
     for k in range(years):
         if rng.random() < _dropout_p(life, _MBO_DROPOUT[level], aug1(year + k)):
-            _add(life, "MBO", start, _leave_day(rng, year + k), "VOORTIJDIG", level=level, sk=False)
-            return _after_dropout(life, rng, level), year + k + 1
+            left = _leave_day(life, rng, year + k)
+            if left is not None:
+                _add(life, "MBO", start, left, "VOORTIJDIG", level=level, sk=False)
+                return _after_dropout(life, rng, level), year + k + 1
     year += years
     _add(life, "MBO", start, jul31(year), "DIPLOMA", level=level, sk=level >= 2)
     u = rng.random()

@@ -15,28 +15,51 @@ _AFDOENING = {"GESPREK": 0.5, "WAARSCHUWING": 0.2, "HALT": 0.1, "PROCES_VERBAAL"
 PARTNER_SCHOOLS = ("PRO", "VSO", "VMBO_BB", "MBO")
 
 
+# Calibrated together (docs/synthetic-region.md): ~10% of 12–17 and ~5% of 18–22 in care on a day,
+# 10–13% of all 12–26 in care some day in 24 months (docs/domain.md) — so spells are long (mean
+# about two years) and concentrated on the vulnerable, rather than many short spells.
+_CARE_START = 0.1  # yearly chance of a first or new spell before 18, times the person's lift
+_CARE_DAYS = 700  # mean length of a spell
+_EXTENDED = 0.6  # share of the spells running at 18 that are extended (verlengde jeugdhulp)
+_EXTENDED_DAYS = 1100  # mean time an extended spell runs past the 18th birthday
+_RESTART = 0.25  # after 18: chance of a new spell within half a year of the last one ending
+
+
 def simulate_care(life: Life, rng: random.Random) -> None:
-    """Yearly chance of a jeugdhulp spell, higher with risk; few after 18."""
-    propensity = 0.8 * life.risk + 0.6 * rng.gauss(0, 1)
-    lift = math.exp(0.8 * propensity - 0.32)
+    """Jeugdhulp spells up to 18 (extendable to 23, docs/domain.md), more often with risk.
+
+    After 18 a spell only starts again within half a year of the previous one ending (the
+    Jeugdwet's verlengde jeugdhulp), and nothing runs past the 23rd birthday.
+    """
+    propensity = 0.95 * life.risk + 0.31 * rng.gauss(0, 1)
+    lift = math.exp(1.6 * propensity - 1.28)
+    adult = life.birthday(18)
     for age in range(11, 23):
         year_start = life.birthday(age)
-        if life.care and (life.care[-1].end or 0) >= year_start:
+        start = year_start + rng.randrange(365)
+        last_end = life.care[-1].end if life.care else None
+        if last_end is not None and last_end >= start:
             continue
-        base = 0.14 if age < 18 else 0.06
-        if rng.random() < base * lift:
-            _care_spell(life, rng, year_start + rng.randrange(365))
+        if age < 18:
+            if rng.random() < _CARE_START * (0.7 if age < 14 else 1.3) * lift:  # more in adolescence
+                _care_spell(life, rng, start)
+        elif last_end is not None and last_end >= adult - 183 and start - last_end <= 183 \
+                and rng.random() < _RESTART:
+            _care_spell(life, rng, start)
         if age < 18 and rng.random() < 0.003 * math.exp(1.2 * propensity - 0.72):
-            start = year_start + rng.randrange(365)
+            begin = year_start + rng.randrange(365)
             life.protection.append(Spell(pick(rng, {"OTS": 0.8, "VOOGDIJ": 0.1, "JR": 0.1}),
-                                         start, start + 180 + rng.randrange(500)))
+                                         begin, begin + 180 + rng.randrange(500)))
 
 
 def _care_spell(life: Life, rng: random.Random, start: int) -> None:
-    end = start + max(30, int(rng.expovariate(1 / 330)))
+    end = start + max(30, int(rng.expovariate(1 / _CARE_DAYS)))
     adult = life.birthday(18)
-    if start < adult <= end and rng.random() < 0.5:
+    if start < adult <= end and rng.random() >= _EXTENDED:
         end = adult - 1  # care ends at 18 unless extended
+    elif start < adult <= end:
+        end = max(end, adult + int(rng.expovariate(1 / _EXTENDED_DAYS)))  # extended: often to 21–23
+    end = min(end, life.birthday(23) - 1)
     life.care.append(Spell(pick(rng, _HULPVORM), start, end, {
         "verwijzer": pick(rng, _VERWIJZER), "crisis": rng.random() < 0.05,
         "reden_einde": pick(rng, _EINDE)}))
@@ -94,11 +117,14 @@ def simulate_rmc(life: Life, rng: random.Random) -> None:
         stop = min(x for x in (nxt, life.birthday(23)) if x is not None)
         level = e.info.get("level")
         registration = Spell(doelgroep, datum, stop - 1 if stop - 1 >= datum else datum, {
-            "bron": "DUO" if rng.random() < 0.8 else "SCHOOL",
+            # only a partner school reports its own leavers; DUO reports every school's
+            "bron": "DUO" if rng.random() < 0.8 or e.kind not in PARTNER_SCHOOLS else "SCHOOL",
             "laatste_opleiding": f"MBO{level}" if level else e.kind})
         life.rmc.append(registration)
-        if doelgroep == "KWALIFICATIEPLICHTIG":
-            life.verzuim.append(Spell("ABSOLUUT", e.end + 14, stop - 1, {"afdoening": pick(rng, _AFDOENING)}))
+        # kwalificatieplicht ends at 18: the leerplicht closes the report then, or on return to school
+        report_end = min(stop, life.birthday(18)) - 1
+        if doelgroep == "KWALIFICATIEPLICHTIG" and e.end + 14 <= report_end:
+            life.verzuim.append(Spell("ABSOLUUT", e.end + 14, report_end, {"afdoening": pick(rng, _AFDOENING)}))
         _traject(life, rng, registration, nxt)
 
 

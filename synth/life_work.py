@@ -8,6 +8,8 @@ from synth.life import Life, Spell, pick
 
 _JOB_AT_LEAVING = {"VOORTIJDIG": 1.0, "ARBEIDSMARKT_PRO": 0.9, "ARBEIDSMARKT_VSO": 0.5,
                    "DAGBESTEDING": 0.03, "SK": 0.85, "NO_SK": 0.55}
+# WW after a job of more than half a year that ends in unemployment (a job straight after: none)
+_WW_AFTER_LONG_JOB = 0.6
 _CONTRACTS = {"TIJDELIJK": 0.55, "VAST": 0.15, "OPROEP": 0.2, "UITZEND": 0.1}
 
 
@@ -40,33 +42,45 @@ def simulate_work(life: Life, rng: random.Random) -> None:
         first_day = max(first_day, life.birthday(16))
         kind = _leaver_kind(left)
         p_job = _JOB_AT_LEAVING[kind] * math.exp(-0.05 * life.risk)
-        t, first = first_day, True
+        t, first, ww_until = first_day, True, None
         while t <= last_day:
             if rng.random() < (p_job if first else 0.8 * math.exp(-0.2 * life.risk)):
-                t = _job(life, rng, t + rng.randrange(45 if first else 30), last_day)
+                t, ww_until = _job(life, rng, t + rng.randrange(45 if first else 30), last_day)
             else:
-                t = _jobless(life, rng, t, last_day, kind)
+                t = _jobless(life, rng, t, last_day, kind, ww_until)
+                ww_until = None
             first = False
         _register(life, rng, left, first_day, kind)
     _side_jobs(life, rng)
 
 
-def _job(life: Life, rng: random.Random, start: int, last_day: int) -> int:
+def _job(life: Life, rng: random.Random, start: int, last_day: int) -> tuple[int, int | None]:
+    """A job from `start`; returns the day after it and, for a long job that really ended, how long
+    WW would last if no new job follows at once (WW is drawn in the jobless spell, never beside work)."""
     length = max(30, int(rng.expovariate(1 / (800 * math.exp(-0.3 * life.risk)))))
     end = min(start + length, last_day)
+    ww_days = None
     if start <= end:
         life.jobs.append(Spell("baan", start, end, {
             "contract": pick(rng, _CONTRACTS), "uren": rng.choice((12, 16, 20, 24, 32, 36, 38, 40))}))
-        if length > 180 and rng.random() < 0.2:
-            life.benefits.append(Spell("WW", end + 1, min(end + 30 + rng.randrange(150), last_day)))
-    return start + length + 1
+        # a job cut at the period's end (back to school, the horizon) did not end: no WW
+        if length > 180 and end == start + length and rng.random() < _WW_AFTER_LONG_JOB:
+            ww_days = 30 + rng.randrange(150)
+    return start + length + 1, ww_days
 
 
-def _jobless(life: Life, rng: random.Random, start: int, last_day: int, kind: str) -> int:
+def _jobless(life: Life, rng: random.Random, start: int, last_day: int, kind: str,
+             ww_days: int | None = None) -> int:
+    """A jobless spell: WW first if the job before it earned it, bijstand after four weeks' search (from 18)."""
     length = max(20, int(rng.expovariate(1 / (170 * math.exp(0.45 * life.risk)))))
     end = min(start + length, last_day)
+    searching_from = start
+    if ww_days is not None:
+        ww_end = min(start + ww_days - 1, end)
+        life.benefits.append(Spell("WW", start, ww_end))
+        searching_from = ww_end + 1
     p_bijstand = 0.17 * math.exp(0.55 * life.risk) * (0.4 if kind == "DAGBESTEDING" else 1.0)
-    begin = max(start + 28, life.birthday(18))  # under 27: four weeks of searching first
+    begin = max(searching_from + 28, life.birthday(18))  # under 27: four weeks of searching first
     if begin < end and rng.random() < p_bijstand:
         regeling = "PW_ALGEMEEN" if rng.random() < 0.97 else "IOAW"
         life.benefits.append(Spell(regeling, begin, end))

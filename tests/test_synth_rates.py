@@ -88,6 +88,16 @@ def test_jeugdhulp_prevalence_and_vsv_overlap(truth: Truth) -> None:
     assert 0.22 <= vsv <= 0.40, f"{vsv:.2f} of vsv'ers had jeugdhulp in the prior 24 months, want 0.25-0.35 (±0.05)"
 
 
+def test_jeugdhulp_24_months_of_all_young_people(truth: Truth) -> None:
+    """docs/domain.md: 25–35% of vsv'ers had youth care recently, against 10–13% of all young people."""
+    care = set(truth.members("jeugdhulp", "jeugdhulp_24m", P_2026, "reality"))
+    young = _residents(truth, ("12-15", "16-17", "18-22", "23-26"))
+    share = len(young & care) / len(young)
+    assert 0.09 <= share <= 0.14, f"{share:.3f} of 12-26 had jeugdhulp in the prior 24 months, want 0.10-0.13 (±0.01)"
+    vsv = _share(truth, ("rmc", "vsv", P_2026), [("jeugdhulp", "jeugdhulp_24m", P_2026)])
+    assert vsv >= 2 * share, f"vsv'ers {vsv:.2f} against all young people {share:.2f}: want about 2.5 times"
+
+
 def test_bijstand_under_27(truth: Truth) -> None:
     stock = sum(truth.count(w, "bijstand", P_2026, layer="reality")[()] for w in _wi(truth))
     adults = len(_residents(truth, ("18-22", "23-26")))
