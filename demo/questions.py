@@ -81,6 +81,7 @@ LINKED: tuple[LinkedQuestion, ...] = (
     LinkedQuestion("% pro/vso leavers of last year in work or on a benefit now (school × W&I)",
                    "school_leaver@school-provso", "baan or uitkering@wi", where="schoolsoort in (PRO, VSO)",
                    years_back=1),
-    LinkedQuestion("% bijstand under 27 without startkwalificatie, per W&I node (W&I × schools)", "bijstand@wi",
+    LinkedQuestion("% bijstand under 27 without a startkwalificatie from a partner school (pro/vso, vmbo-bb, mbo; "
+                   "havo/vwo/hbo diplomas are not seen), per W&I node (W&I × schools)", "bijstand@wi",
                    "startkwalificatie@school", where=UNDER_27, found=False, each_anchor=True),
 )
