@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from coordinator.combine import sum_cells
 from regiozicht import dp, rpc
 from regiozicht.bindings import DatasetBindings
 from regiozicht.cells import cell_list, covered_cell_list
-from regiozicht.errors import AuthenticationFailed, BadQuery, ConfigError
+from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.identity import Identity
 from regiozicht.pemfiles import load_certificate, load_private_key
 from regiozicht.query import (
@@ -32,7 +32,7 @@ from regiozicht.query import (
     new_query_id,
 )
 from regiozicht.signed import Signer, open_signed
-from regiozicht.tomlconfig import describe_validation_error, load_toml
+from regiozicht.tomlconfig import ConfigPath, Frozen, load_model
 from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
@@ -41,15 +41,14 @@ DEFAULT_PROFILE = Path("~/.config/regiozicht/profile.toml").expanduser()
 EXPIRY_SECONDS = 10 * 60
 
 
-class Profile(BaseModel):
+class Profile(Frozen):
     """`profile.toml`: where the coordinator is and who the analyst is."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     coordinator: str = Field(description="host:port of the region's coordinator.")
     server_name: str | None = Field(None, description="Name to check in the coordinator's certificate, if not the host.")
-    ca: Path = Field(description="The regional CA certificate (PEM).")
-    certificate: Path = Field(description="The analyst's certificate (PEM).")
-    key: Path = Field(description="The analyst's private key (PEM, 0600).")
+    ca: ConfigPath = Field(description="The regional CA certificate (PEM).")
+    certificate: ConfigPath = Field(description="The analyst's certificate (PEM).")
+    key: ConfigPath = Field(description="The analyst's private key (PEM, 0600).")
     datasets: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Dataset name → the partner kinds or orgs whose answers this analyst sums; adds to or "
@@ -57,15 +56,7 @@ class Profile(BaseModel):
 
     @classmethod
     def load(cls, path: Path | None) -> Profile:
-        path = path or DEFAULT_PROFILE
-        raw = load_toml(path, "analyst profile")
-        for key in ("ca", "certificate", "key"):
-            if isinstance(raw.get(key), str):
-                raw[key] = str((path.parent / str(raw[key])).expanduser().resolve())
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation_error(path, exc, "regiozicht catalog")) from None
+        return load_model(cls, path or DEFAULT_PROFILE, "analyst profile", "regiozicht catalog")
 
 
 @dataclass(frozen=True)

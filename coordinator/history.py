@@ -28,6 +28,7 @@ from sqlalchemy import (
     inspect,
     insert,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -68,6 +69,17 @@ answered = Table(
     Column("body_sha256", String(64), nullable=False),
     Column("org", String(64), nullable=False),
     PrimaryKeyConstraint("body_sha256", "org"),
+)
+
+# every node the coordinator has seen, with its last signed Describe: after a restart the catalog
+# still lists a node that has not reconnected yet (offline), so a count or a scheduled monitor run
+# names its part missing instead of summing the others as if they were the region
+known_nodes = Table(
+    "known_nodes",
+    metadata,
+    Column("org", String(64), primary_key=True),
+    Column("describe", LargeBinary, nullable=False),  # serialized pb.Signed, as the node signed it
+    Column("last_seen", Integer, nullable=False),
 )
 
 _ANSWERED = select(answered.c.org).where(answered.c.body_sha256 == bindparam("b_digest"))
@@ -153,6 +165,20 @@ class History:
             import logging
 
             logging.getLogger(__name__).error("node %s signed two different audit heads for entry %d", org, seq)
+
+    def remember_node(self, org: str, describe: pb.Signed, last_seen: float) -> None:
+        """Keeps a node's newest signed Describe (and when it was last seen) across restarts."""
+        values = {"describe": describe.SerializeToString(), "last_seen": int(last_seen)}
+        with self._lock, self.engine.begin() as tx:
+            if tx.execute(update(known_nodes).where(known_nodes.c.org == org).values(**values)).rowcount == 0:
+                tx.execute(insert(known_nodes).values(org=org, **values))
+
+    def remembered_nodes(self) -> list[tuple[str, pb.Signed, float]]:
+        """Every node ever seen: (org, its last signed Describe, last seen)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(known_nodes.c.org, known_nodes.c.describe, known_nodes.c.last_seen)
+                                      .order_by(known_nodes.c.org)).all()
+        return [(str(org), pb.Signed.FromString(describe), float(seen)) for org, describe, seen in rows]
 
     def heads(self, org: str) -> list[tuple[int, str]]:
         with self.engine.connect() as connection:

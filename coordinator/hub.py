@@ -108,9 +108,12 @@ class NodeHealth:
 
 
 class Hub:
-    def __init__(self, query_timeout: float = 60.0, bindings: DatasetBindings | None = None) -> None:
+    def __init__(self, query_timeout: float = 60.0, bindings: DatasetBindings | None = None,
+                 remember: Callable[[KnownNode], None] | None = None) -> None:
         self.query_timeout = query_timeout
         self.bindings = bindings or DatasetBindings()
+        # told of every change to a known node (the server keeps them across restarts)
+        self._remember = remember or (lambda _known: None)
         self._health: dict[str, NodeHealth] = {}
         self._sessions: dict[str, NodeSession] = {}
         self._known: dict[str, KnownNode] = {}
@@ -147,6 +150,7 @@ class Hub:
         if old is None:
             if stale is not None:
                 stale.close()
+            self._remember(self._known[org])
             log.info("node %s connected", session.identity)
             self._unbound(session.identity, session.describe, log_it=True)  # says why, once per connection
             return
@@ -157,6 +161,13 @@ class Hub:
         raise AlreadyConnected(f"Node {org} is already connected to the coordinator from another process "
                                f"({old.peer_address or 'unknown address'}); stop the other `regiozicht-node serve` "
                                "that uses this certificate (this process retries, and takes over when it stops).")
+
+    def restore(self, identity: Identity, signed: pb.Signed, describe: pb.Describe, last_seen: float) -> None:
+        """A node seen before a restart: listed offline (its part of a count named missing) until it connects."""
+        unbound = self._unbound(identity, describe, log_it=False)
+        with self._lock:
+            if identity.org not in self._known:
+                self._known[identity.org] = KnownNode(identity, signed, describe, last_seen, unbound)
 
     def _unbound(self, identity: Identity, describe: pb.Describe, log_it: bool) -> tuple[str, ...]:
         """The datasets of a Describe that the bindings do not allow this node to publish (logged why)."""
@@ -176,7 +187,9 @@ class Hub:
                         self.bindings.refusal(name, session.identity.org, session.identity.kind or ""))
         with self._lock:
             session.describe_signed, session.describe, session.unbound = signed, describe, unbound
-            self._known[session.identity.org] = KnownNode(session.identity, signed, describe, time.time(), unbound)
+            known = self._known[session.identity.org] = KnownNode(session.identity, signed, describe, time.time(),
+                                                                  unbound)
+        self._remember(known)
 
     def detach(self, session: NodeSession, reason: str = "") -> None:
         session.close()
@@ -191,6 +204,8 @@ class Hub:
             else:
                 return  # a refused second connection, or detached already
             self._changed.notify_all()
+            known = self._known[session.identity.org]
+        self._remember(known)
         log.info("node %s disconnected", session.identity)
 
     def _count(self, org: str, result: pb.NodeResult | None = None) -> None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from coordinator.client import NodeInfo
 from regiozicht import dp, filters, linknoise
@@ -25,6 +25,7 @@ from regiozicht.cells import cell_list
 from regiozicht.errors import BadQuery, ConfigError
 from regiozicht.linkquery import Split
 from regiozicht.query import CountQuery, build_count
+from regiozicht.tomlconfig import Frozen as _Frozen
 from regiozicht.tomlconfig import describe_validation_error, load_toml
 
 T = TypeVar("T")
@@ -34,10 +35,6 @@ RUNS_A_PERIOD = {  # budget period of the node → runs of each frequency that f
     "calendar-quarter": {"quarter": 1, "year": 1},
     "calendar-month": {"quarter": 1, "year": 1},
 }
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Settings(_Frozen):

@@ -236,15 +236,33 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         return pb.CatalogResponse(nodes=self.hub.catalog(), counters=self.hub.counter_catalog())
 
 
+def _restore_known_nodes(hub: Hub, history: History, trust: TrustStore) -> None:
+    """Every node seen before this start, listed offline until it reconnects: a count asked before
+    then names its part missing rather than passing the others off as the whole region."""
+    for org, signed, last_seen in history.remembered_nodes():
+        try:
+            _, signer = open_signed(signed, trust, ("node",))
+        except RegiozichtError as exc:  # revoked or expired since: no longer expected
+            log.info("node %s is no longer listed: %s", org, exc.message)
+            continue
+        describe = pb.Describe.FromString(signed.payload)
+        if signer.org == org == describe.org:
+            hub.restore(signer, signed, describe, last_seen)
+
+
 class CoordinatorServer:
     """The running hub: gRPC server, revocation watcher, hub state."""
 
     def __init__(self, config: CoordinatorConfig) -> None:
         self.config = config
         self.trust = TrustStore.from_files(config.tls.ca, require_crl=True)
-        self.hub = Hub(config.server.query_timeout_seconds, config.bindings())
+        history = History(config.store.url)
+        self.hub = Hub(config.server.query_timeout_seconds, config.bindings(),
+                       remember=lambda known: history.remember_node(known.identity.org, known.describe_signed,
+                                                                    known.last_seen))
         self.revocations = RevocationWatcher(config.tls.revocation_list, self.trust, self.hub)
         self.revocations.load()
+        _restore_known_nodes(self.hub, history, self.trust)
         self.server = grpc.server(
             ThreadPoolExecutor(max_workers=config.server.workers, thread_name_prefix="rpc"),
             interceptors=[rpc.ErrorInterceptor()],
@@ -252,7 +270,7 @@ class CoordinatorServer:
         )
         self.links = LinkRelays(config.server.link_timeout_seconds)
         pb_grpc.add_CoordinatorServicer_to_server(
-            CoordinatorServicer(self.hub, self.trust, self.revocations, History(config.store.url), self.links),
+            CoordinatorServicer(self.hub, self.trust, self.revocations, history, self.links),
             self.server,
         )
         # the standard gRPC health service (grpc.health.v1), for load balancers and `grpc_health_probe`

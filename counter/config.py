@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from regiozicht.errors import ConfigError
-from regiozicht.tomlconfig import (CoordinatorSection, Frozen, TlsSection, describe_validation_error, load_toml,
-                                   resolve_paths)
+from regiozicht.tomlconfig import CoordinatorSection, Frozen, TlsSection, load_model
 
 
 class CounterSection(Frozen):
@@ -24,9 +22,4 @@ class CounterConfig(Frozen):
 
 
 def load(path: Path) -> CounterConfig:
-    raw = load_toml(path, "counter config")
-    resolve_paths(raw, "tls", path.parent)
-    try:
-        return CounterConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(path, exc, "regiozicht counter check")) from None
+    return load_model(CounterConfig, path, "counter config", "regiozicht counter check")

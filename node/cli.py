@@ -23,6 +23,7 @@ from regiozicht.authority import request_node_certificate
 from regiozicht.cli_support import EXIT_CODES, OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import ConfigError, RegiozichtError, Unavailable
 from regiozicht.pemfiles import load_certificate
+from regiozicht.tomlconfig import load_toml
 from regiozicht.truststore import TrustStore
 from regiozicht.version import version_callback
 
@@ -94,7 +95,7 @@ def request_cert(
     """Make this node's key (here, mode 0600) and a certificate request for the CA operator."""
     with exit_on_error():
         if config is not None:
-            raw = node_config.load_toml(config, "node config")
+            raw = load_toml(config, "node config")
             section = raw.get("node", {})
             tls = raw.get("tls", {})
             assert isinstance(section, dict) and isinstance(tls, dict)

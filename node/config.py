@@ -13,19 +13,16 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS
 from regiozicht.query import ONBEKEND
-from regiozicht.tomlconfig import CoordinatorSection, TlsSection, describe_validation_error, load_toml
+from regiozicht.tomlconfig import ConfigPath, CoordinatorSection, DatabaseUrl, TlsSection, load_model
+from regiozicht.tomlconfig import Frozen as _Frozen
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Dimension(_Frozen):
@@ -128,9 +125,9 @@ class ExtractFile(_Frozen):
 
 
 class DatabaseSection(_Frozen):
-    url: str | None = Field(None, description="SQLAlchemy URL of the partner database (read-only access suffices); "
+    url: DatabaseUrl | None = Field(None, description="SQLAlchemy URL of the partner database (read-only access suffices); "
                                               "or give `folder`.")
-    folder: Path | None = Field(None, description="A folder of CSV, XLSX and Parquet extracts instead of a database: "
+    folder: ConfigPath | None = Field(None, description="A folder of CSV, XLSX and Parquet extracts instead of a database: "
                                                   "each file (each sheet of a workbook) is a table named after it.")
     files: dict[str, ExtractFile] = Field({}, description="Per extract (file stem or sheet name): how to read it.")
     text_columns: tuple[str, ...] = Field(("bsn",), description="Columns of every extract read as text, never as "
@@ -146,8 +143,8 @@ class DatabaseSection(_Frozen):
 
 
 class StateSection(_Frozen):
-    url: str = Field(description="SQLAlchemy URL of the node's own store: releases, ledger, audit trail.")
-    high_water_mark: Path | None = Field(
+    url: DatabaseUrl = Field(description="SQLAlchemy URL of the node's own store: releases, ledger, audit trail.")
+    high_water_mark: ConfigPath | None = Field(
         None, description="The ledger's high-water mark file; default beside a SQLite state DB. Keep it out of backups.")
 
     def watermark_path(self) -> Path:
@@ -168,7 +165,7 @@ class NodeConfig(_Frozen):
     database: DatabaseSection
     state: StateSection
     datasets: tuple[Dataset, ...] = Field(description="What this node publishes.")
-    covenant: Path = Field(description="The covenant file (covenant.toml) the privacy officer owns.")
+    covenant: ConfigPath = Field(description="The covenant file (covenant.toml) the privacy officer owns.")
     workers: int = Field(4, ge=1, le=64, description="Queries answered at the same time.")
     coverage: dict[str, tuple[str, ...]] = Field(
         {}, description="Values of a dimension this node's records cover, e.g. gemeente = [\"GM0363\"]: counts keep "
@@ -200,38 +197,6 @@ class NodeConfig(_Frozen):
         return next((d for d in self.datasets if d.name == name), None)
 
 
-def _resolve(base: Path, raw: dict[str, object]) -> None:
-    tls = raw.get("tls")
-    if isinstance(tls, dict):
-        for key in ("ca", "certificate", "key", "revocation_list"):
-            if isinstance(tls.get(key), str):
-                tls[key] = str((base / tls[key]).resolve())
-    for section in ("database", "state"):
-        block = raw.get(section)
-        if isinstance(block, dict) and isinstance(block.get("url"), str):
-            block["url"] = _resolve_sqlite(base, block["url"])
-    database = raw.get("database")
-    if isinstance(database, dict) and isinstance(database.get("folder"), str):
-        database["folder"] = str((base / database["folder"]).resolve())
-    state = raw.get("state")
-    if isinstance(state, dict) and isinstance(state.get("high_water_mark"), str):
-        state["high_water_mark"] = str((base / state["high_water_mark"]).resolve())
-    if isinstance(raw.get("covenant"), str):
-        raw["covenant"] = str((base / str(raw["covenant"])).resolve())
-
-
-def _resolve_sqlite(base: Path, url: str) -> str:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
-        return prefix + str((base / url[len(prefix):]).resolve())
-    return url
-
-
 def load(path: Path) -> NodeConfig:
     """Reads and validates `node.toml`; raises ConfigError naming the field."""
-    raw = load_toml(path, "node config")
-    _resolve(path.parent, raw)
-    try:
-        return NodeConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(path, exc, "regiozicht-node check", raw)) from None
+    return load_model(NodeConfig, path, "node config", "regiozicht-node check")

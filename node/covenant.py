@@ -14,21 +14,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from node.config import NodeConfig
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS
+from regiozicht.tomlconfig import Frozen as _Frozen
 from regiozicht.tomlconfig import load_toml
 
 LEGAL_BASES = ("toestemming", "wettelijke plicht", "publieke taak", "gerechtvaardigd belang")
 PERIODS = ("calendar-year", "calendar-quarter", "calendar-month")
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _HASH = re.compile(r"[0-9a-f]{64}\Z")
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def _amount(value: str, *, positive: bool = True) -> str:

@@ -1,13 +1,64 @@
-"""Reading TOML config files with errors that name the file and field."""
+"""Reading TOML config files: one frozen base model, one path type resolved against the config
+file's folder, and errors that name the file and the field as the file spells it."""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from regiozicht.errors import ConfigError
+
+SQLITE = "sqlite:///"
+
+
+class Frozen(BaseModel):
+    """The base of every config model: immutable, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _config_folder(info: ValidationInfo) -> Path | None:
+    context = info.context
+    return Path(context["folder"]) if isinstance(context, dict) and "folder" in context else None
+
+
+def _beside_config(value: Path, info: ValidationInfo) -> Path:
+    value = value.expanduser()
+    folder = _config_folder(info)
+    return value if folder is None or value.is_absolute() else (folder / value).resolve()
+
+
+def _sqlite_beside_config(url: str | None, info: ValidationInfo) -> str | None:
+    folder = _config_folder(info)
+    if url is None or folder is None or not url.startswith(SQLITE) or url.startswith(SQLITE + "/") \
+            or ":memory:" in url:
+        return url
+    return SQLITE + str((folder / url[len(SQLITE):]).resolve())
+
+
+# a file or folder named in a config file: relative to that file's folder (`~` allowed)
+ConfigPath = Annotated[Path, AfterValidator(_beside_config)]
+# a SQLAlchemy URL named in a config file: a relative SQLite file is relative to that file's folder
+DatabaseUrl = Annotated[str, AfterValidator(_sqlite_beside_config)]
+
+
+def load_model(model: type[M], path: Path, what: str, check_command: str) -> M:
+    """Reads `path` (TOML) into `model`, its paths resolved against the file's folder.
+
+    Raises:
+        ConfigError: Unreadable, not TOML, or a field wrong (named as the file spells it).
+    """
+    raw = load_toml(path, what)
+    try:
+        return model.model_validate(raw, context={"folder": path.parent})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(path, exc, check_command, raw)) from None
 
 
 def load_toml(path: Path, what: str) -> dict[str, object]:
@@ -46,21 +97,6 @@ def field_name(loc: tuple[int | str, ...], raw: dict[str, object] | None = None)
     return f"[{head}] {'.'.join(str(p) for p in rest)}"
 
 
-def resolve_paths(raw: dict[str, object], section: str, folder: Path) -> None:
-    """Every string in `[section]` is a path relative to the config file's folder."""
-    table = raw.get(section)
-    if isinstance(table, dict):
-        for key, value in list(table.items()):
-            if isinstance(value, str):
-                table[key] = str((folder / value).resolve())
-
-
-class Frozen(BaseModel):
-    """The base of every config model: immutable, and an unknown key is an error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 class CoordinatorSection(Frozen):
     """Where a party that dials out (a node, a counter) finds the coordinator."""
 
@@ -71,9 +107,9 @@ class CoordinatorSection(Frozen):
 class TlsSection(Frozen):
     """A dialing party's own certificate and key, and the regional CA."""
 
-    ca: Path = Field(description="The regional CA certificate (PEM).")
-    certificate: Path = Field(description="This party's certificate (PEM).")
-    key: Path = Field(description="This party's private key (PEM, mode 0600).")
-    revocation_list: Path | None = Field(
+    ca: ConfigPath = Field(description="The regional CA certificate (PEM).")
+    certificate: ConfigPath = Field(description="This party's certificate (PEM).")
+    key: ConfigPath = Field(description="This party's private key (PEM, mode 0600).")
+    revocation_list: ConfigPath | None = Field(
         None, description="Optional local copy of the CA's revocation list, loaded at start (a node never goes back "
                           "to a list older than the newest it has seen, whoever sends it).")

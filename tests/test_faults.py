@@ -204,3 +204,26 @@ def test_the_coordinator_killed_mid_linked_run_makes_the_nodes_drop_the_run(tmp_
             assert report.charged == {} and report.problems == [], node_id  # dropped before any charge
         linked.running.start_coordinator()  # the rest of the region carries on
         linked.running.wait_until_online({p.org for p in linked.partners})
+
+
+def test_after_a_coordinator_restart_a_node_not_back_yet_is_named_missing(region: TinyRegion) -> None:
+    """The coordinator keeps every node's last signed Describe across a restart: until school-2
+    reconnects it is listed offline and a count names its part missing (exit 6) instead of
+    passing school-1's answer off as the region's (the scheduled monitor would publish that)."""
+    region.running.stop_process("node-school2")
+    region.running.stop_process("coordinator")
+    region.running.start_coordinator()
+    try:
+        region.running.wait_until_online({"school-1"})
+        client = region.client()
+        try:
+            listed = {node.org: node.online for node in client.catalog()}
+        finally:
+            client.close()
+        assert listed == {"school-1": True, "school-2": False}
+        cli = ask(region, "0.3")
+        out, err = cli.communicate(timeout=120)
+        assert cli.returncode == 6, out + err
+        assert "school-2" in err and "offline" in err and "Traceback" not in err
+    finally:
+        restart(region, "school2")
