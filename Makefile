@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OPENMINED_VENV := .venv-openmined
 OPENMINED_PSI  := openmined-psi==2.0.6
 
-.PHONY: demo test test-clock mutants protos install bench-peers clean
+.PHONY: demo test test-fast test-clock mutants protos install bench-peers clean
 
 $(BIN)/regiozicht: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 	scripts/ensure-chromium.sh
 	scripts/ensure-nftables.sh
 	$(BIN)/python -m pytest -q
+
+# the suite without real processes and PostgreSQL (pytest markers `processes`, `postgres`): under a minute
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not processes and not postgres"
 
 $(OPENMINED_VENV)/.installed:
 	rm -rf $(OPENMINED_VENV)

@@ -18,6 +18,8 @@ from regiozicht.errors import AuthenticationFailed, BudgetExhausted, PermissionD
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests.conftest import NodeSetup, TinyRegion, node_setup, sign_query
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 
 def _node_cli(*args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "regiozicht-node"

@@ -20,6 +20,8 @@ from synth.datasets import DEFINITIONS
 from tests import tiny
 from tests.conftest import TinyRegion, running_tiny
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 
 def _count(client: AnalystClient) -> object:
     query = build_count("registratie", epsilon="1", purpose="test", peildatum=tiny.PEILDATUM, by=["sex"])

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from regiozicht.identity import Identity, identity_uris
 from tests.conftest import TinyRegion
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 BIN = Path(sys.executable).parent
 

@@ -29,6 +29,8 @@ from tests import tiny
 from tests.conftest import TinyRegion, running_tiny
 from tests.linked_region import LinkedRegion, linked_region
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 BIN = Path(sys.executable).parent
 DATA_FROM = dt.date(2024, 11, 1)  # school-1's extract starts here (its oldest rows are from 2024-11-27)
 

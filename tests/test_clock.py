@@ -13,7 +13,10 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
+
+pytestmark = [pytest.mark.processes, pytest.mark.postgres]  # real processes and PostgreSQL: left out of `make test-fast`
 
 SKEW = 30  # seconds; process start-up on a busy machine, never a day
 

@@ -19,6 +19,8 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 from tests.conftest import TinyRegion
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 BIN = Path(sys.executable).parent
 
 

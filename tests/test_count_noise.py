@@ -37,6 +37,8 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 from tests.conftest import NodeSetup, TinyRegion, node_setup, sign_query
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 EPSILON = 1.0
 K = 4.5
 BY = ("gemeente", "sex")  # 4 × 3 = 12 cells a release

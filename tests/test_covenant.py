@@ -17,6 +17,8 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 from tests.conftest import NodeSetup, current_period, node_setup, sign_query
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 
 def _spent(node: Any) -> str:
     """ε spent in the period the node charges now (read from the same clock), so "0" is never vacuous."""

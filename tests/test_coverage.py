@@ -27,6 +27,8 @@ from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 COVERS = {"school1": ["GM0001"], "school2": ["GM0002", "GM0003"]}
 EPSILON = "10"  # noise of scale 0.1: the released value equals the exact count with probability > 0.9999
 

@@ -27,6 +27,8 @@ from regiozicht.query import build_count
 from tests import tiny
 from tests.conftest import TinyRegion, running_tiny
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 BIN = Path(sys.executable).parent
 QUERY_TIMEOUT = 5  # the coordinator's deadline for a node's answer, seconds
 SLOW_ROWS = 60_000_000  # a scalar subquery that keeps SQLite busy for well over QUERY_TIMEOUT

@@ -9,9 +9,13 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from regiozicht.query import build_count
 from tests import tiny
 from tests.conftest import TinyRegion
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 
 def test_an_offline_node_is_named_never_silently_left_out(region: TinyRegion) -> None:

@@ -29,6 +29,8 @@ from synth.extracts import extracts_folder, write_extracts
 from synth.manifest import Manifest
 from tests.linked_region import Relay, relayed_region, synth_partners
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 PEILDATA = (dt.date(2026, 10, 1), dt.date(2025, 10, 1))
 XLSX_PARTNER = "jeugdhulp"
 _LINKING: list[PartnerSetup] = []  # the linked tests' RMC and W&I nodes, with their linking covenants

@@ -14,9 +14,11 @@ from cryptography import x509
 
 from node import config as node_config
 from node import covenant as covenant_file
-from regiozicht.identity import Identity, identity_uris
 from regiozicht.errors import ConfigError
+from regiozicht.identity import Identity, identity_uris
 from synth.datasets import DATASETS
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 BIN = Path(sys.executable).parent
 

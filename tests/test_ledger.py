@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 
 from node import audit
-from node.ledger import period_of
+from node.ledger import Period, period_of
 from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
 from regiozicht.errors import BudgetExhausted, ConfigError, Replayed, Unavailable
 from regiozicht.v1 import regiozicht_pb2 as pb
-from node.ledger import Period
-from tests.conftest import current_period, node_setup, sign_query
 from tests import tiny
+from tests.conftest import current_period, node_setup, sign_query
+
+pytestmark = [pytest.mark.processes, pytest.mark.postgres]  # real processes and PostgreSQL: left out of `make test-fast`
 
 
 

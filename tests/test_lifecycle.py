@@ -13,10 +13,13 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import TinyRegion
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 BIN = Path(sys.executable).parent
 

@@ -13,12 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from coordinator.cli.main import app
+from demo.region import COUNTER_ORG
 from regiozicht import group, psi
 from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied
 from regiozicht.v1 import regiozicht_pb2 as pb
 from synth.bsn import is_valid_bsn
-from demo.region import COUNTER_ORG
 from tests.linked_region import Relay, relayed_region, synth_partners
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 PEILDATUM = dt.date(2026, 10, 1)
 RMC, WI, WI_GM = "rmc-regio", "sociale-dienst-regio", "werk-inkomen-gm9001"

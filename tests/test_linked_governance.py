@@ -17,6 +17,8 @@ from node.linkauth import check_counter
 from regiozicht.errors import PermissionDenied
 from tests.conftest import node_setup
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 
 def _linked(covenant: dict[str, Any]) -> None:
     covenant["purposes"][0]["linking"] = {"kinds": ["wi"], "datasets": ["registratie"], "partner_datasets": ["bijstand"]}

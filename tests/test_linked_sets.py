@@ -18,12 +18,14 @@ from typer.testing import CliRunner
 
 from coordinator.cli.main import app
 from demo.linkedtruth import linked_truth
+from demo.region import COUNTER_ORG
 from regiozicht import linknoise
 from regiozicht.errors import BadQuery, PermissionDenied
 from regiozicht.query import new_query_id
 from regiozicht.v1 import regiozicht_pb2 as pb
-from demo.region import COUNTER_ORG
 from tests.linked_region import SET_CASES, Relay, assert_sets_equal_the_truth, relayed_region, synth_partners
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 P, P0 = dt.date(2026, 10, 1), dt.date(2025, 10, 1)
 RMC, WI, WI_GM = "rmc-regio", "sociale-dienst-regio", "werk-inkomen-gm9001"

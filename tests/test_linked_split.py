@@ -18,6 +18,8 @@ from regiozicht.errors import BadQuery, RegiozichtError
 from regiozicht.linkquery import parse_linked_body
 from tests.linked_region import LinkedRegion, linked_region
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 P = dt.date(2026, 10, 1)
 EPSILON, DELTA = "10", "0.000001"
 

@@ -19,6 +19,8 @@ from coordinator import monitor as m
 from coordinator.cli.main import app
 from tests.linked_region import LinkedRegion, linked_region
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 AT = "2026-10-15"  # the quarterly releases ask 1 October 2026, as the yearly ones do
 
 

@@ -33,6 +33,8 @@ from tests import netns, tiny
 from tests.conftest import tiny_partners
 from tests.netns import Net
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 7443  # the namespaces are the test's own: the documented port is free in them

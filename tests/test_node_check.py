@@ -19,6 +19,8 @@ from node import config as node_config
 from regiozicht.errors import ConfigError
 from tests.conftest import TinyRegion
 
+pytestmark = [pytest.mark.processes, pytest.mark.postgres]  # real processes and PostgreSQL: left out of `make test-fast`
+
 BIN = Path(sys.executable).parent
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

@@ -10,8 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from coordinator.monitor import query_hash
 from regiozicht.query import build_count
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 BIN = Path(sys.executable).parent
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "examples"

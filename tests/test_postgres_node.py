@@ -25,6 +25,8 @@ from synth.truth import Truth
 from tests.linked_region import SET_CASES, assert_sets_equal_the_truth
 from tests.pg_fixture import PostgresCluster
 
+pytestmark = [pytest.mark.processes, pytest.mark.postgres]  # real processes and PostgreSQL: left out of `make test-fast`
+
 PG_PARTNERS = ("rmc", "wi-regio")
 PEILDATUM = dt.date(2026, 10, 1)
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ("regiozicht_pb2.py", "regiozicht_pb2.pyi", "regiozicht_pb2_grpc.py")
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-
 from node import config as node_config
 from regiozicht.query import build_count
 from tests import tiny
 from tests.conftest import TinyRegion, running_tiny
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 BIN = Path(sys.executable).parent
 

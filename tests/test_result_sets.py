@@ -16,6 +16,8 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 from tests import tiny
 from tests.conftest import TinyRegion, forge_responses
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 Forge = Callable[[pb.SubmitResponse], None]
 
 

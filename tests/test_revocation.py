@@ -25,6 +25,8 @@ from regiozicht.query import build_count
 from tests import tiny
 from tests.conftest import NodeSetup, node_setup, sign_query, tiny_partners
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 
 def _revoke_analyst(setup: NodeSetup, now: dt.datetime | None = None) -> bytes:
     """Revokes the analyst's certificate and returns the CA's new list (a higher number)."""

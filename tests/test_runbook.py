@@ -25,6 +25,8 @@ from coordinator.client import AnalystClient, Profile
 from regiozicht.pemfiles import load_certificate
 from synth.generate import generate
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BLOCK = re.compile(r"^ *```sh ([^\n]*)\n(.*?)^ *```", re.S | re.M)

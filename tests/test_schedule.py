@@ -22,6 +22,8 @@ from demo.region import _issue
 from regiozicht.identity import Identity
 from tests.linked_region import LinkedRegion, linked_region
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 SERVICE = "regio-dashboard"
 AT = "2026-10-15"
 
@@ -127,8 +129,8 @@ def test_the_service_runs_only_the_listed_queries(region: LinkedRegion, tmp_path
 
 def test_the_coordinator_process_publishes_the_site_on_its_own(region: LinkedRegion, tmp_path: Path) -> None:
     """The coordinator started with a [monitor] section runs the schedule itself: the site appears."""
-    import tomllib
     import time
+    import tomllib
 
     spec = _write(tmp_path / "monitor.toml", _monitor())
     config = region.files.coordinator_config

@@ -8,11 +8,10 @@ for four quarters, and `regiozicht monitor build` runs the fifth and builds the 
 
 from __future__ import annotations
 
-import os
-
 import copy
 import csv
 import datetime as dt
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -30,6 +29,8 @@ from coordinator.cli.main import app
 from coordinator.site import build_site, dutch
 from tests.linked_region import LinkedRegion, linked_region
 from tests.site_region import PERIODS, labels, run_periods, write_monitor
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
 CHROMIUM = Path("/usr/bin/chromium")
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]

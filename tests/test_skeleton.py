@@ -23,6 +23,8 @@ from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 from tests import tiny
 from tests.conftest import TinyRegion
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 
 def _query(by: list[str] | None = None, epsilon: str = "1", where: str | None = None):  # type: ignore[no-untyped-def]
     return build_count("registratie", epsilon=epsilon, purpose="test", peildatum=tiny.PEILDATUM,

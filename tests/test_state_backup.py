@@ -16,8 +16,12 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from regiozicht.audit_chain import verify_chain
 from tests.conftest import NodeSetup, node_setup, sign_query
+
+pytestmark = [pytest.mark.processes, pytest.mark.postgres]  # real processes and PostgreSQL: left out of `make test-fast`
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from synth import generate
 from synth.datasets import for_region
 from tests.pg_fixture import PostgresCluster
 from tests.test_synth_helpers import P_2025, P_2026, sql_cell_counts
+
+pytestmark = pytest.mark.postgres  # needs PostgreSQL: left out of `make test-fast`
 
 PG_PARTNERS = ("rmc", "wi-regio", "school-provso", "jeugdhulp", "brp-gm9002")
 

@@ -21,6 +21,8 @@ from synth.generate import generate
 from synth.manifest import Manifest
 from synth.truth import Truth
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 PEILDATA = (dt.date(2026, 10, 1), dt.date(2025, 10, 1))
 
 

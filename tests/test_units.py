@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
+
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("regiozicht-*.service"))
 ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"

@@ -12,6 +12,9 @@ import time
 STARTER = """
 import sys
 from regiozicht.group import GroupPool
+import pytest
+
+pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 pool = GroupPool(2).start()
 print(" ".join(str(pid) for pid in pool.executor._processes), flush=True)
 sys.stdin.read()
