@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coordinator.client import AnalystClient, Profile  # noqa: E402
+from analyst.client import AnalystClient, Profile  # noqa: E402
 from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
 from regiozicht.query import build_count  # noqa: E402
 

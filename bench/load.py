@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analyst.client import AnalystClient, Profile  # noqa: E402
 from bench import consistency  # noqa: E402
 from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_sqlite, percentile  # noqa: E402
-from coordinator.client import AnalystClient, Profile  # noqa: E402
 from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant  # noqa: E402
 from regiozicht.errors import BudgetExhausted, RegiozichtError  # noqa: E402
 from regiozicht.query import CountQuery, build_count  # noqa: E402

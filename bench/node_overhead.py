@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine  # noqa: E402
 
+from analyst.client import AnalystClient, Profile  # noqa: E402
 from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_postgres, make_sqlite, median, percentile  # noqa: E402
-from coordinator.client import AnalystClient, Profile  # noqa: E402
 from demo.postgres import start_cluster  # noqa: E402
 from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
 from node.compile import compile_count  # noqa: E402

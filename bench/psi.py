@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analyst.client import AnalystClient, Profile  # noqa: E402
+from analyst.linked import anchor_cells, resolve_linked, submit_linked  # noqa: E402
 from bench import openmined_peer  # noqa: E402
-from coordinator.client import AnalystClient, Profile  # noqa: E402
-from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked  # noqa: E402
 from demo.region import COUNTER_ORG, PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
 from regiozicht import group  # noqa: E402
 from regiozicht.linknoise import shift_for  # noqa: E402

@@ -1,9 +1,9 @@
 """The monitor's site for the shipped monitor (deploy/monitor.toml): build time and size.
 
-The run documents are real: the shipped monitor is run (coordinator.monitor_run.run, as `regiozicht
+The run documents are real: the shipped monitor is run (analyst.monitor_run.run, as `regiozicht
 monitor run` does) over the synthetic region of five gemeenten with all its partner nodes as
 processes, at five quarters (1 October 2025 to 1 October 2026), and stored in a history folder (one
-JSON per peildatum, coordinator/monitor_history.py). A later call with the same --history reuses the
+JSON per peildatum, analyst/monitor_history.py). A later call with the same --history reuses the
 stored runs. Only building the site from the stored runs is timed.
 
 Usage: .venv/bin/python bench/site.py [--history DIR] [--out DIR] [--scale 0.05]
@@ -23,17 +23,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coordinator import monitor as m  # noqa: E402
-from coordinator import monitor_history  # noqa: E402
-from coordinator.site import build_site  # noqa: E402
+from analyst.site import build_site  # noqa: E402
+from analyst import monitor as m  # noqa: E402
+from analyst import monitor_history  # noqa: E402
 
 PERIODS = ("2025-10-15", "2026-01-15", "2026-04-15", "2026-07-15", "2026-10-15")
 
 
 def run_region(history: Path, work: Path, scale: float) -> None:
     """Runs the shipped monitor at each period over a fresh synthetic region and stores the runs."""
-    from coordinator.client import AnalystClient, Profile
-    from coordinator.monitor_run import run
+    from analyst.client import AnalystClient, Profile
+    from analyst.monitor_run import run
     from demo import synthregion
     from demo.region import RunningRegion, build
     from synth.generate import generate

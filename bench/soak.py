@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
+from analyst.client import AnalystClient, Profile  # noqa: E402
 from bench import consistency  # noqa: E402
 from bench.load import ORG, OVERSPEND, OVERSPEND_CAP, SPEC, STORED, _ask, _stored, one_node_region  # noqa: E402
-from coordinator.client import AnalystClient, Profile  # noqa: E402
 
 
 def rss(pid: int) -> int:

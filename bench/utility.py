@@ -37,7 +37,7 @@ from sqlalchemy import create_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coordinator import monitor as m  # noqa: E402
+from analyst import monitor as m  # noqa: E402
 from demo import synthregion  # noqa: E402
 from node.compile import compile_count, count_cells  # noqa: E402
 from node.config import Dataset  # noqa: E402
@@ -283,8 +283,8 @@ def spend(monitor: m.Monitor, exact: Exact, *, split: bool = True) -> dict[str, 
 def end_to_end(data: Path, manifest: Any, monitor: m.Monitor, exact: Exact, root: Path) -> str:
     """One draw over real processes: the region's nodes, coordinator and counter, `monitor run` as the
     analyst; each published gemeente count and its interval against the nodes' exact counts."""
-    from coordinator.client import AnalystClient, Profile
-    from coordinator.monitor_run import run
+    from analyst.client import AnalystClient, Profile
+    from analyst.monitor_run import run
     from demo.region import RunningRegion, build
 
     files = build(root / "region", exact.partners)

@@ -25,8 +25,8 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
-    inspect,
     insert,
+    inspect,
     select,
     update,
 )

@@ -13,8 +13,8 @@ import queue
 import threading
 import time
 import uuid
-from concurrent.futures import Future, wait
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
 from regiozicht.bindings import DatasetBindings

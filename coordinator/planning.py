@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from coordinator import preflight
-from regiozicht import filters
+from regiozicht import filters, preflight
 from regiozicht.errors import BadQuery, RegiozichtError
 from regiozicht.linkquery import LinkedQuery
 from regiozicht.query import CountQuery, check_against_domains

@@ -18,15 +18,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator import monitor as m
-from coordinator import monitor_history
-from coordinator.client import AnalystClient, Profile
+from analyst import monitor as m
+from analyst import monitor_history
+from analyst.client import AnalystClient, Profile
+from analyst.monitor_run import default_at, newest_peildatum, run
+from analyst.site import build_site
 from coordinator.config import MonitorSection
-from coordinator.monitor_run import default_at, newest_peildatum, run
-from coordinator.site import build_site
 from regiozicht.errors import RegiozichtError
 
-log = logging.getLogger("coordinator.monitor")
+log = logging.getLogger("analyst.monitor")
 
 
 @dataclass(frozen=True)

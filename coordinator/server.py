@@ -18,13 +18,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from coordinator.combine import answers_of, sum_or_nothing
 from coordinator.config import CoordinatorConfig
 from coordinator.history import History
 from coordinator.hub import CLOSED, Hub, NodeSession
 from coordinator.linked import LinkRelays
 from coordinator.planning import linked_refusal, predicted_refusal
 from regiozicht import lifetimes, pemfiles, rpc
+from regiozicht.combine import answers_of, sum_or_nothing
 from regiozicht.errors import AuthenticationFailed, BadQuery, RegiozichtError, error_from_kind
 from regiozicht.identity import QUERY_ROLES, Identity
 from regiozicht.linkquery import aggregate_of, parse_linked_body

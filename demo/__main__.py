@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from coordinator.client import AnalystClient, CountResult, Profile, share_cells
+from analyst.client import AnalystClient, CountResult, Profile, share_cells
 from demo import synthregion
 from demo.linked import ask_linked, show_linked
 from demo.questions import LINKED, QUESTIONS, Question
@@ -57,10 +57,10 @@ MONITOR_YEARS = 5  # the monitor site shows the five latest reference dates (1 O
 def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path:
     """Runs the standard monitor (deploy/monitor.toml) at the region's five latest reference dates,
     keeps each run in the history and builds the site; returns its front page."""
-    from coordinator import monitor as monitor_file
-    from coordinator import monitor_history
-    from coordinator.monitor_run import run
-    from coordinator.site import build_site
+    from analyst.monitor_run import run
+    from analyst.site import build_site
+    from analyst import monitor as monitor_file
+    from analyst import monitor_history
 
     monitor = monitor_file.load(Path(__file__).resolve().parent.parent / "deploy" / "monitor.toml")
     names = {"gemeente": {g.code: g.name for g in manifest.gemeenten}}

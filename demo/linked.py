@@ -14,8 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from coordinator.client import AnalystClient, NodeInfo
-from coordinator.linkclient import LinkedResult, anchor_cells, resolve_linked, split_target, submit_linked
+from analyst.client import AnalystClient, NodeInfo
+from analyst.linked import LinkedResult, anchor_cells, resolve_linked, split_target, submit_linked
 from demo.linkedtruth import linked_truth
 from demo.questions import LinkedQuestion
 from regiozicht import linksets

@@ -201,7 +201,7 @@ class RunningRegion:
 
     def wait_until_online(self, orgs: set[str], timeout: float = 60.0) -> None:
         """Polls the catalog as the analyst until every named node is online."""
-        from coordinator.client import AnalystClient, Profile
+        from analyst.client import AnalystClient, Profile
         from regiozicht.errors import Unavailable
 
         deadline = time.monotonic() + timeout

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from demo.region import PartnerSetup, demo_covenant
@@ -76,9 +76,8 @@ def partners(data: Path, manifest: Any, only: set[str] | None = None,
     """One node per partner database of the region (or of the named partner ids), each with the
     demo covenant and its linking rules. `files` maps a partner id to the format (csv, parquet, xlsx)
     of its extracts written by `python -m synth --format`: that node reads the folder instead."""
-    from synth.extracts import extracts_folder
     from synth.datasets import for_region
-
+    from synth.extracts import extracts_folder
     from synth.population import SIMULATION_START
 
     specs = for_region(manifest)

@@ -83,8 +83,8 @@ MUTANTS = [
            ("tests/test_federation.py", "-k", "refresh")),
     Mutant("linked-client-checks", "the analyst's checks on linked results removed (signatures, orgs, runs, "
            "the counter's release, runs left out)",
-           (Edit("coordinator/linkclient.py", "from regiozicht.signed import open_signed\n", _UNCHECKED_OPEN),
-            Edit("coordinator/linkclient.py", "raise AuthenticationFailed(", "_ignored = (", every=True)),
+           (Edit("analyst/linked.py", "from regiozicht.signed import open_signed\n", _UNCHECKED_OPEN),
+            Edit("analyst/linked.py", "raise AuthenticationFailed(", "_ignored = (", every=True)),
            ("tests/test_linked.py", "-k", "forged or replayed")),
     Mutant("charge-on-refusal", "every refusal is charged",
            (Edit("node/service.py", "        except RegiozichtError as exc:\n"
@@ -107,7 +107,7 @@ MUTANTS = [
                  'select(*group, func.count().label("n")).where(ranked.c.row_rank <= 2)'),),
            ("tests/test_count_noise.py", "-k", "nodes_count")),
     Mutant("result-set-checks", "the analyst's checks on a count's set of answers removed",
-           tuple(Edit("coordinator/client.py", f"raise AuthenticationFailed({start}", f"_ignored = ({start}")
+           tuple(Edit("analyst/client.py", f"raise AuthenticationFailed({start}", f"_ignored = ({start}")
                  for start in ('f"The answer signed by', 'f"The coordinator returned node',
                                'f"Node {org} answered other cells', '"The coordinator\'s sum differs')),
            ("tests/test_result_sets.py",)),
@@ -162,7 +162,7 @@ def run(mutant: Mutant, python: str) -> str:
         for edit in mutant.edits:
             apply(copy, edit)
         env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-        probe = subprocess.run([python, "-c", "import node.service, coordinator.client; "
+        probe = subprocess.run([python, "-c", "import node.service, analyst.client; "
                                 "print(node.service.__file__)"], cwd=copy, env=env, capture_output=True, text=True)
         if not probe.stdout.startswith(str(copy)):
             raise SystemExit(f"the copy's code is not the one imported: {probe.stdout}{probe.stderr}")

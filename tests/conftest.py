@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
 from node import config as node_config
 from node.ledger import Period, period_of

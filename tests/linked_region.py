@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from demo import synthregion
 from demo.region import COUNTER_ORG, PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
 from synth.generate import generate
@@ -147,8 +147,7 @@ class Relay:
             forge: Any = None, **options: object) -> Any:
         """One linked query as the analyst; `forge(response)` alters what the coordinator returns
         before the CLI checks it (a lying coordinator)."""
-        from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
-
+        from analyst.linked import anchor_cells, resolve_linked, submit_linked
         from tests.conftest import forge_responses
 
         client = self.region.client()

@@ -9,8 +9,8 @@ from typing import Any
 
 import tomli_w
 
-from coordinator import monitor as m
-from coordinator.monitor_run import run
+from analyst import monitor as m
+from analyst.monitor_run import run
 from synth.region import make_gemeenten
 from tests.linked_region import LinkedRegion, linked_region
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from demo.region import RegionFiles
 from regiozicht.bindings import STANDARD_PUBLISHERS, DatasetBindings
 from regiozicht.errors import ConfigError

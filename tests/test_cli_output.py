@@ -286,7 +286,7 @@ def test_demo_help_shows_the_demos_options() -> None:
 
 
 def test_demo_tables_show_gemeente_names_and_no_negative_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    from coordinator.client import CellResult, CountResult
+    from analyst.client import CellResult, CountResult
     from demo.__main__ import _ask, _show
     from demo.questions import Question
 

@@ -75,10 +75,10 @@ def test_undeclared_dimensions_and_values_are_refused(database: tuple[str, dict[
 
 def test_the_node_and_the_analysts_cli_order_cells_alike() -> None:
     """Linked cells come back as a bare list: if the node (`node.compile.cells`) and the CLI
-    (`coordinator.linkclient.anchor_cells`, from the signed Describe) ordered them differently,
+    (`analyst.linked.anchor_cells`, from the signed Describe) ordered them differently,
     every cell would be mislabelled without an error."""
-    from coordinator.client import NodeInfo
-    from coordinator.linkclient import anchor_cells
+    from analyst.client import NodeInfo
+    from analyst.linked import anchor_cells
     from node import describe as describe_builder
     from node.compile import cells
     from node.config import Dataset

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.combine import sum_cells
 from regiozicht.audit_chain import entry_hash
+from regiozicht.combine import sum_cells
 from regiozicht.errors import PermissionDenied
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb

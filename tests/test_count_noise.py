@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.client import share_cells
+from analyst.client import share_cells
 from node.service import NodeService
 from regiozicht import dp
 from regiozicht.query import build_count

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
-from coordinator.client import AnalystClient, Profile
-from coordinator.combine import sum_cells
+from analyst.client import AnalystClient, Profile
 from demo.region import PartnerSetup, RunningRegion, build, demo_covenant
 from node import config as node_config
 from node.cli import app as node_app
 from node.compile import compile_outside_coverage
 from regiozicht import dp
+from regiozicht.combine import sum_cells
 from regiozicht.errors import ConfigError, RegiozichtError
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb

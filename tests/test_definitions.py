@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from coordinator.linkclient import split_target
+from analyst.linked import split_target
 from demo.linkedtruth import linked_truth
 from demo.questions import LINKED, QUESTIONS, LinkedQuestion, Question
 from demo.synthregion import dataset_config, linking_rules

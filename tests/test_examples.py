@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analyst.client import Profile
 from coordinator import config as coordinator_config
-from coordinator.client import Profile
 from node import config as node_config
 from node import covenant as covenant_file
 

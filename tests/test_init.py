@@ -76,7 +76,7 @@ def test_profile_init_writes_an_analyst_profile_key_and_request(tmp_path: Path) 
     done = _run(BIN / "regiozicht", "profile", "init", "--org", "regio-analist", "--coordinator", "hub.example:7443",
                 "--dir", tmp_path)
     assert done.returncode == 0, done.stderr
-    from coordinator.client import Profile
+    from analyst.client import Profile
 
     profile = Profile.load(tmp_path / "profile.toml")
     assert profile.key == tmp_path / "analyst.key" and profile.coordinator == "hub.example:7443"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
+from analyst.linked import anchor_cells, resolve_linked, submit_linked
 from regiozicht import linknoise
 from regiozicht.errors import BadQuery, RegiozichtError
 from regiozicht.linkquery import parse_linked_body

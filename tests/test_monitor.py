@@ -15,7 +15,7 @@ import pytest
 import tomli_w
 from typer.testing import CliRunner
 
-from coordinator import monitor as m
+from analyst import monitor as m
 from coordinator.cli.main import app
 from tests.linked_region import LinkedRegion, linked_region
 

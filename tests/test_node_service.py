@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from demo.region import RegionFiles, build
 from node import config as node_config
 from node.service import NodeService

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.monitor import query_hash
+from analyst.monitor import query_hash
 from regiozicht.query import build_count
 
 pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`

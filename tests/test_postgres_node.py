@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from demo import synthregion
 from demo.region import RunningRegion, build
 from node.compile import cells, compile_count

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from coordinator.client import AnalystClient
+from analyst.client import AnalystClient
 from regiozicht.errors import AuthenticationFailed
 from regiozicht.query import build_count
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -65,7 +65,7 @@ def _drop_the_second(response: pb.SubmitResponse) -> None:
 
 
 def _sum_of(response: pb.SubmitResponse, exclude: str) -> list[pb.Cell]:
-    from coordinator.combine import sum_cells
+    from regiozicht.combine import sum_cells
 
     answers = [pb.Answer.FromString(r.answer.payload) for r in response.results if r.org != exclude]
     return list(sum_cells(answers))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from demo.region import RunningRegion, build
 from node import config as node_config
 from node.service import NodeService

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from regiozicht.pemfiles import load_certificate
 from synth.generate import generate
 

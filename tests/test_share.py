@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from coordinator.client import CellResult, CountResult, share_cells
+from analyst.client import CellResult, CountResult, share_cells
 from regiozicht import dp
 from regiozicht.query import build_count
 

@@ -24,9 +24,9 @@ from urllib.request import url2pathname
 import pytest
 from typer.testing import CliRunner
 
-from coordinator import monitor_history
+from analyst import monitor_history
+from analyst.site import build_site, dutch
 from coordinator.cli.main import app
-from coordinator.site import build_site, dutch
 from tests.linked_region import LinkedRegion, linked_region
 from tests.site_region import PERIODS, labels, run_periods, write_monitor
 

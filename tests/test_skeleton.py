@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 from regiozicht import authority, dp, rpc
 from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, Replayed, Unavailable
 from regiozicht.identity import Identity

@@ -6,7 +6,6 @@ fixed, so these tests are deterministic.
 """
 from __future__ import annotations
 
-
 import pytest
 
 from synth.manifest import Manifest

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
 from typing import Annotated
 
 import typer
 
-from coordinator.cli import audit, catalog, monitor, pki, profile, query, serve, status
+from analyst.cli import catalog, monitor, profile, query, status
+from coordinator.cli import audit, pki, serve
 from regiozicht.cli_support import EXIT_CODES
 from regiozicht.version import version_callback
 

@@ -58,8 +58,8 @@ def check(config: ConfigOption) -> None:
         for warning in _expiry_warnings(certificate, trust):
             Console().print(f"warning: {warning}", highlight=False)
         if cfg.monitor is not None:
-            from coordinator import monitor as monitor_file
-            from coordinator.client import Profile
+            from analyst import monitor as monitor_file
+            from analyst.client import Profile
             from regiozicht.errors import ConfigError
 
             spec = monitor_file.load(cfg.monitor.spec)

@@ -16,9 +16,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from coordinator.monitor_history import peildatum_of
-from coordinator.site import charts, downloads, dutch
-from coordinator.site.model import IndicatorView, indicator_views, labels_of
+from analyst.monitor_history import peildatum_of
+from analyst.site import charts, downloads, dutch
+from analyst.site.model import IndicatorView, indicator_views, labels_of
 from regiozicht.errors import ConfigError
 
 PARTS = ("index.html", "uitleg.html", "indicatoren", "downloads", "static")  # what a build replaces in out_dir
@@ -77,7 +77,7 @@ def slug(identifier: str) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("coordinator.site", "templates"), autoescape=select_autoescape(),
+    env = Environment(loader=PackageLoader("analyst.site", "templates"), autoescape=select_autoescape(),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env
 
@@ -96,7 +96,7 @@ def _indicator_page(env: Environment, staging: Path, site: SiteInfo, view: Indic
 
 
 def _copy_static(target: Path) -> None:
-    for entry in resources.files("coordinator.site").joinpath("static").iterdir():
+    for entry in resources.files("analyst.site").joinpath("static").iterdir():
         if entry.is_file():
             (target / entry.name).write_bytes(entry.read_bytes())
 

@@ -10,8 +10,8 @@ from typing import Any
 from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
-from coordinator.site import dutch
-from coordinator.site.model import Figure, IndicatorView
+from analyst.site import dutch
+from analyst.site.model import Figure, IndicatorView
 
 FIGURE_COLUMNS = ["waarde", "ondergrens_95", "bovengrens_95", "eenheid", "opmerking"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from coordinator.client import NodeInfo
-from coordinator.linkclient import LinkedCell
+from analyst.client import NodeInfo
+from analyst.linked import LinkedCell
 from regiozicht.linkquery import LinkedQuery
 from regiozicht.v1 import regiozicht_pb2 as pb
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordinator.client import CountResult, ShareCell
-from coordinator.suppression import ShownCell
+from analyst.client import CountResult, ShareCell
+from analyst.suppression import ShownCell
 from regiozicht.cli_support import OutputFormat
 
 SUPPRESSED = "suppressed"

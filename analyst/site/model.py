@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator.monitor_history import peildatum_of
-from coordinator.site import dutch
+from analyst.monitor_history import peildatum_of
+from analyst.site import dutch
 
 TREND_PERIODS = 5
 

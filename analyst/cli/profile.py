@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from coordinator.client import DEFAULT_PROFILE
+from analyst.client import DEFAULT_PROFILE
 from regiozicht.cli_support import exit_on_error
 
 app = typer.Typer(help="The analyst's profile: where the coordinator is and who you are.", no_args_is_help=True)
@@ -22,7 +22,7 @@ def init(
     role: Annotated[str, typer.Option(help="analyst, or service for a scheduled dashboard.")] = "analyst",
 ) -> None:
     """Write profile.toml, your key (here, mode 0600) and a certificate request for the CA operator."""
-    from coordinator.setup import init_profile
+    from analyst.setup import init_profile
 
     with exit_on_error():
         files = init_profile(directory, org=org, coordinator=coordinator, role=role)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from coordinator.client import AnalystClient, Profile
+from analyst.client import AnalystClient, Profile
 
 ProfileOption = Annotated[
     Optional[Path],

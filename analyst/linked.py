@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 
-from coordinator.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
+from analyst.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
 from regiozicht import linknoise, linksets, psi
 from regiozicht.cells import cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery

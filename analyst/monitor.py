@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 
-from coordinator.client import NodeInfo
+from analyst.client import NodeInfo
 from regiozicht import dp, filters, linknoise
 from regiozicht.cells import cell_list
 from regiozicht.errors import BadQuery, ConfigError
@@ -250,7 +250,7 @@ def plan(monitor: Monitor, nodes: list[NodeInfo]) -> Plan:
 
 
 def linked_parties(nodes: list[NodeInfo], link: Linked) -> tuple[NodeInfo, list[NodeInfo]]:
-    from coordinator.linkclient import split_target
+    from analyst.linked import split_target
     from regiozicht import linksets
 
     def side(text: str) -> list[NodeInfo]:
@@ -270,7 +270,7 @@ def linked_parties(nodes: list[NodeInfo], link: Linked) -> tuple[NodeInfo, list[
 
 def split_of(nodes: list[NodeInfo], link: Linked) -> Split | None:
     """The coverage-aware split a run of this linked share gets (None: one full run per peer)."""
-    from coordinator.linkclient import coverage_split, split_target
+    from analyst.linked import coverage_split, split_target
     from regiozicht import linksets
 
     if not link.split:

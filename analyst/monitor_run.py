@@ -9,14 +9,14 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from coordinator import monitor as m
-from coordinator.client import AnalystClient, CountResult, NodeInfo
-from coordinator.linkclient import anchor_cells, resolve_linked, submit_linked
+from analyst import monitor as m
+from analyst.client import AnalystClient, CountResult, NodeInfo
+from analyst.linked import anchor_cells, resolve_linked, submit_linked
 from regiozicht import consistent, dp
 from regiozicht.cells import ONBEKEND
+from regiozicht.errors import BadQuery, error_from_kind
 from regiozicht.linkquery import LinkedQuery
 from regiozicht.query import data_as_of_refusal
-from regiozicht.errors import BadQuery, error_from_kind
 
 Cell = tuple[str, ...]
 

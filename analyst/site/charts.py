@@ -11,8 +11,8 @@ import matplotlib
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure as Canvas
 
-from coordinator.site import dutch
-from coordinator.site.model import Figure, IndicatorView, Table
+from analyst.site import dutch
+from analyst.site.model import Figure, IndicatorView, Table
 
 matplotlib.use("svg")  # no display, no GUI toolkit
 

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from coordinator import monitor as m
-from coordinator import monitor_history
-from coordinator.cli.common import ProfileOption, analyst
-from coordinator.monitor_run import default_at, due_peildatum, linked_query, run
+from analyst import monitor as m
+from analyst import monitor_history
+from analyst.cli.common import ProfileOption, analyst
+from analyst.monitor_run import default_at, due_peildatum, linked_query, run
 from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import BadQuery, BudgetExhausted, ConfigError, PermissionDenied
 
@@ -140,7 +139,7 @@ def build(
 ) -> None:
     """Run the monitor once (as `monitor run`), store the run in the history and build the site from every
     stored run; prints the path of the site's front page."""
-    from coordinator.site import build_site, page_count  # matplotlib loads only for the command that draws
+    from analyst.site import build_site, page_count  # matplotlib loads only for the command that draws
 
     with exit_on_error(), analyst(profile) as client:
         monitor = m.load(path)

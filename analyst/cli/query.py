@@ -10,21 +10,21 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from coordinator import preflight, suppression
-from coordinator.cli import output
-from coordinator.cli.common import ProfileOption, analyst
-from coordinator.client import CountResult, NodeInfo, expected_half_width, share_cells
-from coordinator.linkclient import (
+from analyst import suppression
+from analyst.cli import output
+from analyst.cli.common import ProfileOption, analyst
+from analyst.client import CountResult, NodeInfo, expected_half_width, share_cells
+from analyst.linked import (
     LinkedResult,
     anchor_cells,
     expected_linked_half_width,
     resolve_linked,
     submit_linked,
 )
-from regiozicht import filters
+from regiozicht import filters, preflight
+from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.errors import PartialResult, RegiozichtError
 from regiozicht.linkquery import LinkedQuery
-from regiozicht.cli_support import OutputFormat, emit, err_console, exit_on_error
 from regiozicht.query import CountQuery, build_count
 
 app = typer.Typer(help="Ask aggregate questions; answers are differentially private and signed by each node.\n\n"
@@ -65,7 +65,7 @@ def count(
         query = build_count(dataset, epsilon=epsilon, purpose=purpose, peildatum=peildatum, by=by or [], where=where)
         publishers = client.publishers(dataset, nodes)
         client.check(query, publishers)
-        _refuse([p for n in publishers for p in preflight.peildatum_refusals(n, peildatum)])
+        _refuse([p for n in publishers for p in preflight.peildatum_refusals(n.describe, peildatum)])
         if dry_run:
             online = [n for n in publishers if n.online]
             _refuse([p for n in online for p in _count_refusals(n, query)])
@@ -86,7 +86,7 @@ def count(
 def _print_hash(dataset: str, *, epsilon: str, purpose: str, where: str | None, by: list[str],
                 at: dt.datetime | None, fmt: OutputFormat) -> None:
     """The sha256 of the canonical body, as a covenant lists it; computed here, nothing is sent."""
-    from coordinator.monitor import query_hash
+    from analyst.monitor import query_hash
     from regiozicht.query import default_peildatum
 
     with exit_on_error():
@@ -119,7 +119,7 @@ def _columns(query: CountQuery) -> set[str]:
 
 
 def _count_refusals(node: NodeInfo, query: CountQuery) -> list[RegiozichtError]:
-    return preflight.spend_refusals(node, purpose=query.purpose, dataset=query.dataset, columns=_columns(query),
+    return preflight.spend_refusals(node.describe, purpose=query.purpose, dataset=query.dataset, columns=_columns(query),
                                     epsilon=Decimal(query.epsilon))
 
 
@@ -163,7 +163,7 @@ def share(
         for query in queries:
             client.check(query, client.publishers(query.dataset, nodes))
             _refuse([p for n in client.publishers(query.dataset, nodes)
-                     for p in preflight.peildatum_refusals(n, peildatum)])
+                     for p in preflight.peildatum_refusals(n.describe, peildatum)])
         if dry_run:
             _refuse(_share_refusals(queries, nodes))
             rows = [{"count": role, "dataset": q.dataset, "node": n.org, "online": n.online, "epsilon": q.epsilon}
@@ -319,7 +319,7 @@ def _run_linked(args: _LinkedArgs, dry_run: bool, fmt: OutputFormat, profile: An
                                counters=client.counters(), counter=args.counter, split=args.split)
         parties = {n.org: n for n in nodes}
         _refuse([p for side in (query.anchor, *query.others)
-                 for p in preflight.peildatum_refusals(parties[side.org], side.peildatum)])
+                 for p in preflight.peildatum_refusals(parties[side.org].describe, side.peildatum)])
         if dry_run:
             _refuse(_linked_refusals(query, parties))
             _linked_dry_run(query, fmt)
@@ -335,12 +335,12 @@ def _linked_refusals(query: LinkedQuery, parties: dict[str, NodeInfo]) -> list[R
     runs = query.anchor_runs()
     anchor = query.anchor
     problems = preflight.spend_refusals(
-        parties[anchor.org], purpose=query.purpose, dataset=anchor.dataset, columns=_columns(query.anchor_count()),
+        parties[anchor.org].describe, purpose=query.purpose, dataset=anchor.dataset, columns=_columns(query.anchor_count()),
         also=[d for d in anchor.datasets if d != anchor.dataset], runs=runs,
         epsilon=Decimal(query.epsilon) * runs, delta=Decimal(query.delta) * runs)
     for peer in query.others:
         problems += preflight.spend_refusals(
-            parties[peer.org], purpose=query.purpose, dataset=peer.dataset,
+            parties[peer.org].describe, purpose=query.purpose, dataset=peer.dataset,
             also=[d for d in peer.datasets if d != peer.dataset],
             epsilon=Decimal(query.epsilon), delta=Decimal(query.delta))
     return problems

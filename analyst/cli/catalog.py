@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from coordinator.cli.common import ProfileOption, analyst
-from coordinator.client import NodeInfo
+from analyst.cli.common import ProfileOption, analyst
+from analyst.client import NodeInfo
 from regiozicht.cli_support import OutputFormat, emit, exit_on_error
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import grpc
 from pydantic import Field
 
-from coordinator.combine import sum_cells
 from regiozicht import dp, rpc
 from regiozicht.bindings import DatasetBindings
 from regiozicht.cells import cell_list, covered_cell_list
+from regiozicht.combine import sum_cells
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.identity import Identity
 from regiozicht.pemfiles import load_certificate, load_private_key

@@ -24,8 +24,6 @@ from regiozicht.errors import BadQuery, BudgetExhausted, PermissionDenied, Regio
 from regiozicht.query import data_from_refusal
 from regiozicht.v1 import regiozicht_pb2 as pb
 
-from coordinator.client import NodeInfo
-
 
 def _decimal(text: str) -> Decimal | None:
     try:
@@ -114,7 +112,7 @@ def total_refusals(describe: pb.Describe, *, purpose: str, epsilon: Decimal,
     return problems
 
 
-def spend_refusals(node: NodeInfo | pb.Describe, *, purpose: str, dataset: str, columns: Iterable[str] = (),
+def spend_refusals(describe: pb.Describe, *, purpose: str, dataset: str, columns: Iterable[str] = (),
                    epsilon: Decimal, delta: Decimal = Decimal(0), runs: int = 1,
                    also: Iterable[str] = ()) -> list[RegiozichtError]:
     """Everything the node's Describe rules out for one request: covenant, per-query limits, budget.
@@ -122,7 +120,6 @@ def spend_refusals(node: NodeInfo | pb.Describe, *, purpose: str, dataset: str, 
     `also`: further datasets the request reads without grouping or filtering (the rest of a
     linked set); `runs`: linked runs the anchor takes part in (ε and δ are their total).
     """
-    describe = node.describe if isinstance(node, NodeInfo) else node
     problems = covenant_refusals(describe, purpose=purpose, dataset=dataset, columns=columns)
     for name in also:
         problems += covenant_refusals(describe, purpose=purpose, dataset=name)
@@ -132,22 +129,10 @@ def spend_refusals(node: NodeInfo | pb.Describe, *, purpose: str, dataset: str, 
     return problems + total_refusals(describe, purpose=purpose, epsilon=epsilon, delta=delta)
 
 
-def spend_problems(node: NodeInfo, *, purpose: str, dataset: str, columns: set[str], epsilon: Decimal,
-                   delta: Decimal = Decimal(0)) -> list[str]:
-    """`spend_refusals` as one human sentence each."""
-    return [p.message for p in spend_refusals(node, purpose=purpose, dataset=dataset, columns=columns,
-                                              epsilon=epsilon, delta=delta)]
-
-
-def total_problems(node: NodeInfo, *, purpose: str, epsilon: Decimal, delta: Decimal = Decimal(0)) -> list[str]:
-    """`total_refusals` for a total ε and δ one node would spend for one purpose, one sentence each."""
-    return [p.message for p in total_refusals(node.describe, purpose=purpose, epsilon=epsilon, delta=delta)]
-
-
-def peildatum_refusals(node: NodeInfo, peildatum: dt.date) -> list[BadQuery]:
+def peildatum_refusals(describe: pb.Describe, peildatum: dt.date) -> list[BadQuery]:
     """A reference date before the first date the node's data covers (`data_from` in its Describe)."""
-    if node.describe.data_from and peildatum < dt.date.fromisoformat(node.describe.data_from):
-        return [data_from_refusal(peildatum, node.org, dt.date.fromisoformat(node.describe.data_from))]
+    if describe.data_from and peildatum < dt.date.fromisoformat(describe.data_from):
+        return [data_from_refusal(peildatum, describe.org, dt.date.fromisoformat(describe.data_from))]
     return []
 
 

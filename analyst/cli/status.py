@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from cryptography import x509
 
-from coordinator.cli.common import ProfileOption, analyst
-from coordinator.client import NodeInfo
+from analyst.cli.common import ProfileOption, analyst
+from analyst.client import NodeInfo
 from regiozicht.cli_support import OutputFormat, emit, exit_on_error
 
 TABLE_COLUMNS = ["node", "kind", "online", "last_seen", "version", "certificate_expires", "data_as_of", "queries",

@@ -1,0 +1,1 @@
+"""The analyst's commands of the `regiozicht` CLI."""
