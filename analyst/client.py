@@ -143,16 +143,28 @@ class AnalystClient:
     def close(self) -> None:
         self.channel.close()
 
-    def _call(self, method: str, request: object, timeout: float) -> object:
+    def _catalog(self) -> pb.CatalogResponse:
         try:
-            return getattr(self.stub, method)(request, timeout=timeout)
+            return self.stub.Catalog(pb.CatalogRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise rpc.error_from_rpc(exc) from None
+
+    def submit(self, body: bytes, *, refresh: bool = False, timeout: float = 120) -> tuple[str, pb.SubmitResponse]:
+        """Signs any signable query body in a fresh envelope (new id, short expiry) and submits it;
+        (the query id, the coordinator's unverified response). Count and linked verify on top."""
+        query_id = new_query_id()
+        now = int(time.time())
+        envelope = pb.QueryEnvelope(body=body, query_id=query_id, issued_at_unix=now,
+                                    expires_at_unix=now + min(EXPIRY_SECONDS, MAX_EXPIRY_SECONDS), refresh=refresh)
+        signed = self.signer.sign(envelope.SerializeToString())
+        try:
+            return query_id, self.stub.Submit(pb.SubmitRequest(envelope=signed), timeout=timeout)
         except grpc.RpcError as exc:
             raise rpc.error_from_rpc(exc) from None
 
     def catalog(self) -> list[NodeInfo]:
         """Every node the coordinator knows, each Describe verified against the CA."""
-        response = self._call("Catalog", pb.CatalogRequest(), 30)
-        assert isinstance(response, pb.CatalogResponse)
+        response = self._catalog()
         nodes = []
         for entry in response.nodes:
             payload, signer = open_signed(entry.describe, self.trust, ("node",))
@@ -183,8 +195,7 @@ class AnalystClient:
 
     def counters(self) -> list[str]:
         """The linked-count counters online, each CounterHello verified against the CA (role counter)."""
-        response = self._call("Catalog", pb.CatalogRequest(), 30)
-        assert isinstance(response, pb.CatalogResponse)
+        response = self._catalog()
         found = []
         for entry in response.counters:
             _, signer = open_signed(entry.describe, self.trust, ("counter",))
@@ -221,14 +232,8 @@ class AnalystClient:
         """Signs, submits and verifies one count. `publishers`: the signed catalog's publishers of the
         dataset (read from the catalog when not given); each must have answered or be named missing."""
         expected = publishers if publishers is not None else self.publishers(query.dataset)
-        query_id = new_query_id()
         body = query.canonical()
-        now = int(time.time())
-        envelope = pb.QueryEnvelope(body=body, query_id=query_id, issued_at_unix=now,
-                                    expires_at_unix=now + min(EXPIRY_SECONDS, MAX_EXPIRY_SECONDS), refresh=refresh)
-        signed = self.signer.sign(envelope.SerializeToString())
-        response = self._call("Submit", pb.SubmitRequest(envelope=signed), timeout)
-        assert isinstance(response, pb.SubmitResponse)
+        query_id, response = self.submit(body, refresh=refresh, timeout=timeout)
         return self._verify(query, query_id, body, response, expected)
 
     def _verify(self, query: CountQuery, query_id: str, body: bytes, response: pb.SubmitResponse,

@@ -12,21 +12,18 @@ sizes) as the release. Estimates, intervals and shares are computed here.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 
-from analyst.client import EXPIRY_SECONDS, AnalystClient, NodeInfo
+from analyst.client import AnalystClient, NodeInfo
 from regiozicht import linknoise, linksets, psi
 from regiozicht.cells import cell_list
 from regiozicht.errors import AuthenticationFailed, BadQuery
 from regiozicht.linkquery import LinkedQuery, LinkSide, Split, build_linked
 from regiozicht.query import (
-    MAX_EXPIRY_SECONDS,
     body_hash,
     check_against_domains,
     data_as_of_refusal,
     default_peildatum,
-    new_query_id,
 )
 from regiozicht.signed import open_signed
 from regiozicht.v1 import regiozicht_pb2 as pb
@@ -182,14 +179,8 @@ def choose_counter(counters: list[str], query_parties: list[str], wanted: str | 
 
 def submit_linked(client: AnalystClient, query: LinkedQuery, groups: list[tuple[str, ...]],
                   timeout: float = 900) -> LinkedResult:
-    query_id = new_query_id()
     body = query.canonical()
-    now = int(time.time())
-    envelope = pb.QueryEnvelope(body=body, query_id=query_id, issued_at_unix=now,
-                                expires_at_unix=now + min(EXPIRY_SECONDS, MAX_EXPIRY_SECONDS))
-    signed = client.signer.sign(envelope.SerializeToString())
-    response = client._call("Submit", pb.SubmitRequest(envelope=signed), timeout)
-    assert isinstance(response, pb.SubmitResponse)
+    query_id, response = client.submit(body, timeout=timeout)
     return verify_linked(client, query, query_id, body, response, groups)
 
 

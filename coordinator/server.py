@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -200,9 +200,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         )
         if not results:
             raise BadQuery(f"No node publishes dataset {query.dataset!r}; `regiozicht catalog` lists the datasets.")
-        if all(r.HasField("error") for r in results) and len({r.error.kind for r in results}) == 1 \
-                and results[0].error.kind in ("BadQuery", "PermissionDenied", "BudgetExhausted"):
-            raise error_from_kind(results[0].error.kind, results[0].error.message)
+        _raise_if_all_refused(results, ("BadQuery", "PermissionDenied", "BudgetExhausted"))
         answers = answers_of(results, self.trust)
         response = pb.SubmitResponse(results=results, by=list(query.by), combined=sum_or_nothing(answers))
         self.history.record(envelope.query_id, signer.uri, query.dataset, envelope.body, response, answers)
@@ -216,10 +214,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             raise refusal
         runs = self.links.run_all(signed, query, envelope.query_id, envelope.expires_at_unix,
                                   {s.identity.org: s for s in self.hub.sessions()}, self.hub.counters())
-        kinds = {r.error.kind for r in runs if r.HasField("error")}
-        if len(kinds) == 1 and all(r.HasField("error") for r in runs) and \
-                kinds <= {"BadQuery", "PermissionDenied", "BudgetExhausted", "Replayed"}:
-            raise error_from_kind(runs[0].error.kind, runs[0].error.message)
+        _raise_if_all_refused(runs, ("BadQuery", "PermissionDenied", "BudgetExhausted", "Replayed"))
         response = pb.SubmitResponse(runs=runs, by=list(query.by))
         self.history.record(envelope.query_id, signer.uri, query.anchor.dataset, envelope.body, response, [])
         for run in runs:
@@ -234,6 +229,14 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
     def Catalog(self, request: pb.CatalogRequest, context: grpc.ServicerContext) -> pb.CatalogResponse:
         self._peer(context, QUERY_ROLES)
         return pb.CatalogResponse(nodes=self.hub.catalog(), counters=self.hub.counter_catalog())
+
+
+def _raise_if_all_refused(outcomes: Sequence[pb.NodeResult] | Sequence[pb.RunResult],
+                          kinds: tuple[str, ...]) -> None:
+    """Every node (or run) refused with the same kind, one of `kinds`: that refusal is the answer."""
+    found = {o.error.kind for o in outcomes if o.HasField("error")}
+    if outcomes and len(found) == 1 and all(o.HasField("error") for o in outcomes) and found <= set(kinds):
+        raise error_from_kind(outcomes[0].error.kind, outcomes[0].error.message)
 
 
 def _restore_known_nodes(hub: Hub, history: History, trust: TrustStore) -> None:

@@ -144,11 +144,15 @@ def sign_query(signer: Signer, *, by: tuple[str, ...] = ("sex",), where: str | N
 
 def forge_responses(client: AnalystClient, forge: Callable[[pb.SubmitResponse], None]) -> None:
     """Makes the client's coordinator lie: `forge` alters every Submit response before the CLI checks it."""
-    call = client._call
+    real = client.stub
 
-    def lying(method: str, request: Any, timeout: float) -> Any:
-        response = call(method, request, timeout)
-        if method == "Submit":
+    class LyingStub:
+        def Catalog(self, request: pb.CatalogRequest, timeout: float) -> pb.CatalogResponse:  # noqa: N802
+            return real.Catalog(request, timeout=timeout)
+
+        def Submit(self, request: pb.SubmitRequest, timeout: float) -> pb.SubmitResponse:  # noqa: N802
+            response = real.Submit(request, timeout=timeout)
             forge(response)
-        return response
-    client._call = lying  # type: ignore[method-assign]
+            return response
+
+    client.stub = LyingStub()  # type: ignore[assignment]
