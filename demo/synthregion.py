@@ -57,7 +57,7 @@ def coverage_of(manifest: Any, partner: Any) -> dict[str, list[str]]:
     if partner.kind == "wi":
         from synth.region import Gemeente, wi_partner_for
 
-        gemeenten = [Gemeente(g.code, g.name, 0.0) for g in manifest.gemeenten]
+        gemeenten = [Gemeente(g.code, g.name, 0.0, own_wi=g.own_wi) for g in manifest.gemeenten]
         return {"gemeente": [c for c in codes if wi_partner_for(c, gemeenten) == partner.id]}
     return {}
 

@@ -30,7 +30,9 @@ def main(
     out: Annotated[Path, typer.Option(help="Directory for the partner databases, manifest and truth.")],
     scale: Annotated[float, typer.Option(help="Population size relative to an average region (~80k young people).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed; same seed and scale give identical files.")] = 7,
-    gemeenten: Annotated[int, typer.Option(help="Number of municipalities (2-10).")] = 5,
+    gemeenten: Annotated[int, typer.Option(help="Number of municipalities (2-10); the first is the largest.")] = 5,
+    own_wi: Annotated[bool, typer.Option("--own-wi/--no-own-wi", help="The largest gemeente runs its own W&I "
+                                         "department and node (else every gemeente shares the regional one).")] = True,
     url: Annotated[list[str], typer.Option(help="PARTNER_ID=SQLALCHEMY_URL: load that partner there instead.")] = [],  # noqa: B006
     extract_time: Annotated[dt.datetime, typer.Option(help="Data-as-of time of every extract.")] = DEFAULT_EXTRACT_TIME,
     quiet: Annotated[bool, typer.Option(help="No progress on stderr.")] = False,
@@ -43,7 +45,7 @@ def main(
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)}, not {format!r}.", err=True)
         raise typer.Exit(2)
     try:
-        manifest = generate(out, scale=scale, seed=seed, gemeenten=gemeenten, urls=_parse_urls(url),
+        manifest = generate(out, scale=scale, seed=seed, gemeenten=gemeenten, own_wi=own_wi, urls=_parse_urls(url),
                             extract_time=extract_time, progress=not quiet)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

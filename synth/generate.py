@@ -15,14 +15,14 @@ from synth.store import PartnerSink, TruthSink, sqlite_url
 DEFAULT_EXTRACT_TIME = dt.datetime(2026, 11, 1)
 
 
-def generate(out_dir: Path, *, scale: float = 1.0, seed: int = 7, gemeenten: int = 5,
+def generate(out_dir: Path, *, scale: float = 1.0, seed: int = 7, gemeenten: int = 5, own_wi: bool = True,
              urls: dict[str, str] | None = None, extract_time: dt.datetime = DEFAULT_EXTRACT_TIME,
              progress: bool = False) -> Manifest:
     """Write partner databases, truth store, manifest.json and truth.json into `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     urls = dict(urls or {})
-    region = make_gemeenten(gemeenten)
+    region = make_gemeenten(gemeenten, own_wi=own_wi)
     partners = make_partners(region)
     unknown = set(urls) - {p.id for p in partners}
     if unknown:
@@ -55,7 +55,7 @@ def generate(out_dir: Path, *, scale: float = 1.0, seed: int = 7, gemeenten: int
         sink.close()
     manifest = Manifest(
         seed=seed, scale=scale, n_gemeenten=gemeenten, extract_time=extract_time.isoformat(),
-        gemeenten=[GemeenteInfo(g.code, g.name) for g in region],
+        gemeenten=[GemeenteInfo(g.code, g.name, g.own_wi) for g in region],
         partners=[PartnerInfo(p.id, p.org, p.kind, urls.get(p.id) or f"{p.id}.sqlite", dict(sinks[p.id].counts))
                   for p in partners],
         persons=total,

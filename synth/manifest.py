@@ -11,6 +11,7 @@ from pathlib import Path
 class GemeenteInfo:
     code: str
     name: str
+    own_wi: bool = False  # has a W&I node of its own (the others share the regional one)
 
 
 @dataclass(frozen=True)
