@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from demo import synthregion
-from demo.region import PartnerSetup, build
+from demo.region import build
 from node import config as node_config
 from node.compile import count_cells
 from node.linkmembers import read_members
