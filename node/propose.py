@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from node.config import DatabaseSection
@@ -48,11 +47,12 @@ class ProposedDimension:
         return _identifier(self.column)
 
     def expression(self) -> str:
+        column = f"t.{_quote(self.column)}"
         if self.kind == "BOOLEAN":
-            return f"CASE WHEN t.{self.column} THEN 'J' WHEN NOT t.{self.column} THEN 'N' END"
+            return f"CASE WHEN {column} THEN 'J' WHEN NOT {column} THEN 'N' END"
         if self.kind != "VARCHAR":
-            return f"CAST(t.{self.column} AS VARCHAR)"
-        return f"t.{self.column}"
+            return f"CAST({column} AS VARCHAR)"
+        return column
 
 
 @dataclass(frozen=True)
@@ -76,19 +76,22 @@ class Proposal:
 
     def dataset(self) -> dict[str, Any]:
         """The `[[datasets]]` table of node.toml."""
-        columns = [f"t.{self.person} AS person", f"t.{self.person} AS link"]
-        columns += [f"{d.expression()} AS {d.name}" for d in self.dimensions]
+        # quoted where needed: an extract's column may be a keyword of SQL (end, user) or hold capitals
+        person, start = f"t.{_quote(self.person)}", f"t.{_quote(self.start)}"
+        columns = [f"{person} AS person", f"{person} AS link"]
+        columns += [f"{d.expression()} AS {_quote(d.name)}" for d in self.dimensions]
         order_by = [self.start] + ([self.tie_break] if self.tie_break else [])
-        columns += [f"t.{c} AS {c}" for c in order_by]
-        where = f"t.{self.start} <= :peildatum"
+        columns += [f"t.{_quote(c)} AS {_quote(_identifier(c))}" for c in order_by]
+        where = f"{start} <= :peildatum"
         if self.end:
-            where += f" AND (t.{self.end} IS NULL OR t.{self.end} >= :peildatum)"
+            end = f"t.{_quote(self.end)}"
+            where += f" AND ({end} IS NULL OR {end} >= :peildatum)"
         in_force = f"from {self.start}" + (f" until {self.end}" if self.end else "")
         return {
             "name": self.name,
             "description": f"Rows of {self.file} in force on the peildatum ({in_force}).",
-            "sql": f"SELECT {', '.join(columns)}\nFROM {self.table} t\nWHERE {where}\n",
-            "order_by": order_by,
+            "sql": f"SELECT {', '.join(columns)}\nFROM {_quote(self.table)} t\nWHERE {where}\n",
+            "order_by": [_identifier(c) for c in order_by],
             "dimensions": {d.name: {"domain": [v for v, _ in d.values],
                                     "info_class": "DAT" if d.name in _DAT else "WAT",
                                     "description": f"{d.column} as recorded in {self.file}"}
@@ -141,8 +144,8 @@ def propose(folder: Path) -> tuple[list[Proposal], list[Skipped]]:
 
 
 def _propose_table(connection: Connection, table: str, file: str) -> Proposal | Skipped:
-    columns = [(str(r[0]), str(r[1])) for r in connection.execute(text(f'DESCRIBE "{table}"')).all()]
-    rows = int(connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())
+    columns = [(str(r[0]), str(r[1])) for r in connection.exec_driver_sql(f"DESCRIBE {_q(table)}").all()]
+    rows = int(connection.exec_driver_sql(f"SELECT count(*) FROM {_q(table)}").scalar_one())
     if rows == 0:
         return Skipped(table, file, "no rows: nothing to propose from")
     person, share = _person_column(connection, table, columns)
@@ -153,12 +156,17 @@ def _propose_table(connection: Connection, table: str, file: str) -> Proposal | 
     if start is None:
         return Skipped(table, file, f"no start date column among {', '.join(dates) or 'its columns'}")
     end = next((c for c in dates if _END.search(c)), None)
-    tie_break = next((c for c, kind in columns if c.lower() == "id"), None)
+    tie_break = next((c for c, _ in columns if c.lower() == "id"), None)
     taken = {person, start, end, tie_break}
+    names = {"person", "link", _identifier(start)} | ({_identifier(tie_break)} if tie_break else set())
     dimensions, left_out = [], []
     for column, kind in columns:
-        if column in taken or kind == "DATE" or not _IDENT.match(column):
+        if column in taken or kind == "DATE":
             continue
+        if _identifier(column) in names:  # two columns that read the same as a node.toml name
+            left_out.append(column)
+            continue
+        names.add(_identifier(column))
         values = _small_domain(connection, table, column, kind)
         if values is None:
             left_out.append(column)
@@ -167,17 +175,14 @@ def _propose_table(connection: Connection, table: str, file: str) -> Proposal | 
     return Proposal(table, file, rows, person, share, start, end, tie_break, tuple(dimensions), tuple(left_out))
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 def _person_column(connection: Connection, table: str, columns: Sequence[tuple[str, str]]) -> tuple[str | None, float]:
     """The text column whose sampled values are most often valid BSNs, if enough of them are."""
     best, best_share = None, 0.0
     for column, kind in sorted(columns, key=lambda c: c[0].lower() != "bsn"):
-        if kind != "VARCHAR" or not _IDENT.match(column):
+        if kind != "VARCHAR":
             continue
-        values = [r[0] for r in connection.execute(text(
-            f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL LIMIT {SAMPLE_ROWS}')).all()]
+        values = [r[0] for r in connection.exec_driver_sql(
+            f"SELECT {_q(column)} FROM {_q(table)} WHERE {_q(column)} IS NOT NULL LIMIT {SAMPLE_ROWS}").all()]
         if not values:
             continue
         share = sum(is_valid_bsn(str(v)) for v in values) / len(values)
@@ -190,13 +195,28 @@ def _small_domain(connection: Connection, table: str, column: str, kind: str) ->
     """The distinct values and their rows; None when there are too many for a dimension."""
     if kind not in ("VARCHAR", "BOOLEAN") and not kind.endswith("INT") and kind != "INTEGER":
         return None
-    found = connection.execute(text(
-        f'SELECT "{column}", count(*) FROM "{table}" WHERE "{column}" IS NOT NULL '
-        f'GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_DOMAIN + 1}')).all()
+    found = connection.exec_driver_sql(
+        f"SELECT {_q(column)}, count(*) FROM {_q(table)} WHERE {_q(column)} IS NOT NULL "
+        f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_DOMAIN + 1}").all()
     if len(found) > MAX_DOMAIN:
         return None
     shown = [("J" if v else "N") if kind == "BOOLEAN" else str(v) for v, _ in found]
     return tuple(sorted((v, int(n)) for v, (_, n) in zip(shown, found) if v.strip() and v != ONBEKEND))
+
+
+_RESERVED = {"all", "and", "as", "by", "case", "else", "end", "from", "group", "join", "limit", "not", "null", "on",
+             "or", "order", "select", "table", "then", "union", "user", "when", "where"}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote(name: str) -> str:
+    """A name as SQL: quoted only where it must be, so that node.toml stays readable for the operator."""
+    if re.match(r"^[a-z_][a-z0-9_]*$", name) and name not in _RESERVED:
+        return name
+    return _q(name)
 
 
 def _identifier(name: str) -> str:

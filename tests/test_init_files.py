@@ -118,6 +118,36 @@ def test_init_prints_what_to_confirm_and_refuses_both_or_neither_source(
     assert not (tmp_path / "b" / "node.toml").exists() and not (tmp_path / "c" / "node.toml").exists()
 
 
+def test_awkward_names_are_quoted_and_the_proposal_counts_right(tmp_path: Path) -> None:
+    """A file and columns named as a case system exports them (spaces, capitals, SQL keywords) give a
+    dataset whose SQL runs and counts each person once, in force from start until end."""
+    folder = tmp_path / "extracts"
+    folder.mkdir()
+    (folder / "Export Leerlingen.csv").write_text(
+        "BSN;Gemeente;Begin datum;Eind datum;end;user\n"
+        "012345672;GM0001;01-08-2025;;x;1\n"  # in force on 1 October 2026
+        "012345672;GM0002;01-08-2024;31-07-2025;x;2\n"  # the same person, ended earlier
+        "123456782;GM0002;01-08-2025;30-09-2026;y;1\n"  # ended the day before
+        "111222333;GM0002;15-09-2026;;y;2\n")  # in force
+    files = init_node(tmp_path / "node", kind="school", org="school-x", coordinator="localhost:1", database=None,
+                      state_dir=None, data_as_of=AS_OF, files=folder)
+    (proposal,) = files.proposals
+    assert (proposal.name, proposal.person, proposal.start, proposal.end) == (
+        "export_leerlingen", "BSN", "Begin datum", "Eind datum")
+    assert {d.name for d in proposal.dimensions} == {"gemeente", "end", "user"}
+    cfg = node_config.load(files.config)
+    (dataset,) = cfg.datasets
+    engine = make_partner_engine(cfg.database)
+    try:
+        with engine.connect() as connection:
+            for by, expected in (((), {(): 2}), (("gemeente",), {("GM0001",): 1, ("GM0002",): 1})):
+                query = CountQuery(dataset.name, "1", "check", PEILDATUM, by)
+                rows = connection.execute(compile_count(dataset, query), {"peildatum": PEILDATUM}).all()
+                assert {tuple(r[:-1]): int(r[-1]) for r in rows} == expected, by
+    finally:
+        engine.dispose()
+
+
 def test_a_folder_without_a_bsn_column_proposes_nothing_and_says_why(tmp_path: Path) -> None:
     folder = tmp_path / "extracts"
     folder.mkdir()
