@@ -133,6 +133,17 @@ def test_latin1_is_detected_and_a_wrong_declared_encoding_refuses(tmp_path: Path
         _count(tmp_path, files={"inschrijving": ExtractFile(encoding="utf-8")})
 
 
+def test_a_wrong_byte_past_the_sniffed_start_refuses_naming_the_file_and_line(tmp_path: Path) -> None:
+    """Encoding is detected on the first 64 KiB: a latin-1 value after that, in a file read as utf-8,
+    refuses the query instead of counting a garbled value."""
+    later = "".join(f"{100000000 + i};GM0002;01-01-2027\n" for i in range(7000))  # after the peildatum
+    (tmp_path / "inschrijving.csv").write_bytes(
+        _GOOD.encode() + later.encode() + "123123123;Súdwest;02-01-2025\n".encode("latin-1"))
+    assert (tmp_path / "inschrijving.csv").stat().st_size > 1 << 16
+    with pytest.raises(Unavailable, match=r"inschrijving.csv .*Line: 7005"):
+        _count(tmp_path)
+
+
 def _workbook(path: Path, sheet: str = "inschrijving", formula: bool = False) -> None:
     from openpyxl import Workbook
 
