@@ -69,6 +69,7 @@ class Proposal:
     tie_break: str | None
     dimensions: tuple[ProposedDimension, ...]
     left_out: tuple[str, ...] = field(default=())
+    other_dates: tuple[str, ...] = field(default=())  # date columns not used: a candidate for another meaning
 
     @property
     def name(self) -> str:
@@ -112,6 +113,8 @@ class Proposal:
                          "that is not public" + (f"; rare: {', '.join(rare)}" if rare else "")
                          + ("" if d.name in _DAT else "; info_class WAT (what the issue is) unless it only says "
                             "someone is known"))
+        if self.other_dates:
+            lines.append(f"other date columns, unused: {', '.join(self.other_dates)}")
         if self.left_out:
             lines.append(f"not dimensions (too many values, or identifiers): {', '.join(self.left_out)}")
         return lines
@@ -151,7 +154,8 @@ def _propose_table(connection: Connection, table: str, file: str) -> Proposal | 
     person, share = _person_column(connection, table, columns)
     if person is None:
         return Skipped(table, file, "no column of BSNs (9 digits, elfproef)")
-    dates = [c for c, kind in columns if kind == "DATE" and not _NOT_AN_EVENT.search(c)]
+    every_date = [c for c, kind in columns if kind == "DATE"]
+    dates = [c for c in every_date if not _NOT_AN_EVENT.search(c)]
     start = next((c for c in dates if _START.search(c) and not _END.search(c)), None)
     if start is None:
         return Skipped(table, file, f"no start date column among {', '.join(dates) or 'its columns'}")
@@ -172,7 +176,8 @@ def _propose_table(connection: Connection, table: str, file: str) -> Proposal | 
             left_out.append(column)
         elif values:
             dimensions.append(ProposedDimension(column, kind, values))
-    return Proposal(table, file, rows, person, share, start, end, tie_break, tuple(dimensions), tuple(left_out))
+    return Proposal(table, file, rows, person, share, start, end, tie_break, tuple(dimensions), tuple(left_out),
+                    tuple(c for c in every_date if c not in (start, end)))
 
 
 def _person_column(connection: Connection, table: str, columns: Sequence[tuple[str, str]]) -> tuple[str | None, float]:

@@ -61,6 +61,7 @@ def test_proposed_datasets_find_the_bsn_dates_and_small_dimensions(
     sqlite.dispose()
     assert dims["startkwalificatie"] == ["J", "N"]
     assert not {"id", "bsn", "birth_date", "start_date", "end_date"} & set(dims)  # identifiers and dates are not
+    assert enrolment.other_dates == ("birth_date",)  # named for the operator, never taken as the start
     written = files.config.read_text()
     for proposal in files.proposals:
         for line in proposal.confirm():
