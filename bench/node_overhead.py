@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import tempfile
 import time
@@ -176,6 +177,7 @@ def main() -> None:
         region.stop()
         if cluster:
             cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)  # a 1M-person SQLite database and its CSV and Parquet copies
 
 
 if __name__ == "__main__":
