@@ -46,11 +46,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--keep-running", action="store_true", help="leave the region up and print how to query it")
     parser.add_argument("--site", type=Path, default=Path("monitor-site"),
                         help="where to build the monitor site; it stays after the demo (default ./monitor-site)")
+    parser.add_argument("--school-files", choices=("csv", "parquet", "sqlite"), default="csv",
+                        help=f"the school {FILE_PARTNER} serves extract files of this format instead of its SQLite "
+                             "database (docs/extracts.md; default csv)")
     parser.add_argument("--no-monitor", action="store_true",
                         help="skip the regional monitor site (deploy/monitor.toml over five reference dates)")
     return parser.parse_args()
 
 
+FILE_PARTNER = "school-provso"  # the partner whose node reads a folder of extracts, as a school that mails them would
 MONITOR_YEARS = 5  # the monitor site shows the five latest reference dates (1 October) the data holds
 
 
@@ -76,6 +80,16 @@ def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path
         monitor_history.save(document, history)
     with err.status("monitor: building the site…"):
         return build_site(monitor_history.load_all(history), site)
+
+
+def write_partner_extracts(data: Path, manifest: Any, partner_id: str, fmt: str) -> Path:
+    """The partner's database written as the extract files it would mail (`python -m synth --format`)."""
+    from synth.extracts import extracts_folder, write_extracts
+
+    partner = next(p for p in manifest.partners if p.id == partner_id)
+    folder = extracts_folder(data, fmt, partner_id)
+    write_extracts(partner.url(data), partner.kind, folder, fmt)  # type: ignore[arg-type]
+    return folder
 
 
 def clipped(value: float | None) -> float | None:
@@ -185,7 +199,12 @@ def main() -> int:
     err.print("generating the synthetic region…")
     manifest = generate(data, scale=args.scale, seed=args.seed, gemeenten=args.gemeenten, progress=True)
     err.print(f"synthetic region: {manifest.persons} persons, {len(manifest.partners)} partner databases")
-    partners = synthregion.partners(data, manifest)
+    files_of = {} if args.school_files == "sqlite" else {FILE_PARTNER: args.school_files}
+    for partner_id, fmt in files_of.items():
+        with err.status(f"writing {partner_id}'s extracts as {fmt}…"):
+            folder = write_partner_extracts(data, manifest, partner_id, fmt)
+        err.print(f"{partner_id} serves its {fmt} extracts ({folder}) instead of its database")
+    partners = synthregion.partners(data, manifest, files=files_of)
     with err.status("creating the regional CA; each party makes its key and the CA signs its request…"):
         files = build(workdir / "region", partners)
     region = RunningRegion(files)

@@ -55,7 +55,11 @@ def init(
     kind: Annotated[str, typer.Option(help="Partner kind: rmc, wi, school, jeugdhulp, leerplicht or brp.")],
     org: Annotated[str, typer.Option(help="Organisation slug, as the CA will write it in the certificate.")],
     coordinator: Annotated[str, typer.Option(help="host:port of the region's coordinator.")],
-    database: Annotated[str, typer.Option(help="SQLAlchemy URL of the partner database (a read-only account).")],
+    database: Annotated[Optional[str], typer.Option(
+        help="SQLAlchemy URL of the partner database (a read-only account); or give --files.")] = None,
+    files_dir: Annotated[Optional[Path], typer.Option(
+        "--files", help="A folder of CSV, XLSX and Parquet extracts instead of a database: datasets are proposed "
+                        "from their columns, each choice marked # CONFIRM in node.toml.")] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Folder for node.toml, covenant.toml and tls/.")] = Path("."),
     state_dir: Annotated[Optional[Path], typer.Option(
         "--state-dir", help="Folder of the node's state (ledger, audit trail); default DIR/state.")] = None,
@@ -73,7 +77,14 @@ def init(
     with exit_on_error():
         files = setup.init_node(directory, kind=kind, org=org, coordinator=coordinator, database=database,
                                 state_dir=state_dir, entity=entity, data_as_of=data_as_of,
-                                gemeenten=tuple(gemeente) if gemeente else setup.DEFAULT_GEMEENTEN)
+                                gemeenten=tuple(gemeente) if gemeente else setup.DEFAULT_GEMEENTEN, files=files_dir)
+        for proposal in files.proposals:
+            console.print(f"proposed dataset [bold]{proposal.name}[/] — confirm in {files.config}:")
+            for line in proposal.confirm():
+                console.print(f"  CONFIRM {escape(line)}", highlight=False)
+        if files_dir is not None and not files.proposals:
+            console.print(f"no dataset proposed: no extract in {files_dir} has a BSN column and a start date; "
+                          f"write the datasets in {files.config} by hand (docs/extracts.md).", highlight=False)
         console.print(f"wrote {files.config}, {files.covenant} (a template), the state folder {files.state}, the key "
                       f"{files.key} (mode 0600) and the request {files.request}.", highlight=False)
         console.print("next steps:")

@@ -246,7 +246,9 @@ def _setup(connection: Any, database: DatabaseSection) -> tuple[tuple[str, int, 
 
     assert database.folder is not None
     seen = signature(database.folder)
-    for extract in extracts(database.folder):
+    found = extracts(database.folder)
+    _drop_gone(connection, {extract.table for extract in found})
+    for extract in found:
         declared = _declared(database, extract.table)
         if extract.sheet is not None:
             load_sheet(connection, extract, declared, database.text_columns)
@@ -261,6 +263,16 @@ def _setup(connection: Any, database: DatabaseSection) -> tuple[tuple[str, int, 
             raise Unavailable(f"The extract file {extract.path.name} in {database.folder} cannot be read "
                               f"({_first_line(exc)}); fix or re-export it and run `regiozicht-node check`.") from None
     return seen
+
+
+def _drop_gone(connection: Any, tables: set[str]) -> None:
+    """Drops the view or table of an extract that is no longer in the folder (renamed, removed): a query
+    then refuses naming the missing table, instead of reading through a view of a file that is gone."""
+    made = connection.execute("SELECT view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal "
+                              "UNION ALL SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal").fetchall()
+    for name, kind in made:
+        if name not in tables:
+            connection.execute(f"DROP {kind} IF EXISTS {_quote(name)}")
 
 
 def _file_error(database: DatabaseSection, message: str) -> Unavailable:

@@ -19,6 +19,7 @@ from typing import Any
 
 import tomli_w
 
+from node.propose import Proposal, datasets_toml, propose
 from regiozicht import authority
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS, Identity
@@ -56,6 +57,7 @@ class NodeFiles:
     state: Path
     key: Path
     request: Path
+    proposals: tuple[Proposal, ...] = ()  # datasets proposed from extract files (init --files), to confirm
 
 
 def standard_datasets(kind: str, gemeenten: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -85,7 +87,23 @@ def _readable(sql: str) -> str:
 
 
 def node_toml(*, kind: str, org: str, coordinator: str, database: str, state: str, data_as_of: dt.datetime,
-              gemeenten: tuple[str, ...]) -> str:
+              gemeenten: tuple[str, ...], proposed: str | None = None) -> str:
+    """node.toml; `database` is a URL, or with `proposed` (datasets from the files) the extract folder."""
+    if proposed is None:
+        database_section = f'url = "{database}"   # a read-only account on the partner database'
+        datasets_intro = f"""# The datasets below read the standard {kind} schema (docs/synthetic-region.md, "Partners and tables").
+# ADAPT where your system differs: rename tables and columns inside each `sql`, but keep its output
+# columns (person, link, one per dimension, the order_by columns) and its one parameter :peildatum.
+# ADAPT each gemeente domain to your region's CBS codes (or run init with --gemeente).
+"""
+    else:
+        database_section = (f'folder = "{database}"   # the extract files (CSV, XLSX, Parquet); docs/extracts.md\n'
+                            '# CONFIRM how each file is read where detection is not enough: [database.files.NAME]')
+        datasets_intro = """# The datasets below are PROPOSED from the extracts' columns by `regiozicht-node init --files`.
+# CONFIRM every line marked so: the operator knows what a column means, the proposal only guesses.
+# Keep each `sql`'s output columns (person, link, one per dimension, the order_by columns) and its one
+# parameter :peildatum; delete a dataset block the node should not publish.
+"""
     head = f'''# node.toml for {org} ({kind}), written by `regiozicht-node init`; owned by the partner's IT staff.
 # Validate with: regiozicht-node check --config node.toml
 # Relative paths are resolved against this file's directory.
@@ -100,7 +118,7 @@ workers = 4                               # queries answered at the same time
 [node]
 org = "{org}"
 kind = "{kind}"
-data_as_of = {data_as_of.replace(microsecond=0).isoformat()}   # ADAPT: the extract time of the partner data
+data_as_of = {data_as_of.replace(microsecond=0).isoformat()}   # {"CONFIRM: the extract's declared date" if proposed is not None else "ADAPT: the extract time of the partner data"}
 # data_from = 2019-10-01                  # optional: first date the extract covers
 
 [coordinator]
@@ -112,16 +130,14 @@ certificate = "tls/node.crt"              # signed by the CA operator from tls/n
 key = "tls/node.key"                      # made here by `regiozicht-node init`, mode 0600
 
 [database]
-url = "{database}"   # a read-only account on the partner database
+{database_section}
 
 [state]
 url = "{state}"   # releases, ledger and audit trail; back it up
 
-# The datasets below read the standard {kind} schema (docs/synthetic-region.md, "Partners and tables").
-# ADAPT where your system differs: rename tables and columns inside each `sql`, but keep its output
-# columns (person, link, one per dimension, the order_by columns) and its one parameter :peildatum.
-# ADAPT each gemeente domain to your region's CBS codes (or run init with --gemeente).
-'''
+{datasets_intro}'''
+    if proposed is not None:
+        return head + "\n" + proposed
     body = tomli_w.dumps({"datasets": standard_datasets(kind, gemeenten)}, multiline_strings=True)
     return head + "\n" + body
 
@@ -137,8 +153,9 @@ def covenant_toml(*, kind: str, org: str, datasets: list[dict[str, Any]]) -> str
         "wat_allowed": False,
         "datasets": dat,
     }
+    # a proposal from files names its datasets after the tables: the standard links apply only where it kept the names
     links = [{"kinds": [partner], "orgs": [], "datasets": own, "partner_datasets": theirs}
-             for partner, own, theirs in _LINKS[kind]]
+             for partner, own, theirs in _LINKS[kind] if set(own) <= set(dat)]
     if links:
         purpose["linking"] = links
     body = tomli_w.dumps({
@@ -161,10 +178,16 @@ def covenant_toml(*, kind: str, org: str, datasets: list[dict[str, Any]]) -> str
 {body}'''
 
 
-def init_node(directory: Path, *, kind: str, org: str, coordinator: str, database: str, state_dir: Path | None,
+def init_node(directory: Path, *, kind: str, org: str, coordinator: str, database: str | None, state_dir: Path | None,
               entity: str | None = None, data_as_of: dt.datetime | None = None,
-              gemeenten: tuple[str, ...] = DEFAULT_GEMEENTEN) -> NodeFiles:
-    """Writes node.toml, covenant.toml, the state folder, the key (0600) and the request; never overwrites."""
+              gemeenten: tuple[str, ...] = DEFAULT_GEMEENTEN, files: Path | None = None) -> NodeFiles:
+    """Writes node.toml, covenant.toml, the state folder, the key (0600) and the request; never overwrites.
+
+    With `files` (a folder of extracts instead of a `database` URL) the datasets are proposed from the
+    extracts' columns (node/propose.py), each choice marked `# CONFIRM`; NodeFiles.proposals holds them.
+    """
+    if (database is None) == (files is None):
+        raise ConfigError("Give exactly one of --database (a database URL) and --files (a folder of extracts).")
     try:
         identity = Identity("node", org, kind, entity)
     except ValueError as exc:
@@ -175,15 +198,27 @@ def init_node(directory: Path, *, kind: str, org: str, coordinator: str, databas
     refuse_existing(config, covenant, key)
     state = (state_dir or directory / "state").resolve()
     state_url = "sqlite:///" + _relative(state / "node-state.sqlite", directory)
-    datasets = standard_datasets(kind, gemeenten)
     as_of = data_as_of or dt.datetime.combine(dt.date.today(), dt.time())
+    proposals: tuple[Proposal, ...] = ()
+    proposed = None
+    if files is not None:
+        if not files.is_dir():
+            raise ConfigError(f"The extract folder {files} does not exist; give --files the folder of the extracts.")
+        found, skipped = propose(files)
+        proposals = tuple(found)
+        datasets = [p.dataset() for p in proposals]
+        proposed = datasets_toml(proposals, skipped)
+        database = _relative(files.resolve(), directory)
+    else:
+        datasets = standard_datasets(kind, gemeenten)
+    assert database is not None
     directory.mkdir(parents=True, exist_ok=True)
     config.write_text(node_toml(kind=kind, org=org, coordinator=coordinator, database=database, state=state_url,
-                                data_as_of=as_of, gemeenten=gemeenten), encoding="utf-8")
+                                data_as_of=as_of, gemeenten=gemeenten, proposed=proposed), encoding="utf-8")
     covenant.write_text(covenant_toml(kind=kind, org=org, datasets=datasets), encoding="utf-8")
     make_state_folder(state)
     authority.make_request(key, request, identity)
-    return NodeFiles(config, covenant, state, key, request)
+    return NodeFiles(config, covenant, state, key, request, proposals)
 
 
 def make_state_folder(state: Path) -> None:
@@ -208,13 +243,15 @@ def _relative(path: Path, base: Path) -> str:
 
 def next_steps(files: NodeFiles, *, kind: str, org: str, entity: str | None) -> list[str]:
     entity_flag = f" --entity {entity}" if entity else ""
+    adapt = (f"confirm or correct every `# CONFIRM` line of the proposed datasets in {files.config}" if files.proposals
+             else f"adapt the datasets' SQL in {files.config} where your database differs")
     return [
         f"send {files.request} to the CA operator, who signs it: `regiozicht pki sign node.csr --role node "
         f"--org {org} --kind {kind}{entity_flag} --ca-dir ca/ --out node.crt`",
         f"put the signed certificate at {files.request.parent / 'node.crt'} and the region's CA certificate at "
         f"{files.request.parent / 'ca.crt'}",
         f"the privacy officer fills in {files.covenant} and runs `regiozicht-node covenant check -c {files.config}`",
-        f"adapt the datasets' SQL in {files.config} where your database differs, then run "
+        f"{adapt}, then run "
         f"`regiozicht-node check -c {files.config}` and `regiozicht-node quality -c {files.config}`",
         f"start it: `regiozicht-node serve -c {files.config}` (or the systemd unit deploy/systemd/regiozicht-node.service)",
     ]

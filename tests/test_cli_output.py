@@ -281,7 +281,7 @@ def test_demo_help_shows_the_demos_options() -> None:
     out = subprocess.run([str(BIN / "regiozicht"), "demo", "--help"], capture_output=True, text=True, timeout=60,
                          check=False)
     assert out.returncode == 0, out.stderr
-    for option in ("--scale", "--seed", "--gemeenten", "--workdir", "--format", "--keep-running"):
+    for option in ("--scale", "--seed", "--gemeenten", "--workdir", "--format", "--keep-running", "--school-files"):
         assert option in out.stdout
 
 

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from coordinator.client import share_cells
 from demo import synthregion
 from demo.region import PartnerSetup
 from node.compile import compile_count, compile_members
@@ -134,6 +135,17 @@ def test_latin1_is_detected_and_a_wrong_declared_encoding_refuses(tmp_path: Path
         _count(tmp_path, files={"inschrijving": ExtractFile(encoding="utf-8")})
 
 
+def test_a_wrong_byte_past_the_sniffed_start_refuses_naming_the_file_and_line(tmp_path: Path) -> None:
+    """Encoding is detected on the first 64 KiB: a latin-1 value after that, in a file read as utf-8,
+    refuses the query instead of counting a garbled value."""
+    later = "".join(f"{100000000 + i};GM0002;01-01-2027\n" for i in range(7000))  # after the peildatum
+    (tmp_path / "inschrijving.csv").write_bytes(
+        _GOOD.encode() + later.encode() + "123123123;Súdwest;02-01-2025\n".encode("latin-1"))
+    assert (tmp_path / "inschrijving.csv").stat().st_size > 1 << 16
+    with pytest.raises(Unavailable, match=r"inschrijving.csv .*Line: 7005"):
+        _count(tmp_path)
+
+
 def _workbook(path: Path, sheet: str = "inschrijving", formula: bool = False) -> None:
     from openpyxl import Workbook
 
@@ -201,10 +213,11 @@ def relay(region: tuple[Path, Manifest, list[PartnerSetup]],
         yield running
 
 
-def test_a_count_and_a_linked_count_from_file_backed_nodes_cover_the_truth(relay: Relay) -> None:
-    """Five fresh counts and five fresh linked runs at ε 10: at least three of each 95% interval
-    must cover the truth; with coverage exactly 95%, three misses in five happen with probability
-    below 0.2%."""
+def test_a_count_a_share_and_a_linked_count_from_file_backed_nodes_cover_the_truth(relay: Relay) -> None:
+    """Five fresh counts, five fresh shares and five fresh linked runs at ε 10: at least three of
+    each five 95% intervals must cover the truth. With coverage exactly 95% (a share's interval
+    covers at least that), three or more misses in five happen with probability 0.12%; one of the
+    three checks failing by chance, below 0.35%."""
     configs = relay.region.files.node_configs
     assert "folder" in configs["rmc"].read_text() and "folder" in configs["wi-regio"].read_text()
     truth, peildatum = relay.region.truth, PEILDATA[0]
@@ -217,32 +230,62 @@ def test_a_count_and_a_linked_count_from_file_backed_nodes_cover_the_truth(relay
         client.close()
     assert not any(r.failures for r in counts)
     assert sum(r.cells[0].ci_low <= expected <= r.cells[0].ci_high for r in counts) >= 3
+    in_traject = truth.count("rmc", "rmc_stock", peildatum, where=lambda row: row["traject"] == "J")[()]
+    stock = truth.count("rmc", "rmc_stock", peildatum)[()]
+    assert 0 < in_traject < stock
+    client = relay.region.client()
+    try:
+        shares = [share_cells(*(client.count(build_count("rmc_stock", epsilon="10", purpose="rmc-monitor",
+                                                         peildatum=peildatum, where=where), refresh=True)
+                                for where in ("traject = J", None)))[0] for _ in range(5)]
+    finally:
+        client.close()
+    assert sum(s.ci_low <= in_traject / stock <= s.ci_high for s in shares) >= 3
     inter_true, _ = truth.linked(("rmc", "rmc_stock"), [("wi-regio", "bijstand")], peildatum)[()]
     runs = [relay.ask(epsilon="10") for _ in range(5)]
     assert not any(r.failures for r in runs)
     assert sum(r.cells[0].inter_ci[0] <= inter_true <= r.cells[0].inter_ci[1] for r in runs) >= 3
 
 
+_BREAKS = {
+    # a row with more fields than the header: refused, never read as a shorter count
+    "malformed row": ("rmc_registratie.csv", "rmc_registratie.csv",
+                      lambda path, original: path.write_bytes(original + b"1;2;3;4;5;6;7;8;9;10;11;12;13;14\n")),
+    # the partner's export saved under another name: the table the dataset reads is missing
+    "renamed file": ("rmc_registratie.csv", "no file or sheet named 'rmc_registratie'",
+                     lambda path, original: path.rename(path.with_name("rmc_registratie (kopie).csv"))),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(_BREAKS))
 def test_a_broken_extract_fails_the_count_naming_the_file_and_charges_nothing(
-        relay: Relay, region: tuple[Path, Manifest, list[PartnerSetup]]) -> None:
+        relay: Relay, region: tuple[Path, Manifest, list[PartnerSetup]], broken: str) -> None:
     data = region[0]
-    path = extracts_folder(data, "csv", "rmc") / "rmc_registratie.csv"
+    name, message, breaking = _BREAKS[broken]
+    path = extracts_folder(data, "csv", "rmc") / name
     original = path.read_bytes()
-    path.write_bytes(original + b"1;2;3;4;5;6;7;8;9;10;11;12;13;14\n")
+
+    def restore() -> None:
+        for stray in path.parent.glob("* (kopie).csv"):
+            stray.unlink()
+        path.write_bytes(original)
+
     client = relay.region.client()
     try:
+        breaking(path, original)
         query = build_count("vsv", epsilon="1", purpose="rmc-monitor", peildatum=PEILDATA[0])
         result = client.count(query, refresh=True)
         (failure,) = result.failures
-        assert "rmc_registratie.csv" in str(failure.error)
+        assert message in str(failure.error)
+        assert not result.cells or all(c.value is None for c in result.cells)  # no count from the broken node
         with sqlite3.connect(relay.region.state_db("rmc")) as db:
             statuses = db.execute("SELECT status FROM ledger_charges WHERE charge_id = ?",
                                   (result.query_id,)).fetchall()
         assert statuses in ([], [("refunded",)])
-        path.write_bytes(original)  # a fixed extract is read again at the next query
+        restore()  # a fixed extract is read again at the next query
         assert not client.count(query, refresh=True).failures
     finally:
-        path.write_bytes(original)
+        restore()
         client.close()
 
 
