@@ -26,9 +26,10 @@ test: install
 	scripts/ensure-nftables.sh
 	$(BIN)/python -m pytest -q
 
-# the suite without real processes and PostgreSQL (pytest markers `processes`, `postgres`): under a minute
+# the suite without real processes, PostgreSQL and whole synthetic regions (markers `processes`,
+# `postgres`, `region`): under a minute; `make test` runs everything
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not processes and not postgres"
+	$(BIN)/python -m pytest -q -m "not processes and not postgres and not region"
 
 $(OPENMINED_VENV)/.installed:
 	rm -rf $(OPENMINED_VENV)

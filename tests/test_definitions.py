@@ -31,6 +31,8 @@ from synth.manifest import Manifest, PartnerInfo
 from synth.truth import Truth
 from tests.test_synth_helpers import region
 
+pytestmark = pytest.mark.region  # builds whole synthetic regions: left out of `make test-fast`
+
 # large enough that the old definitions' flaws show in the data (seed 7): at scale 0.03 the
 # stock holds only 5 persons in a trajectory
 SCALE = 0.2

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
-from coordinator.client import share_cells
+from analyst.client import share_cells
 from demo import synthregion
 from demo.region import PartnerSetup
 from node.compile import compile_count, compile_members

@@ -4,7 +4,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from synth import generate
+
+pytestmark = pytest.mark.region  # builds whole synthetic regions: left out of `make test-fast`
 
 
 def _digests(out: Path) -> dict[str, str]:

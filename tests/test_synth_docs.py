@@ -8,8 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from synth.truth import Truth
 from tests.test_synth_helpers import P_2026, region
+
+pytestmark = pytest.mark.region  # builds whole synthetic regions: left out of `make test-fast`
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "synthetic-region.md"
 SCALE = 0.2

@@ -20,6 +20,8 @@ from synth.region import make_gemeenten, shift_years
 from synth.truth import Truth
 from tests.test_synth_helpers import P_2026, region
 
+pytestmark = pytest.mark.region  # simulates a whole region's lives: left out of `make test-fast`
+
 LAST_DAY = dt.date(2026, 10, 31)
 LAYERS = ("reality", "recorded")
 P = P_2026.toordinal()

@@ -13,6 +13,8 @@ from demo import synthregion
 from synth import generate
 from synth.manifest import Manifest
 
+pytestmark = pytest.mark.region  # builds whole synthetic regions: left out of `make test-fast`
+
 SHAPES = {"three, one with its own W&I": (3, True), "eight sharing one W&I": (8, False)}
 
 
