@@ -23,7 +23,8 @@ from synth.truth import Truth
 
 pytestmark = pytest.mark.processes  # starts real processes: left out of `make test-fast`
 
-PEILDATA = (dt.date(2026, 10, 1), dt.date(2025, 10, 1))
+# five consecutive reference dates: the histories behind a monitor's trends (issue 16)
+PEILDATA = tuple(dt.date(year, 10, 1) for year in range(2026, 2021, -1))
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,24 @@ def test_every_dataset_compiles_to_the_truths_counts(small_region: tuple[Path, M
                     assert {c: got.get(c, 0) for c in cells(dataset, by)} == {
                         tuple(c): n for c, n in expected.items()}, (partner.node_id, dataset.name, peildatum, by)
         engine.dispose()
+
+
+def test_five_years_of_figures_are_of_one_region(small_region: tuple[Path, Manifest, Truth]) -> None:
+    """Each yearly figure a monitor shows is of the same order as the newest: the simulated history
+    is full for every one of the five reference dates, not thinning out towards the start."""
+    data, manifest, truth = small_region
+    checked = 0
+    for partner in synthregion.partners(data, manifest):
+        for raw in partner.datasets:
+            name = raw["name"]
+            newest = sum(truth.count(partner.node_id, name, PEILDATA[0], by=()).values())
+            if newest < 100:
+                continue
+            for peildatum in PEILDATA[1:]:
+                total = sum(truth.count(partner.node_id, name, peildatum, by=()).values())
+                assert 0.5 * newest <= total <= 2 * newest, (partner.node_id, name, peildatum, total, newest)
+            checked += 1
+    assert checked >= 5
 
 
 @pytest.fixture(scope="module")
