@@ -240,11 +240,14 @@ class AnalystClient:
                 publishers: list[NodeInfo]) -> CountResult:
         """Each answer, and the set: every signer once, each answer its signer's, every publisher of
         the signed catalog answered or named as missing (a coordinator may lie, drop or duplicate)."""
+        if response.WhichOneof("outcome") != "count":
+            raise AuthenticationFailed("The coordinator's response to a count is not a count's outcome; it runs another "
+                                       "version or is misbehaving: report this to the region.")
         answers: list[pb.Answer] = []
         outcomes = []
         seen: set[str] = set()
         left_out = 0
-        for result in response.results:
+        for result in response.count.results:
             if result.HasField("answer"):
                 payload, signer = open_signed(result.answer, self.trust, ("node",))
                 answer = pb.Answer()
@@ -282,7 +285,7 @@ class AnalystClient:
                                                   "catalog lists as publishing this dataset."))
         cells = sum_cells(answers, _order(publishers, query))
         ours = sorted((tuple(c.group), c.value, c.suppressed) for c in cells)
-        theirs = sorted((tuple(c.group), c.value, c.suppressed) for c in response.combined)
+        theirs = sorted((tuple(c.group), c.value, c.suppressed) for c in response.count.combined)
         if answers and not left_out and ours != theirs:
             raise AuthenticationFailed("The coordinator's sum differs from the nodes' signed answers; report this to the region.")
         return CountResult(

@@ -212,7 +212,10 @@ def verify_linked(client: AnalystClient, query: LinkedQuery, query_id: str, body
     outcomes, matches, sizes, peers_counted = [], [], [], []
     peers = {p.org: p for p in query.others}
     seen: set[str] = set()
-    for run in response.runs:
+    if response.WhichOneof("outcome") != "linked":
+        raise AuthenticationFailed("The coordinator's response to a linked count is not a linked outcome; it runs "
+                                   "another version or is misbehaving: report this to the region.")
+    for run in response.linked.runs:
         peer = peers.get(run.peer_org)
         if peer is None or run.run_id != query.run_id(query_id, peer.org):
             raise AuthenticationFailed("The coordinator returned a run this query did not ask for.")

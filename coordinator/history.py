@@ -124,8 +124,9 @@ class History:
     def record(self, query_id: str, requester: str, dataset: str, body: bytes, response: pb.SubmitResponse,
                answers: Iterable[pb.Answer]) -> None:
         now = int(time.time())
-        summary = {"answered": [r.org for r in response.results if r.HasField("answer")],
-                   "failed": {r.org: r.error.kind for r in response.results if r.HasField("error")}}
+        results = response.count.results  # a linked outcome's runs are summarised by their verdicts
+        summary = {"answered": [r.org for r in results if r.HasField("answer")],
+                   "failed": {r.org: r.error.kind for r in results if r.HasField("error")}}
         with self._lock, self.engine.begin() as tx:
             tx.execute(_INSERT_RELEASE, {"query_id": query_id, "requester": requester, "dataset": dataset,
                                          "body": body, "results": response.SerializeToString(),

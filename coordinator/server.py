@@ -202,7 +202,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
             raise BadQuery(f"No node publishes dataset {query.dataset!r}; `regiozicht catalog` lists the datasets.")
         _raise_if_all_refused(results, ("BadQuery", "PermissionDenied", "BudgetExhausted"))
         answers = answers_of(results, self.trust)
-        response = pb.SubmitResponse(results=results, by=list(query.by), combined=sum_or_nothing(answers))
+        response = pb.SubmitResponse(count=pb.CountOutcome(results=results, by=list(query.by),
+                                                            combined=sum_or_nothing(answers)))
         self.history.record(envelope.query_id, signer.uri, query.dataset, envelope.body, response, answers)
         log.info("query %s on %s by %s: %d nodes", envelope.query_id, query.dataset, signer, len(results))
         return response
@@ -215,7 +216,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
         runs = self.links.run_all(signed, query, envelope.query_id, envelope.expires_at_unix,
                                   {s.identity.org: s for s in self.hub.sessions()}, self.hub.counters())
         _raise_if_all_refused(runs, ("BadQuery", "PermissionDenied", "BudgetExhausted", "Replayed"))
-        response = pb.SubmitResponse(runs=runs, by=list(query.by))
+        response = pb.SubmitResponse(linked=pb.LinkedOutcome(runs=runs, by=list(query.by)))
         self.history.record(envelope.query_id, signer.uri, query.anchor.dataset, envelope.body, response, [])
         for run in runs:
             for verdict in (run.anchor_verdict, run.other_verdict):

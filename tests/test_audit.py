@@ -151,7 +151,7 @@ def test_answers_through_the_coordinator_carry_the_head_and_the_catalog_follows_
         before = remaining()
         signed = sign_query(client.signer, epsilon="0.125", by=("sex", "gemeente"), where="sex != V")
         response = client.stub.Submit(pb.SubmitRequest(envelope=signed), timeout=30)
-        answers = [pb.Answer.FromString(r.answer.payload) for r in response.results]
+        answers = [pb.Answer.FromString(r.answer.payload) for r in response.count.results]
         assert len(answers) == 2 and all(a.audit_seq > 0 and len(a.audit_head) == 32 for a in answers)
         deadline = time.monotonic() + 10
         while remaining() == before:  # each node re-sends its signed Describe after a spend

@@ -188,7 +188,7 @@ def test_the_node_refuses_a_date_before_its_data_at_no_cost(region: TinyRegion) 
                                       timeout=60)
     finally:
         client.close()
-    results = {r.org: r for r in response.results}
+    results = {r.org: r for r in response.count.results}
     assert results["school-1"].error.kind == "BadQuery" and "data starts" in results["school-1"].error.message
     assert results["school-2"].HasField("answer")
     assert _releases(region, "school1") == before

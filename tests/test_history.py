@@ -15,7 +15,8 @@ from regiozicht.v1 import regiozicht_pb2 as pb
 
 
 def _response(*orgs: str) -> pb.SubmitResponse:
-    return pb.SubmitResponse(results=[pb.NodeResult(org=org, answer=pb.Signed(payload=b"x")) for org in orgs])
+    return pb.SubmitResponse(count=pb.CountOutcome(results=[pb.NodeResult(org=org, answer=pb.Signed(payload=b"x"))
+                                                       for org in orgs]))
 
 
 def _body(index: int) -> bytes:

@@ -263,16 +263,16 @@ def test_a_counter_that_is_a_party_or_not_accepted_is_refused_at_no_cost(relay: 
 
 def _replace_run(index: int, source: int):  # type: ignore[no-untyped-def]
     def forge(response: pb.SubmitResponse) -> None:
-        response.runs[index].CopyFrom(response.runs[source])
+        response.linked.runs[index].CopyFrom(response.linked.runs[source])
     return forge
 
 
 def _drop_run(response: pb.SubmitResponse) -> None:
-    del response.runs[1]
+    del response.linked.runs[1]
 
 
 def _swap_acknowledgements(response: pb.SubmitResponse) -> None:
-    run = response.runs[0]
+    run = response.linked.runs[0]
     anchor = pb.Signed()
     anchor.CopyFrom(run.anchor_verdict)
     run.anchor_verdict.CopyFrom(run.other_verdict)
@@ -280,13 +280,13 @@ def _swap_acknowledgements(response: pb.SubmitResponse) -> None:
 
 
 def _alter_release(response: pb.SubmitResponse) -> None:
-    release = pb.CounterRelease.FromString(response.runs[0].release.payload)
+    release = pb.CounterRelease.FromString(response.linked.runs[0].release.payload)
     release.matches[0] += 5  # the coordinator cannot re-sign it
-    response.runs[0].release.payload = release.SerializeToString()
+    response.linked.runs[0].release.payload = release.SerializeToString()
 
 
 def _drop_release(response: pb.SubmitResponse) -> None:
-    response.runs[0].ClearField("release")
+    response.linked.runs[0].ClearField("release")
 
 
 @pytest.mark.parametrize("forge,match", [
@@ -305,11 +305,11 @@ def test_the_cli_refuses_a_result_set_the_coordinator_forged(relay: Relay, forge
 
 def test_the_cli_refuses_a_release_replayed_from_another_query(relay: Relay) -> None:
     earlier: list[pb.Signed] = []
-    relay.ask(forge=lambda response: earlier.append(pb.Signed(payload=response.runs[0].release.payload,
-                                                              signature=response.runs[0].release.signature,
-                                                              certificate=response.runs[0].release.certificate)))
+    relay.ask(forge=lambda response: earlier.append(pb.Signed(payload=response.linked.runs[0].release.payload,
+                                                              signature=response.linked.runs[0].release.signature,
+                                                              certificate=response.linked.runs[0].release.certificate)))
 
     def replay(response: pb.SubmitResponse) -> None:
-        response.runs[0].release.CopyFrom(earlier[0])
+        response.linked.runs[0].release.CopyFrom(earlier[0])
     with pytest.raises(AuthenticationFailed, match="not counter regio-teller's for this query"):
         relay.ask(forge=replay)

@@ -32,22 +32,27 @@ def _ask(region: TinyRegion, forge: Forge) -> Any:
 
 
 def _one_in_the_others_place(response: pb.SubmitResponse) -> None:
-    response.results[1].answer.CopyFrom(response.results[0].answer)
+    response.count.results[1].answer.CopyFrom(response.count.results[0].answer)
 
 
 def _a_second_copy(response: pb.SubmitResponse) -> None:
-    response.results.append(response.results[0])
+    response.count.results.append(response.count.results[0])
 
 
 def _copy_under_the_other_name(response: pb.SubmitResponse) -> None:
     copy = pb.NodeResult()
-    copy.CopyFrom(response.results[0])
-    copy.org = response.results[1].org
-    del response.results[1]
-    response.results.append(copy)
+    copy.CopyFrom(response.count.results[0])
+    copy.org = response.count.results[1].org
+    del response.count.results[1]
+    response.count.results.append(copy)
+
+
+def _a_linked_outcome_instead(response: pb.SubmitResponse) -> None:
+    response.linked.SetInParent()  # the oneof: the count's outcome is gone
 
 
 @pytest.mark.parametrize("forge,match", [
+    (_a_linked_outcome_instead, "not a count's outcome"),
     (_one_in_the_others_place, "not its answer"),
     (_a_second_copy, "twice"),
     (_copy_under_the_other_name, "not its answer"),
@@ -58,22 +63,22 @@ def test_a_forged_set_of_answers_is_refused(region: TinyRegion, forge: Forge, ma
 
 
 def _drop_the_second(response: pb.SubmitResponse) -> None:
-    dropped = response.results[1].org
-    del response.results[1]
-    del response.combined[:]
-    response.combined.extend(_sum_of(response, exclude=dropped))
+    dropped = response.count.results[1].org
+    del response.count.results[1]
+    del response.count.combined[:]
+    response.count.combined.extend(_sum_of(response, exclude=dropped))
 
 
 def _sum_of(response: pb.SubmitResponse, exclude: str) -> list[pb.Cell]:
     from regiozicht.combine import sum_cells
 
-    answers = [pb.Answer.FromString(r.answer.payload) for r in response.results if r.org != exclude]
+    answers = [pb.Answer.FromString(r.answer.payload) for r in response.count.results if r.org != exclude]
     return list(sum_cells(answers))
 
 
 def _drop_everything(response: pb.SubmitResponse) -> None:
-    del response.results[:]
-    del response.combined[:]
+    del response.count.results[:]
+    del response.count.combined[:]
 
 
 @pytest.mark.parametrize("forge,missing", [(_drop_the_second, 1), (_drop_everything, 2)])

@@ -231,11 +231,11 @@ def test_a_replayed_signed_query_is_refused_by_the_nodes(region: TinyRegion) -> 
     client = region.client()
     signed = _envelope(client, _query(by=["gemeente"], epsilon="0.35").canonical())
     first = _submit(client, signed)
-    assert all(r.HasField("answer") for r in first.results)
+    assert all(r.HasField("answer") for r in first.count.results)
     before, spent = _committed(region), _spent(region)
     second = _submit(client, signed)
-    assert [r.error.kind for r in second.results] == ["Replayed", "Replayed"]
-    assert "already used" in second.results[0].error.message
+    assert [r.error.kind for r in second.count.results] == ["Replayed", "Replayed"]
+    assert "already used" in second.count.results[0].error.message
     assert _committed(region) == before and _spent(region) == spent
 
 
@@ -256,15 +256,15 @@ def test_an_answer_altered_in_transit_is_caught_by_the_cli(region: TinyRegion) -
     signed = _envelope(client, body)
     query_id = pb.QueryEnvelope.FromString(signed.payload).query_id
     response = _submit(client, signed)
-    answer = pb.Answer.FromString(response.results[0].answer.payload)
+    answer = pb.Answer.FromString(response.count.results[0].answer.payload)
     answer.cells[0].value += 5
-    response.results[0].answer.payload = answer.SerializeToString()
+    response.count.results[0].answer.payload = answer.SerializeToString()
     with pytest.raises(AuthenticationFailed, match="does not verify"):
         client._verify(query, query_id, body, response, [])
     fresh = _submit(client, _envelope(client, body))
-    fresh.combined[0].value += 1
+    fresh.count.combined[0].value += 1
     with pytest.raises(AuthenticationFailed):
-        client._verify(query, pb.Answer.FromString(fresh.results[0].answer.payload).query_id, body, fresh, [])
+        client._verify(query, pb.Answer.FromString(fresh.count.results[0].answer.payload).query_id, body, fresh, [])
 
 
 def test_a_coordinator_cannot_forge_another_querys_answer(region: TinyRegion) -> None:
@@ -293,8 +293,8 @@ def test_unknown_dataset_dimension_or_value_is_refused(region: TinyRegion, datas
     except BadQuery as exc:
         assert message in exc.message
     else:
-        assert [r.error.kind for r in response.results] == ["BadQuery", "BadQuery"]
-        assert message in response.results[0].error.message
+        assert [r.error.kind for r in response.count.results] == ["BadQuery", "BadQuery"]
+        assert message in response.count.results[0].error.message
     assert _committed(region) == before and _spent(region) == spent
     _still_serving(region)
 

@@ -550,17 +550,31 @@ class RunResult(_message.Message):
     bytes_to_counter: int
     def __init__(self, run_id: _Optional[str] = ..., peer_org: _Optional[str] = ..., peer_kind: _Optional[str] = ..., anchor_verdict: _Optional[_Union[Signed, _Mapping]] = ..., other_verdict: _Optional[_Union[Signed, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., failed_org: _Optional[str] = ..., bytes_relayed: _Optional[int] = ..., release: _Optional[_Union[Signed, _Mapping]] = ..., counter_org: _Optional[str] = ..., bytes_to_counter: _Optional[int] = ...) -> None: ...
 
-class SubmitResponse(_message.Message):
-    __slots__ = ("results", "by", "combined", "runs")
+class CountOutcome(_message.Message):
+    __slots__ = ("results", "by", "combined")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
     COMBINED_FIELD_NUMBER: _ClassVar[int]
-    RUNS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[NodeResult]
     by: _containers.RepeatedScalarFieldContainer[str]
     combined: _containers.RepeatedCompositeFieldContainer[Cell]
+    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., by: _Optional[_Iterable[str]] = ..., combined: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
+
+class LinkedOutcome(_message.Message):
+    __slots__ = ("runs", "by")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[RunResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[NodeResult, _Mapping]]] = ..., by: _Optional[_Iterable[str]] = ..., combined: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[RunResult, _Mapping]]] = ...) -> None: ...
+    by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunResult, _Mapping]]] = ..., by: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SubmitResponse(_message.Message):
+    __slots__ = ("count", "linked")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LINKED_FIELD_NUMBER: _ClassVar[int]
+    count: CountOutcome
+    linked: LinkedOutcome
+    def __init__(self, count: _Optional[_Union[CountOutcome, _Mapping]] = ..., linked: _Optional[_Union[LinkedOutcome, _Mapping]] = ...) -> None: ...
 
 class CatalogRequest(_message.Message):
     __slots__ = ()
