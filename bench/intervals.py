@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regiozicht import dp, linknoise  # noqa: E402
-from regiozicht.linkquery import MAX_PEERS, MIN_DELTA, MIN_LINKED_EPSILON  # noqa: E402
-from regiozicht.query import MIN_EPSILON  # noqa: E402
+from regiozicht import dp, linknoise
+from regiozicht.linkquery import MAX_PEERS, MIN_DELTA, MIN_LINKED_EPSILON
+from regiozicht.query import MIN_EPSILON
 
 
 def timed(label: str, work: object) -> float:

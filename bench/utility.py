@@ -37,12 +37,12 @@ from sqlalchemy import create_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analyst import monitor as m  # noqa: E402
-from demo import synthregion  # noqa: E402
-from node.compile import compile_count, count_cells  # noqa: E402
-from node.config import Dataset  # noqa: E402
-from regiozicht import consistent, dp, filters, linknoise  # noqa: E402
-from regiozicht.query import CountQuery  # noqa: E402
+from analyst import monitor as m
+from demo import synthregion
+from node.compile import compile_count, count_cells
+from node.config import Dataset
+from regiozicht import consistent, dp, filters, linknoise
+from regiozicht.query import CountQuery
 
 Cell = tuple[str, ...]
 

@@ -57,10 +57,10 @@ MONITOR_YEARS = 5  # the monitor site shows the five latest reference dates (1 O
 def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path:
     """Runs the standard monitor (deploy/monitor.toml) at the region's five latest reference dates,
     keeps each run in the history and builds the site; returns its front page."""
-    from analyst.monitor_run import run
-    from analyst.site import build_site
     from analyst import monitor as monitor_file
     from analyst import monitor_history
+    from analyst.monitor_run import run
+    from analyst.site import build_site
 
     monitor = monitor_file.load(Path(__file__).resolve().parent.parent / "deploy" / "monitor.toml")
     names = {"gemeente": {g.code: g.name for g in manifest.gemeenten}}

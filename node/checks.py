@@ -88,7 +88,7 @@ def check_certificate(cfg: NodeConfig, trust: truststore.TrustStore, report: Rep
         raise ConfigError(f"The certificate is for {identity}, but node.toml says {cfg.node.org} ({cfg.node.kind}); "
                           "request a certificate for this node.")
     pemfiles.load_private_key(cfg.tls.key)
-    moment = now or dt.datetime.now(dt.timezone.utc)
+    moment = now or dt.datetime.now(dt.UTC)
     left = certificate.not_valid_after_utc - moment
     report.ok(f"certificate {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
     if left < EXPIRY_WARNING:
@@ -150,11 +150,11 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: truststore.Tr
     assert crl is not None
     report.ok(f"coordinator {address} reached; it acknowledged this node's Describe")
     next_update = crl.next_update_utc
-    if next_update is None or next_update < dt.datetime.now(dt.timezone.utc):
+    if next_update is None or next_update < dt.datetime.now(dt.UTC):
         raise AuthenticationFailed(f"The coordinator's revocation list expired at {next_update}; the node refuses "
                                    "every query until the CA operator runs `regiozicht pki crl` and the "
                                    "coordinator loads it.")
-    if next_update - dt.datetime.now(dt.timezone.utc) < dt.timedelta(days=2):
+    if next_update - dt.datetime.now(dt.UTC) < dt.timedelta(days=2):
         report.warn(f"the revocation list expires at {next_update:%Y-%m-%d %H:%M} UTC; ask the CA operator for a "
                     "fresh `regiozicht pki crl`.")
 

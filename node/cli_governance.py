@@ -9,7 +9,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -176,7 +176,7 @@ def audit_verify(config: ConfigOption) -> None:
 def audit_export(
     config: ConfigOption,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Write every entry, as stored, for an auditor or `regiozicht audit compare`."""
     with exit_on_error():

@@ -18,8 +18,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select
 
 from node.config import ONBEKEND, Dataset
-from regiozicht.cells import cell_list, covered_cell_list
 from regiozicht import filters, linksets
+from regiozicht.cells import cell_list, covered_cell_list
 from regiozicht.query import CountQuery, check_against_domains
 
 

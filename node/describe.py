@@ -10,14 +10,15 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from sqlalchemy import select
+
+from node import audit
 from node.config import Dataset, NodeConfig
 from node.covenant import Covenant
 from node.ledger import TOTAL, Ledger, period_of, text
 from node.state import StateDB, budget_totals
-from node import audit
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.version import software_version
-from sqlalchemy import select
 
 PROTOCOL_VERSION = 1
 CAPABILITIES = ("count", "covenant", "audit-head", "linked-count", "linked-sets")

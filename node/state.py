@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,

@@ -138,7 +138,7 @@ def _wrap_unary(behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Callab
     def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return behaviour(request, context)
-        except Exception as exc:  # noqa: BLE001 - the mapping point
+        except Exception as exc:  # the mapping point
             if _is_abort(exc):
                 raise
             _handle(context, exc)
@@ -150,7 +150,7 @@ def _wrap_stream(behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
     def wrapped(requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             yield from behaviour(requests, context)
-        except Exception as exc:  # noqa: BLE001 - the mapping point
+        except Exception as exc:  # the mapping point
             if _is_abort(exc):
                 raise
             _handle(context, exc)

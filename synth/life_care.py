@@ -116,7 +116,7 @@ def simulate_rmc(life: Life, rng: random.Random) -> None:
         datum = e.end + 1 + rng.randrange(30)
         stop = min(x for x in (nxt, life.birthday(23)) if x is not None)
         level = e.info.get("level")
-        registration = Spell(doelgroep, datum, stop - 1 if stop - 1 >= datum else datum, {
+        registration = Spell(doelgroep, datum, max(stop - 1, datum), {
             # only a partner school reports its own leavers; DUO reports every school's
             "bron": "DUO" if rng.random() < 0.8 or e.kind not in PARTNER_SCHOOLS else "SCHOOL",
             "laatste_opleiding": f"MBO{level}" if level else e.kind})

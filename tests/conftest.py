@@ -147,10 +147,10 @@ def forge_responses(client: AnalystClient, forge: Callable[[pb.SubmitResponse], 
     real = client.stub
 
     class LyingStub:
-        def Catalog(self, request: pb.CatalogRequest, timeout: float) -> pb.CatalogResponse:  # noqa: N802
+        def Catalog(self, request: pb.CatalogRequest, timeout: float) -> pb.CatalogResponse:
             return real.Catalog(request, timeout=timeout)
 
-        def Submit(self, request: pb.SubmitRequest, timeout: float) -> pb.SubmitResponse:  # noqa: N802
+        def Submit(self, request: pb.SubmitRequest, timeout: float) -> pb.SubmitResponse:
             response = real.Submit(request, timeout=timeout)
             forge(response)
             return response

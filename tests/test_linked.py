@@ -72,7 +72,7 @@ def test_grouped_cells_cover_every_cell_of_the_domain(relay: Relay) -> None:
 
 def test_captured_traffic_holds_no_bsn_and_no_unblinded_hash(relay: Relay) -> None:
     captured: dict[str, list[bytes]] = {}
-    tap = lambda run_id, message: captured.setdefault(run_id, []).append(message.SerializeToString())  # noqa: E731
+    tap = lambda run_id, message: captured.setdefault(run_id, []).append(message.SerializeToString())
     relay.server.links.taps.append(tap)
     try:
         result = relay.ask()
@@ -135,7 +135,7 @@ def test_a_relay_that_cuts_a_sealed_image_chunk_fails_the_run_at_the_counter(rel
 
 def test_a_covenant_that_forbids_the_link_refuses_before_any_list_and_costs_nothing(relay: Relay) -> None:
     seen: list[str] = []
-    tap = lambda run_id, message: seen.append(message.WhichOneof("payload"))  # noqa: E731
+    tap = lambda run_id, message: seen.append(message.WhichOneof("payload"))
     relay.server.links.taps.append(tap)
     before = relay.linked_charges("rmc"), relay.linked_charges("wi-gm9001")
     try:

@@ -30,7 +30,7 @@ DAY = dt.timedelta(days=1)
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Ca:
@@ -438,7 +438,7 @@ def test_request_node_certificate(ca: Ca, tmp_path: Path) -> None:
 
 
 def test_crl_dates(ca: Ca) -> None:
-    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
     crl = pemfiles.load_crl(authority.make_crl(ca.dir, PASSPHRASE, days=7, now=now))
     assert crl.last_update_utc == now
     assert crl.next_update_utc == now + dt.timedelta(days=7)

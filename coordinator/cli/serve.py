@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,12 +19,12 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="coordinator.
 
 @app.command("init")
 def init(
-    dns: Annotated[Optional[list[str]], typer.Option("--dns", help="DNS name nodes dial (repeatable).")] = None,
-    ip: Annotated[Optional[list[str]], typer.Option("--ip", help="IP address nodes dial (repeatable).")] = None,
+    dns: Annotated[list[str] | None, typer.Option("--dns", help="DNS name nodes dial (repeatable).")] = None,
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="IP address nodes dial (repeatable).")] = None,
     org: Annotated[str, typer.Option(help="The hub's organisation slug.")] = "regio-hub",
     listen: Annotated[str, typer.Option(help="host:port to listen on.")] = "0.0.0.0:7443",
     directory: Annotated[Path, typer.Option("--dir", help="Folder for coordinator.toml and tls/.")] = Path("."),
-    state_dir: Annotated[Optional[Path], typer.Option(
+    state_dir: Annotated[Path | None, typer.Option(
         "--state-dir", help="Folder of the results history and audit heads; default DIR/state.")] = None,
 ) -> None:
     """Write coordinator.toml, the state folder, the key (0600) and a request carrying the names nodes dial."""
@@ -92,7 +92,7 @@ def _check_store(url: str) -> None:
 def _expiry_warnings(certificate: object, trust: object) -> list[str]:
     import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     warnings = []
     left = certificate.not_valid_after_utc - now  # type: ignore[attr-defined]
     if left < dt.timedelta(days=14):
