@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pause", type=float, default=0.05, help="seconds each analyst waits between requests")
     args = parser.parse_args()
-    root, files, region = one_node_region("soak")
+    _root, files, region = one_node_region("soak")
     counts: dict[str, int] = {}
     try:
         region.wait_until_online({ORG})

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -211,12 +212,12 @@ def check_datasets(cfg: NodeConfig, connection: Connection, report: Report) -> N
         except SQLAlchemyError as exc:
             connection.rollback()
             first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            report.step(lambda: _raise(ConfigError(
+            report.step(partial(_raise, ConfigError(
                 f"Dataset {dataset.name}'s sql fails on the partner database ({first}); fix that dataset's sql in "
                 "node.toml (or [database] url).")))
             continue
         if quality.missing_columns:
-            report.step(lambda: _raise(ConfigError(
+            report.step(partial(_raise, ConfigError(
                 f"Dataset {dataset.name}'s sql returns no column {', '.join(quality.missing_columns)}; name them "
                 "with AS in that dataset's sql.")))
             continue

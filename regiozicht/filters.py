@@ -199,11 +199,11 @@ def _normalise(tree: Tree) -> Tree:
             raise BadQuery(f"`{key}` needs at least two parts; rebuild the query with the CLI.")
         flat: list[Tree] = []
         for part in (_normalise(p) for p in arg):
-            flat.extend(part[key] if key in part else [part])
+            flat.extend(part.get(key, [part]))
         return {key: flat}
     if key == "not":
         inner = _normalise(arg)
-        return inner["not"] if "not" in inner else {"not": inner}
+        return inner.get("not", {"not": inner})
     if key == "cmp":
         if not (isinstance(arg, list) and len(arg) == 3 and all(isinstance(a, str) for a in arg)):
             raise BadQuery("A comparison must be [name, operator, value]; rebuild the query with the CLI.")

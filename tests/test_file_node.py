@@ -74,7 +74,7 @@ def _statements(partner: PartnerSetup) -> Iterator[tuple[str, Any, dt.date]]:
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
 def test_every_dataset_counts_the_same_from_files_as_from_sqlite(
         region: tuple[Path, Manifest, list[PartnerSetup]], fmt: str) -> None:
-    data, manifest, partners = region
+    data, _manifest, partners = region
     for partner in partners:
         if fmt == "xlsx" and partner.node_id != XLSX_PARTNER:
             continue
@@ -178,9 +178,9 @@ def test_a_file_replaced_mid_query_refuses_and_the_next_query_reads_the_new_file
             replaced.append(True)
 
     statement = compile_count(_DATASET, _QUERY)
-    with pytest.raises(Unavailable, match="inschrijving.csv .*changed while the node read it"):
-        with engine.connect() as connection:
-            connection.execute(statement, {"peildatum": _QUERY.peildatum}).all()
+    with (pytest.raises(Unavailable, match="inschrijving.csv .*changed while the node read it"),
+          engine.connect() as connection):
+        connection.execute(statement, {"peildatum": _QUERY.peildatum}).all()
     with engine.connect() as connection:
         rows = connection.execute(statement, {"peildatum": _QUERY.peildatum}).all()
     assert {tuple(r[:-1]): r[-1] for r in rows} == {("GM0001",): 2, ("GM0002",): 2}

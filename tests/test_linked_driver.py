@@ -130,7 +130,7 @@ def test_an_honest_relay_gives_a_release_within_the_noise_bound(identities) -> N
 
 def test_nodes_never_receive_an_image_or_a_count(identities) -> None:  # type: ignore[no-untyped-def]
     """Images go sealed to the counter and the release to the analyst only."""
-    _, release, seen = run_three(identities)
+    _, _release, seen = run_three(identities)
     to_nodes = [(org, m) for org, m in seen for target in _targets(org, m) if target != K]
     kinds = {m.WhichOneof("payload") for _, m in to_nodes}
     assert "release" not in kinds and "outcome" in kinds
@@ -227,7 +227,7 @@ def test_a_replayed_message_of_an_earlier_run_fails(identities) -> None:  # type
 
 def test_a_node_lying_about_its_public_value_is_named_by_the_counter(identities) -> None:  # type: ignore[no-untyped-def]
     """v1 caught this with phantoms; v2's counter checks every image against the key the node signed."""
-    verdicts, release, _ = run_three(identities, liar=True)
+    _verdicts, release, _ = run_three(identities, liar=True)
     assert not release.ok and release.culprit == B.org
 
 

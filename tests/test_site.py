@@ -183,7 +183,7 @@ def test_shown_figures_equal_the_documents_after_post_processing(built: Built, v
             for shown, row in zip(rows, table["rows"]):
                 if table["by"] == ["gemeente"]:  # by name, never by code
                     code = row["cell"]["gemeente"]
-                    assert shown[0] == (names[code] if code in names else "Gemeente onbekend")
+                    assert shown[0] == names.get(code, "Gemeente onbekend")
                 if row["suppressed"]:
                     assert shown[1].startswith("onderdrukt")
                 elif row["value"] is None:

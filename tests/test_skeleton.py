@@ -159,9 +159,9 @@ def test_cli_prints_json_with_value_interval_and_epsilon(region: TinyRegion) -> 
 def test_no_client_certificate_is_refused(region: TinyRegion) -> None:
     before = _spent(region)
     ca = (region.files.ca_dir / "ca.crt").read_bytes()
-    with grpc.secure_channel(f"localhost:{region.files.port}", grpc.ssl_channel_credentials(ca)) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
+    with (grpc.secure_channel(f"localhost:{region.files.port}", grpc.ssl_channel_credentials(ca)) as channel,
+          pytest.raises(grpc.RpcError) as caught):
+        pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
     error = rpc.error_from_rpc(caught.value)
     # refused in the TLS handshake: the typed error names the handshake and the regional CA
     assert isinstance(error, Unavailable) and "TLS handshake" in error.message
@@ -185,9 +185,9 @@ def test_another_cas_certificate_is_refused(region: TinyRegion, tmp_path: Path) 
     # and the coordinator's TLS refuses it even when the client does not check itself
     ca = (region.files.ca_dir / "ca.crt").read_bytes()
     credentials = rpc.channel_credentials(ca, (tmp_path / "cert.pem").read_bytes(), (tmp_path / "key.pem").read_bytes())
-    with grpc.secure_channel(f"localhost:{region.files.port}", credentials) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
+    with (grpc.secure_channel(f"localhost:{region.files.port}", credentials) as channel,
+          pytest.raises(grpc.RpcError) as caught):
+        pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
     # refused in the TLS handshake (the server is up, see below): no connection, so UNAVAILABLE
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
     assert isinstance(rpc.error_from_rpc(caught.value), Unavailable)
