@@ -315,8 +315,8 @@ class Hub:
                     message=f"Node {org} did not answer within {self.query_timeout:.0f} s; try again later.",
                 ))
             elif future.exception() is not None:
-                error = future.exception()
-                result.error.CopyFrom(pb.Error(kind=type(error).__name__, message=str(error)))
+                failure = future.exception()
+                result.error.CopyFrom(pb.Error(kind=type(failure).__name__, message=str(failure)))
             else:
                 reply = future.result()
                 if reply.HasField("answer"):

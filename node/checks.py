@@ -48,7 +48,7 @@ class Report:
         self.warnings += 1
         self.say(f"warning: {message}")
 
-    def step(self, work: Callable[[], None]) -> bool:
+    def step(self, work: Callable[[], object]) -> bool:
         """Runs one step; a typed refusal becomes a problem instead of ending the check."""
         try:
             work()
@@ -197,7 +197,7 @@ def check_extracts(cfg: NodeConfig, report: Report) -> None:
         return
     for finding in inspect_folder(cfg.database):
         if finding.problem:
-            report.step(lambda message=finding.message: _raise(ConfigError(message)))
+            report.step(partial(_raise, ConfigError(finding.message)))
         else:
             report.ok(f"extract {finding.file}: {finding.message}")
 

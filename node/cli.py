@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,7 +165,7 @@ def check(
 
             engine = make_partner_engine(cfg.database)
         except RegiozichtError as exc:
-            report.step(lambda error=exc: _reraise(error))
+            report.step(partial(_reraise, exc))
     if trust is not None and covenant is not None and not offline and not report.problems:
         report.step(lambda: checks.check_coordinator(cfg, _describe(cfg, covenant), trust, report))
     if engine is not None:

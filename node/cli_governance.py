@@ -41,7 +41,7 @@ def covenant_check(config: ConfigOption, fmt: FormatOption = OutputFormat.table)
         governance = open_governance(config)
         covenant = governance.covenant
         rows = _party_rows(covenant)
-        extra = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger),
+        extra: dict[str, Any] = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger),
                  "linking": _linking_rows(covenant), "linked": covenant.linked.model_dump(),
                  "service_queries": _service_rows(covenant)}
         if fmt is OutputFormat.table:

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Date, String, and_, bindparam, case, cast, column, func, literal, not_, or_, select, text, union
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select
 
-from node.config import ONBEKEND, Dataset
+from node.config import Dataset
 from regiozicht import filters, linksets
-from regiozicht.cells import cell_list, covered_cell_list
+from regiozicht.cells import ONBEKEND, cell_list, covered_cell_list
 from regiozicht.query import CountQuery, check_against_domains
 
 
@@ -40,7 +40,7 @@ def count_cells(dataset: Dataset, by: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 def _cell_expression(dataset: Dataset, name: str) -> ColumnElement[Any]:
     domain = dataset.dimensions[name].domain
-    raw = column(name)
+    raw: ColumnClause[Any] = column(name)
     return case((raw.in_(domain), raw), else_=literal(ONBEKEND)).label(name)
 
 

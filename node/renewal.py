@@ -94,7 +94,7 @@ def reload_identity(cfg: NodeConfig, signer: Signer, trust: truststore.TrustStor
     if certificate == signer.certificate:
         log.info("certificate unchanged (valid until %s)", certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M"))
         return None
-    signer.replace(key, certificate)  # type: ignore[arg-type]
+    signer.replace(key, certificate)
     log.info("certificate reloaded: serial %x, valid until %s UTC", certificate.serial_number,
              certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M"))
     return certificate

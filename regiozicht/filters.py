@@ -203,7 +203,8 @@ def _normalise(tree: Tree) -> Tree:
         return {key: flat}
     if key == "not":
         inner = _normalise(arg)
-        return inner.get("not", {"not": inner})
+        negated: Tree = inner.get("not", {"not": inner})
+        return negated
     if key == "cmp":
         if not (isinstance(arg, list) and len(arg) == 3 and all(isinstance(a, str) for a in arg)):
             raise BadQuery("A comparison must be [name, operator, value]; rebuild the query with the CLI.")
@@ -270,7 +271,8 @@ def evaluate(tree: Tree, row: dict[str, str]) -> bool:
         return row[arg[0]] in arg[1]
     name, op, value = arg
     left = row[name]
-    return {
+    outcome: bool = {
         "=": left == value, "!=": left != value, "<": left < value,
         "<=": left <= value, ">": left > value, ">=": left >= value,
     }[op]
+    return outcome

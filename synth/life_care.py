@@ -93,6 +93,7 @@ def _year_records(life: Life, rng: random.Random, e: Spell, year: int) -> None:
             "unauthorised": min(400, int(rng.expovariate(1 / (5 * lift))))}))
     if life.age_at(aug1(year)) >= 18 or life.has_sk_at(aug1(year)):
         return
+    assert e.end is not None  # simulate_school_records passes only enrolments that ended
     for kind, p in (("ZESTIEN_UUR", 0.028), ("LANGDURIG_RELATIEF", 0.006), ("LUXE", 0.003)):
         if rng.random() < p * (lift if kind != "LUXE" else 1.0):
             begin = aug1(year) + 20 + rng.randrange(300)

@@ -100,10 +100,10 @@ def hashes(
             with analyst(profile) as client:
                 nodes, counters = client.catalog(), client.counters()
                 for link in monitor.linked:
-                    query = linked_query(monitor, nodes, link, day, counters)
+                    link_query = linked_query(monitor, nodes, link, day, counters)
                     rows.append({"release": link.id, "dataset": f"{link.anchor} × {link.other}", "at": "",
-                                 "peildatum": query.anchor.peildatum.isoformat(),
-                                 "sha256": hashlib.sha256(query.canonical()).hexdigest()})
+                                 "peildatum": link_query.anchor.peildatum.isoformat(),
+                                 "sha256": hashlib.sha256(link_query.canonical()).hexdigest()})
         emit(rows, ["release", "dataset", "at", "peildatum", "sha256"], fmt, title="Query hashes for covenant.toml")
 
 

@@ -178,7 +178,9 @@ def share(
             return
         with err_console.status("asking for the numerator and the denominator…"):
             results = [client.count(query, publishers=client.publishers(query.dataset, nodes)) for query in queries]
-        rows = output.share_rows(share_cells(*results), *results, queries[0].by, fmt)
+        numerator_result, denominator_result = results
+        rows = output.share_rows(share_cells(numerator_result, denominator_result), numerator_result,
+                                 denominator_result, queries[0].by, fmt)
         extra = {"numerator": numerator, "denominator": of, "peildatum": peildatum.isoformat(), "epsilon": epsilon,
                  "costs": [{"dataset": r.query.dataset, "org": n.org, "epsilon": "0" if n.from_store else n.epsilon,
                             "from_store": n.from_store, "error": n.error} for r in results for n in r.nodes]}
