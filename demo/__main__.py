@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from rich.console import Console
 from rich.table import Table
@@ -78,6 +78,10 @@ def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path
         return build_site(monitor_history.load_all(history), site)
 
 
+@overload
+def clipped(value: float) -> float: ...
+@overload
+def clipped(value: None) -> None: ...
 def clipped(value: float | None) -> float | None:
     """A DP estimate of a count or share can fall below zero; what the demo shows is the nearest possible
     value, 0 (post-processing: it costs no privacy)."""
@@ -93,7 +97,8 @@ def _truth(truth: Any, manifest: Any, result: CountResult, layer: str) -> dict[t
     """The recorded (or real) value per cell, summed over the nodes that answered."""
     answered = {n.org for n in result.nodes if not n.error}
     query = result.query
-    where = (lambda row: filters.evaluate(query.where, row)) if query.where else None
+    tree = query.where
+    where = (lambda row: filters.evaluate(tree, row)) if tree else None
     total: dict[tuple[str, ...], int] = {}
     for partner in manifest.partners:
         if partner.org not in answered:
