@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/regiozicht demo
 
 # ruff on the whole tree, mypy --strict on our packages (pyproject.toml; generated regiozicht/v1 excluded)
-MYPY_PACKAGES := regiozicht node coordinator analyst counter synth demo bench
+MYPY_PACKAGES := regiozicht node coordinator analyst counter synth demo bench tests
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(MYPY_PACKAGES)

@@ -45,7 +45,7 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest, li
     _LINKING[:] = linking
     for p in manifest.partners:
         for fmt in ("csv", "parquet") + (("xlsx",) if p.id == XLSX_PARTNER else ()):
-            write_extracts(p.url(data), p.kind, extracts_folder(data, fmt, p.id), fmt)  # type: ignore[arg-type]
+            write_extracts(p.url(data), p.kind, extracts_folder(data, fmt, p.id), fmt)
     return data, manifest, synthregion.partners(data, manifest)
 
 
@@ -139,6 +139,7 @@ def _workbook(path: Path, sheet: str = "inschrijving", formula: bool = False) ->
 
     workbook = Workbook()
     ws = workbook.active
+    assert ws is not None  # a new workbook has one sheet
     ws.title = sheet
     ws.append(["bsn", "gemeente", "start"])
     ws.append(["012345672", "GM0001", dt.date(2024, 2, 1)])
@@ -167,7 +168,7 @@ def test_a_file_replaced_mid_query_refuses_and_the_next_query_reads_the_new_file
     path = tmp_path / "inschrijving.csv"
     path.write_text(_GOOD)
     engine = make_partner_engine(DatabaseSection(folder=tmp_path))
-    replaced = []
+    replaced: list[bool] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def _replace(*_: Any) -> None:  # the partner's export lands while the node reads

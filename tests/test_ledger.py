@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from node import audit
+from node.covenant import Purpose
 from node.ledger import Period, period_of
 from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
@@ -253,12 +254,18 @@ def test_a_linked_run_is_charged_once_and_never_refunded(tmp_path: Path) -> None
     with pytest.raises(BudgetExhausted):
         _charge_run(node, "q1:wi-2", "1.5", "0", "wi-1", now)
     with pytest.raises(BudgetExhausted):  # checked before a run's key leaves, charging nothing
-        node.ledger.check_affordable(node.covenant.purpose("test"), Decimal("1.5"), Decimal(0), "wi-1", now)
+        node.ledger.check_affordable(_purpose(node), Decimal("1.5"), Decimal(0), "wi-1", now)
+
+
+def _purpose(node: NodeService) -> Purpose:
+    purpose = node.covenant.purpose("test")
+    assert purpose is not None
+    return purpose
 
 
 def _charge_run(node: NodeService, run_id: str, epsilon: str, delta: str, partner: str, now: int) -> bool:
     with node.state.transaction() as tx:
-        return node.ledger.charge(tx, charge_id=run_id, kind="linked-run", purpose=node.covenant.purpose("test"),
+        return node.ledger.charge(tx, charge_id=run_id, kind="linked-run", purpose=_purpose(node),
                                   epsilon=Decimal(epsilon), delta=Decimal(delta), now=now, partner=partner)
 
 

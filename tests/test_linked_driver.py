@@ -277,13 +277,13 @@ def test_removing_one_bsn_moves_at_most_one_element() -> None:
     """The sensitivity the noise is calibrated for: take away every record of one
     BSN and at most one element of one cell changes (v1 moved up to three draws
     when a BSN appeared in several anchor rows)."""
-    from node.linkmembers import prepare
+    from node.linkmembers import Members, prepare
 
-    def shape(members):  # type: ignore[no-untyped-def]
+    def shape(members: Members) -> list[list[tuple[str, bytes]]]:
         return [sorted(("link" if len(i) == 9 else "unlinkable", i if len(i) == 9 else b"") for i in cell)
                 for cell in members.by_cell]
 
-    cells = {("GM1",): 0, ("GM2",): 1}
+    cells: dict[tuple[str, ...], int] = {("GM1",): 0, ("GM2",): 1}
     rows = [("111222333", "GM1"), ("111222333", "GM2"), ("111222333", "GM2"), ("123456782", "GM1"),
             ("999999990", "GM2"), ("bad", "GM1")]
     full = shape(prepare(rows, cells))

@@ -172,7 +172,8 @@ def _assert_renewed(hosts: Hosts, nodes: list[Node], before: dict[str, bytes]) -
     while True:
         client = AnalystClient(profile)
         try:
-            presented = {n.org: n.entry.describe.certificate for n in client.catalog() if n.online}
+            presented = {n.org: n.entry.describe.certificate for n in client.catalog()
+                         if n.online and n.entry is not None}
         finally:
             client.close()
         new = {n.org: load_certificate((hosts.tls(n.host) / "node.crt").read_bytes()) for n in nodes}
