@@ -98,6 +98,7 @@ def _extracts(sqlite_url: str, root: Path, fmt: str) -> Path:
     metadata = MetaData()
     metadata.reflect(create_engine(sqlite_url), only=["person"])
     folder = root / f"extracts-{fmt}"
+    # fmt is "csv" or "parquet" (main), a str to mypy
     write_tables(sqlite_url, list(metadata.tables.values()), folder, fmt)  # type: ignore[arg-type]
     return folder
 

@@ -164,8 +164,9 @@ def parse(text: str) -> Tree:
         raise BadQuery("The filter is empty; leave out --where to count everyone.")
     parser = _Parser(tokens)
     tree = parser.expr()
-    if parser.peek() is not None:
-        raise BadQuery(f"The filter has extra text from {parser.peek()[1]!r} on; check the brackets and operators.")  # type: ignore[index]
+    extra = parser.peek()
+    if extra is not None:
+        raise BadQuery(f"The filter has extra text from {extra[1]!r} on; check the brackets and operators.")
     return normalise(tree)
 
 

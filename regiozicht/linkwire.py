@@ -14,7 +14,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
@@ -110,8 +110,8 @@ class RunWire:
 
     # -- sending -----------------------------------------------------------
 
-    def emit(self, **payload: object) -> None:
-        self._send(pb.LinkMessage(run_id=self.ctx.run_id, sender=self.me.org, **payload))  # type: ignore[arg-type]
+    def emit(self, **payload: Any) -> None:
+        self._send(pb.LinkMessage(run_id=self.ctx.run_id, sender=self.me.org, **payload))
 
     def sign(self, message: Message) -> pb.Signed:
         return self.signer.sign(message.SerializeToString())

@@ -107,7 +107,7 @@ class _Needs:
 def indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
     """All indicators at `peildatum`; 'one year later' ones follow the cohort of a year earlier."""
     needs = _Needs(t)
-    _indicators(needs, peildatum)  # type: ignore[arg-type]
+    _indicators(needs, peildatum)  # type: ignore[arg-type]  # a _Needs stands in for the Truth: same count methods
     t.prepare(needs.keys)  # evaluate the datasets of each partner table in one scan
     return _indicators(t, peildatum)
 
