@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OPENMINED_VENV := .venv-openmined
 OPENMINED_PSI  := openmined-psi==2.0.6
 
-.PHONY: demo test test-fast test-clock mutants protos install bench-peers clean
+.PHONY: demo lint test test-fast test-clock mutants protos install bench-peers clean
 
 $(BIN)/regiozicht: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(BIN)/regiozicht
 
 demo: install
 	$(BIN)/regiozicht demo
+
+# ruff on the whole tree, mypy --strict on our packages (pyproject.toml; generated regiozicht/v1 excluded)
+MYPY_PACKAGES := regiozicht node coordinator analyst counter synth demo bench tests
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(MYPY_PACKAGES)
 
 test: install
 	scripts/ensure-postgres.sh

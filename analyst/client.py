@@ -145,7 +145,8 @@ class AnalystClient:
 
     def _catalog(self) -> pb.CatalogResponse:
         try:
-            return self.stub.Catalog(pb.CatalogRequest(), timeout=30)
+            response: pb.CatalogResponse = self.stub.Catalog(pb.CatalogRequest(), timeout=30)
+            return response
         except grpc.RpcError as exc:
             raise rpc.error_from_rpc(exc) from None
 

@@ -32,7 +32,7 @@ def due_peildatum(monitor: m.Monitor, every: str, at: dt.date) -> dt.date:
 def default_at(nodes: list[NodeInfo], today: dt.date | None = None) -> dt.date:
     """When a run is asked without a date: today, but no later than the data every node holds (a
     period past a node's data-as-of would be refused by it)."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     return min([today, *(n.data_as_of.date() for n in nodes)])
 
 

@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
+import psutil
 
-from analyst.client import AnalystClient, Profile  # noqa: E402
-from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_sqlite, median  # noqa: E402
-from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
-from regiozicht.query import build_count  # noqa: E402
+from analyst.client import AnalystClient, Profile
+from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_sqlite, median
+from demo.region import PartnerSetup, RunningRegion, build, demo_covenant
+from regiozicht.query import build_count
 
 
 def _cpu(processes: list[psutil.Process]) -> float:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regiozicht import dp, linknoise  # noqa: E402
-from regiozicht.linkquery import MAX_PEERS, MIN_DELTA, MIN_LINKED_EPSILON  # noqa: E402
-from regiozicht.query import MIN_EPSILON  # noqa: E402
+from regiozicht import dp, linknoise
+from regiozicht.linkquery import MAX_PEERS, MIN_DELTA, MIN_LINKED_EPSILON
+from regiozicht.query import MIN_EPSILON
 
 
-def timed(label: str, work: object) -> float:
+def timed(label: str, work: Callable[..., object]) -> float:
     started = time.perf_counter()
-    result = work()  # type: ignore[operator]
+    result = work()
     seconds = time.perf_counter() - started
     print(f"{label}: {seconds:.3f} s ({result})")
     return seconds

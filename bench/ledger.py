@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analyst.client import AnalystClient, Profile  # noqa: E402
-from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
-from regiozicht.query import build_count  # noqa: E402
+from analyst.client import AnalystClient, Profile
+from demo.region import PartnerSetup, RunningRegion, build, demo_covenant
+from regiozicht.query import build_count
 
 BANDS = [f"B{i}" for i in range(9)]  # 9 values + onbekend = 10 cells
 DATASET = {

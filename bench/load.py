@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analyst.client import AnalystClient, Profile  # noqa: E402
-from bench import consistency  # noqa: E402
-from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_sqlite, percentile  # noqa: E402
-from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant  # noqa: E402
-from regiozicht.errors import BudgetExhausted, RegiozichtError  # noqa: E402
-from regiozicht.query import CountQuery, build_count  # noqa: E402
+from analyst.client import AnalystClient, NodeInfo, Profile
+from bench import consistency
+from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_sqlite, percentile
+from demo.region import PartnerSetup, RegionFiles, RunningRegion, build, demo_covenant
+from regiozicht.errors import BudgetExhausted, RegiozichtError
+from regiozicht.query import CountQuery, build_count
 
 ORG, DATASET, STORED = "load-school", "load", 20
 OVERSPEND, OVERSPEND_CAP = "overspend", "1"  # a purpose whose ε cap pays two fresh releases of ε 0.5
@@ -52,14 +52,14 @@ def _stored(index: int) -> CountQuery:
 
 def _covenant() -> dict[str, object]:
     covenant = demo_covenant(ORG, [SPEC], epsilon="1000000")
-    main = covenant["purposes"][0]  # type: ignore[index]
-    covenant["purposes"].append({**main, "id": OVERSPEND, "epsilon_cap": OVERSPEND_CAP})  # type: ignore[attr-defined]
-    for party in covenant["parties"]:  # type: ignore[attr-defined]
+    main = covenant["purposes"][0]
+    covenant["purposes"].append({**main, "id": OVERSPEND, "epsilon_cap": OVERSPEND_CAP})
+    for party in covenant["parties"]:
         party["purposes"].append(OVERSPEND)
     return covenant
 
 
-def _ask(client: AnalystClient, publishers: list, rng: random.Random, tag: str, serial: int) -> tuple[str, str]:
+def _ask(client: AnalystClient, publishers: list[NodeInfo], rng: random.Random, tag: str, serial: int) -> tuple[str, str]:
     """One request; (outcome, query id of a fresh answer or "")."""
     roll = rng.random()
     if roll < 0.01:
@@ -122,7 +122,7 @@ def run_clients(profile: Path, clients: int, processes: int, seconds: float, roo
         process.join()
     results = [json.loads(f.read_text()) for f in files if f.exists()]
     rows = [tuple(row) for result in results for row in result["rows"]]
-    return rows, sum(result["cpu_s"] for result in results)  # type: ignore[return-value]
+    return rows, sum(result["cpu_s"] for result in results)
 
 
 def drift(rows: list[tuple[float, float, str, str]], window: float = 10.0) -> float:
@@ -184,7 +184,7 @@ def _cpu(pid: int) -> float:
 
 
 def report(rows: list[tuple[float, float, str, str]], state_db: Path, clients: int) -> int:
-    state = consistency.read(state_db, {"*": Decimal("1000000"), OVERSPEND: Decimal(OVERSPEND_CAP)})
+    state = consistency.read(state_db, {"*": Decimal(1000000), OVERSPEND: Decimal(OVERSPEND_CAP)})
     fresh = {r[3] for r in rows if r[3]}
     state.problems += [f"query {q} was answered fresh but never charged" for q in sorted(fresh - set(state.charged))]
     outcomes: dict[str, int] = {}

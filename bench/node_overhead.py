@@ -27,15 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine  # noqa: E402
+from sqlalchemy import create_engine
 
-from analyst.client import AnalystClient, Profile  # noqa: E402
-from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_postgres, make_sqlite, median, percentile  # noqa: E402
-from demo.postgres import start_cluster  # noqa: E402
-from demo.region import PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
-from node.compile import compile_count  # noqa: E402
-from node.config import Dataset  # noqa: E402
-from regiozicht.query import build_count  # noqa: E402
+from analyst.client import AnalystClient, Profile
+from bench.common import DATA_AS_OF, PEILDATUM, dataset, make_postgres, make_sqlite, median, percentile
+from demo.postgres import start_cluster
+from demo.region import PartnerSetup, RunningRegion, build, demo_covenant
+from node.compile import compile_count
+from node.config import Dataset
+from regiozicht.query import build_count
 
 
 def _partner(node_id: str, url: str, name: str) -> PartnerSetup:
@@ -99,6 +99,7 @@ def _extracts(sqlite_url: str, root: Path, fmt: str) -> Path:
     metadata = MetaData()
     metadata.reflect(create_engine(sqlite_url), only=["person"])
     folder = root / f"extracts-{fmt}"
+    # fmt is "csv" or "parquet" (main), a str to mypy
     write_tables(sqlite_url, list(metadata.tables.values()), folder, fmt)  # type: ignore[arg-type]
     return folder
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synth.bsn import valid_bsns  # noqa: E402
+from synth.bsn import valid_bsns
 
 VENV = ROOT / ".venv-openmined"
 PYTHON = VENV / "bin" / "python"

@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analyst.client import AnalystClient, Profile  # noqa: E402
-from analyst.linked import anchor_cells, resolve_linked, submit_linked  # noqa: E402
-from bench import openmined_peer  # noqa: E402
-from demo.region import COUNTER_ORG, PartnerSetup, RunningRegion, build, demo_covenant  # noqa: E402
-from regiozicht import group  # noqa: E402
-from regiozicht.linknoise import shift_for  # noqa: E402
-from synth.bsn import valid_bsns  # noqa: E402
+from analyst.client import AnalystClient, Profile
+from analyst.linked import anchor_cells, resolve_linked, submit_linked
+from bench import openmined_peer
+from demo.region import COUNTER_ORG, PartnerSetup, RunningRegion, build, demo_covenant
+from regiozicht import group
+from regiozicht.linknoise import shift_for
+from synth.bsn import valid_bsns
 
 AS_OF = dt.datetime(2026, 11, 1)
 EPSILON, DELTA = "1", "0.000000001"

@@ -23,9 +23,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analyst.site import build_site  # noqa: E402
-from analyst import monitor as m  # noqa: E402
-from analyst import monitor_history  # noqa: E402
+from analyst import monitor as m
+from analyst import monitor_history
+from analyst.site import build_site
 
 PERIODS = ("2025-10-15", "2026-01-15", "2026-04-15", "2026-07-15", "2026-10-15")
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
+import psutil
 
-from analyst.client import AnalystClient, Profile  # noqa: E402
-from bench import consistency  # noqa: E402
-from bench.load import ORG, OVERSPEND, OVERSPEND_CAP, SPEC, STORED, _ask, _stored, one_node_region  # noqa: E402
+from analyst.client import AnalystClient, Profile
+from bench import consistency
+from bench.load import ORG, OVERSPEND, OVERSPEND_CAP, SPEC, STORED, _ask, _stored, one_node_region
 
 
 def rss(pid: int) -> int:
@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pause", type=float, default=0.05, help="seconds each analyst waits between requests")
     args = parser.parse_args()
-    root, files, region = one_node_region("soak")
+    _root, files, region = one_node_region("soak")
     counts: dict[str, int] = {}
     try:
         region.wait_until_online({ORG})
@@ -93,7 +93,7 @@ def main() -> int:
     finally:
         region.stop()
     state = consistency.read(files.node_configs["soak"].parent / "state.sqlite",
-                             {"*": Decimal("1000000"), OVERSPEND: Decimal(OVERSPEND_CAP)})
+                             {"*": Decimal(1000000), OVERSPEND: Decimal(OVERSPEND_CAP)})
     growth = {name: (final[name] - baseline[name]) / baseline[name] for name in pids}
     errors = sum(n for kind, n in counts.items() if kind.startswith("error")) + len(state.problems)
     print(f"requests={sum(counts.values())} in {args.seconds:.0f} s, outcomes={dict(sorted(counts.items()))}, "

@@ -37,12 +37,12 @@ from sqlalchemy import create_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analyst import monitor as m  # noqa: E402
-from demo import synthregion  # noqa: E402
-from node.compile import compile_count, count_cells  # noqa: E402
-from node.config import Dataset  # noqa: E402
-from regiozicht import consistent, dp, filters, linknoise  # noqa: E402
-from regiozicht.query import CountQuery  # noqa: E402
+from analyst import monitor as m
+from demo import synthregion
+from node.compile import compile_count, count_cells
+from node.config import Dataset
+from regiozicht import consistent, dp, filters, linknoise
+from regiozicht.query import CountQuery
 
 Cell = tuple[str, ...]
 
@@ -151,7 +151,7 @@ def after_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws
 
 
 def before_draw(rng: np.random.Generator, monitor: m.Monitor, exact: Exact, draws: Draws) -> None:
-    asked = defaultdict(int)  # queries the old way asks of each release: one per grouping and part
+    asked: defaultdict[str, int] = defaultdict(int)  # queries the old way asks of each release: one per grouping and part
     for indicator in monitor.indicators:
         for part in indicator.parts:
             asked[part.release] += len(indicator.show)
@@ -358,8 +358,9 @@ def main() -> None:
         was = spent_before[org]
         before = f"  (without the split: {was.normalize():f})" if was != epsilon else ""
         print(f"  {org:28s} ε {epsilon.normalize():f} a year of {args.budget}{flag}{before}")
-    before, after = (statistics.median(draws.rel[s]) for s in ("before", "after"))
-    print(f"gemeente cells of plain indicators: median relative error before {before:.3f}, after {after:.3f}")
+    median_before, median_after = (statistics.median(draws.rel[s]) for s in ("before", "after"))
+    print(f"gemeente cells of plain indicators: median relative error before {median_before:.3f}, "
+          f"after {median_after:.3f}")
     print(f"linked shares per gemeente: median 95% interval width before {statistics.median(widths_before):.1f} "
           f"points (every peer's full run; the anchor spends ε once per peer), after {statistics.median(widths):.1f} "
           "(coverage-aware runs; ε once)")
@@ -368,7 +369,7 @@ def main() -> None:
     coverage = draws.covered / draws.intervals
     print(f"interval coverage: {draws.covered} of {draws.intervals} = {coverage:.4f}")
     over = [org for org, eps in spent.items() if eps > args.budget]
-    print(f"median_rel_err={after:.3f} linked_share_width_pp={statistics.median(widths):.1f} "
+    print(f"median_rel_err={median_after:.3f} linked_share_width_pp={statistics.median(widths):.1f} "
           f"coverage={coverage:.3f} nodes_over_budget={len(over)}")
 
 

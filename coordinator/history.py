@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -92,7 +93,7 @@ _HEAD_AT = select(audit_heads.c.head).where(audit_heads.c.org == bindparam("h_or
 _INSERT_HEAD = insert(audit_heads)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL: one sync per commit instead of a rollback journal's several, and readers (`audit compare`)
     # never block the server. NORMAL: a power cut may lose the last commits of this history, never
     # corrupt it; the nodes' own ledgers and trails, which the budget rests on, stay FULL.
@@ -153,7 +154,7 @@ class History:
             self._head(tx, org, seq, head, source, int(time.time()))
 
     @staticmethod
-    def _head(tx, org: str, seq: int, head: bytes, source: str, now: int) -> None:  # type: ignore[no-untyped-def]
+    def _head(tx: Connection, org: str, seq: int, head: bytes, source: str, now: int) -> None:
         if not seq or not head:
             return
         # one writer at a time (self._lock) and the read in the same transaction: no race to insert

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from regiozicht.bindings import DatasetBindings
 from regiozicht.errors import AlreadyConnected, RegiozichtError, Unavailable
@@ -100,7 +101,7 @@ class NodeHealth:
     def failed(self, message: str) -> None:
         self.last_error, self.last_error_at = message, time.time()
 
-    def fields(self) -> dict[str, object]:
+    def fields(self) -> dict[str, Any]:
         return dict(last_error=self.last_error, last_error_unix=int(self.last_error_at),
                     connected_since_unix=int(self.connected_since), queries_sent=self.queries_sent,
                     queries_answered=self.queries_answered, queries_failed=self.queries_failed,
@@ -277,7 +278,7 @@ class Hub:
                     describe=known.describe_signed,
                     last_seen_unix=int(time.time() if org in online else known.last_seen),
                     unbound_datasets=list(known.unbound),
-                    **self._health.get(org, NodeHealth()).fields(),  # type: ignore[arg-type]
+                    **self._health.get(org, NodeHealth()).fields(),
                 )
                 for org, known in sorted(self._known.items())
             ]
@@ -315,8 +316,8 @@ class Hub:
                     message=f"Node {org} did not answer within {self.query_timeout:.0f} s; try again later.",
                 ))
             elif future.exception() is not None:
-                error = future.exception()
-                result.error.CopyFrom(pb.Error(kind=type(error).__name__, message=str(error)))
+                failure = future.exception()
+                result.error.CopyFrom(pb.Error(kind=type(failure).__name__, message=str(failure)))
             else:
                 reply = future.result()
                 if reply.HasField("answer"):

@@ -46,7 +46,7 @@ class MonitorSchedule:
 
     def tick(self, today: dt.date | None = None) -> Tick:
         """One scheduled check; never raises for a failed run (it is logged and shown on the site)."""
-        today = today or dt.datetime.now(dt.timezone.utc).date()
+        today = today or dt.datetime.now(dt.UTC).date()
         try:
             monitor = m.load(self.section.spec)
             client = AnalystClient(Profile.load(self.section.profile))

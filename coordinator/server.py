@@ -83,7 +83,7 @@ class RevocationWatcher:
                           self.path, exc.message)
 
 
-class CoordinatorServicer(pb_grpc.CoordinatorServicer):  # type: ignore[misc]
+class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def __init__(self, hub: Hub, trust: TrustStore, revocations: RevocationWatcher, history: History,
                  links: LinkRelays | None = None) -> None:
         self.hub, self.trust, self.revocations, self.history = hub, trust, revocations, history

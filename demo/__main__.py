@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from rich.console import Console
 from rich.table import Table
@@ -61,10 +61,10 @@ MONITOR_YEARS = 5  # the monitor site shows the five latest reference dates (1 O
 def build_monitor_site(client: AnalystClient, manifest: Any, site: Path) -> Path:
     """Runs the standard monitor (deploy/monitor.toml) at the region's five latest reference dates,
     keeps each run in the history and builds the site; returns its front page."""
-    from analyst.monitor_run import run
-    from analyst.site import build_site
     from analyst import monitor as monitor_file
     from analyst import monitor_history
+    from analyst.monitor_run import run
+    from analyst.site import build_site
 
     monitor = monitor_file.load(Path(__file__).resolve().parent.parent / "deploy" / "monitor.toml")
     names = {"gemeente": {g.code: g.name for g in manifest.gemeenten}}
@@ -92,6 +92,10 @@ def write_partner_extracts(data: Path, manifest: Any, partner_id: str, fmt: str)
     return folder
 
 
+@overload
+def clipped(value: float) -> float: ...
+@overload
+def clipped(value: None) -> None: ...
 def clipped(value: float | None) -> float | None:
     """A DP estimate of a count or share can fall below zero; what the demo shows is the nearest possible
     value, 0 (post-processing: it costs no privacy)."""
@@ -107,7 +111,8 @@ def _truth(truth: Any, manifest: Any, result: CountResult, layer: str) -> dict[t
     """The recorded (or real) value per cell, summed over the nodes that answered."""
     answered = {n.org for n in result.nodes if not n.error}
     query = result.query
-    where = (lambda row: filters.evaluate(query.where, row)) if query.where else None
+    tree = query.where
+    where = (lambda row: filters.evaluate(tree, row)) if tree else None
     total: dict[tuple[str, ...], int] = {}
     for partner in manifest.partners:
         if partner.org not in answered:

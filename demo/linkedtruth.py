@@ -31,6 +31,7 @@ def set_members(truth: Any, partner_id: str, tree: linksets.Tree, peildatum: dt.
     members = {name: truth.members(partner_id, name, peildatum, layer) for name in linksets.datasets(tree)}
     primary = members[linksets.primary(tree)]
     candidates = set().union(*members.values())
+    # mypy cannot infer a lambda whose default binds `key`: hence the ignore
     return {key: primary.get(key) for key in sorted(candidates)
             if linksets.evaluate(tree, lambda name, key=key: key in members[name])}  # type: ignore[misc]
 

@@ -125,7 +125,7 @@ class NodeAgent:
         except RegiozichtError as exc:
             log.info("query %s refused: %s", request.request_id, exc.message)
             reply.error.CopyFrom(pb.Error(kind=exc.kind, message=exc.message))
-        except Exception:  # noqa: BLE001 - never let one query take the node down
+        except Exception:  # never let one query take the node down
             log.exception("query %s failed", request.request_id)
             error = Internal(f"Node {self.service.config.node.org} hit an internal error; its IT staff can see it in the log.")
             reply.error.CopyFrom(pb.Error(kind=error.kind, message=error.message))
@@ -155,6 +155,6 @@ class NodeAgent:
         self._describe_queued.clear()
         try:
             return pb.NodeMessage(describe=self.service.describe())
-        except Exception:  # noqa: BLE001 - a stale catalog must not take the node down
+        except Exception:  # a stale catalog must not take the node down
             log.exception("could not refresh the Describe")
             return None

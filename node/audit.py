@@ -49,7 +49,7 @@ def append(tx: Connection, *, now: int, decision: str, **fields: Any) -> tuple[i
     assert not unknown, unknown
     entry.update(fields)
     entry.update(seq=seq + 1, prev_hash=previous, decision=decision,
-                 time=dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                 time=dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     entry["hash"] = entry_hash(entry)
     tx.execute(_APPEND, {"b_seq": entry["seq"], "b_hash": entry["hash"], "b_entry": rfc8785.dumps(entry).decode()})
     return int(entry["seq"]), str(entry["hash"])

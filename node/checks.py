@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -47,7 +48,7 @@ class Report:
         self.warnings += 1
         self.say(f"warning: {message}")
 
-    def step(self, work: Callable[[], None]) -> bool:
+    def step(self, work: Callable[[], object]) -> bool:
         """Runs one step; a typed refusal becomes a problem instead of ending the check."""
         try:
             work()
@@ -88,7 +89,7 @@ def check_certificate(cfg: NodeConfig, trust: truststore.TrustStore, report: Rep
         raise ConfigError(f"The certificate is for {identity}, but node.toml says {cfg.node.org} ({cfg.node.kind}); "
                           "request a certificate for this node.")
     pemfiles.load_private_key(cfg.tls.key)
-    moment = now or dt.datetime.now(dt.timezone.utc)
+    moment = now or dt.datetime.now(dt.UTC)
     left = certificate.not_valid_after_utc - moment
     report.ok(f"certificate {identity}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}")
     if left < EXPIRY_WARNING:
@@ -150,11 +151,11 @@ def check_coordinator(cfg: NodeConfig, describe: pb.Signed, trust: truststore.Tr
     assert crl is not None
     report.ok(f"coordinator {address} reached; it acknowledged this node's Describe")
     next_update = crl.next_update_utc
-    if next_update is None or next_update < dt.datetime.now(dt.timezone.utc):
+    if next_update is None or next_update < dt.datetime.now(dt.UTC):
         raise AuthenticationFailed(f"The coordinator's revocation list expired at {next_update}; the node refuses "
                                    "every query until the CA operator runs `regiozicht pki crl` and the "
                                    "coordinator loads it.")
-    if next_update - dt.datetime.now(dt.timezone.utc) < dt.timedelta(days=2):
+    if next_update - dt.datetime.now(dt.UTC) < dt.timedelta(days=2):
         report.warn(f"the revocation list expires at {next_update:%Y-%m-%d %H:%M} UTC; ask the CA operator for a "
                     "fresh `regiozicht pki crl`.")
 
@@ -196,7 +197,7 @@ def check_extracts(cfg: NodeConfig, report: Report) -> None:
         return
     for finding in inspect_folder(cfg.database):
         if finding.problem:
-            report.step(lambda message=finding.message: _raise(ConfigError(message)))
+            report.step(partial(_raise, ConfigError(finding.message)))
         else:
             report.ok(f"extract {finding.file}: {finding.message}")
 
@@ -211,12 +212,12 @@ def check_datasets(cfg: NodeConfig, connection: Connection, report: Report) -> N
         except SQLAlchemyError as exc:
             connection.rollback()
             first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            report.step(lambda: _raise(ConfigError(
+            report.step(partial(_raise, ConfigError(
                 f"Dataset {dataset.name}'s sql fails on the partner database ({first}); fix that dataset's sql in "
                 "node.toml (or [database] url).")))
             continue
         if quality.missing_columns:
-            report.step(lambda: _raise(ConfigError(
+            report.step(partial(_raise, ConfigError(
                 f"Dataset {dataset.name}'s sql returns no column {', '.join(quality.missing_columns)}; name them "
                 "with AS in that dataset's sql.")))
             continue

@@ -9,8 +9,9 @@ import signal
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,7 +32,7 @@ app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EX
                   add_completion=False)
 console = Console()
 
-from node.cli_governance import audit_app, budget_app, covenant_app  # noqa: E402 - after `app` on purpose
+from node.cli_governance import audit_app, budget_app, covenant_app  # after `app` on purpose
 from node.cli_state import state_app
 
 app.add_typer(covenant_app, name="covenant")
@@ -55,19 +56,19 @@ def init(
     kind: Annotated[str, typer.Option(help="Partner kind: rmc, wi, school, jeugdhulp, leerplicht or brp.")],
     org: Annotated[str, typer.Option(help="Organisation slug, as the CA will write it in the certificate.")],
     coordinator: Annotated[str, typer.Option(help="host:port of the region's coordinator.")],
-    database: Annotated[Optional[str], typer.Option(
+    database: Annotated[str | None, typer.Option(
         help="SQLAlchemy URL of the partner database (a read-only account); or give --files.")] = None,
-    files_dir: Annotated[Optional[Path], typer.Option(
+    files_dir: Annotated[Path | None, typer.Option(
         "--files", help="A folder of CSV, XLSX and Parquet extracts instead of a database: datasets are proposed "
                         "from their columns, each choice marked # CONFIRM in node.toml.")] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Folder for node.toml, covenant.toml and tls/.")] = Path("."),
-    state_dir: Annotated[Optional[Path], typer.Option(
+    state_dir: Annotated[Path | None, typer.Option(
         "--state-dir", help="Folder of the node's state (ledger, audit trail); default DIR/state.")] = None,
     entity: Annotated[
-        Optional[str], typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")] = None,
-    data_as_of: Annotated[Optional[dt.datetime], typer.Option(
+        str | None, typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")] = None,
+    data_as_of: Annotated[dt.datetime | None, typer.Option(
         "--data-as-of", help="Extract time of the partner data (default: today 00:00).")] = None,
-    gemeente: Annotated[Optional[list[str]], typer.Option(
+    gemeente: Annotated[list[str] | None, typer.Option(
         "--gemeente", help="A gemeente code of the region (repeatable); default the synthetic region's.")] = None,
 ) -> None:
     """Write a new node's node.toml (the kind's standard datasets), a covenant template, the state
@@ -94,14 +95,14 @@ def init(
 
 @app.command("request-cert")
 def request_cert(
-    org: Annotated[Optional[str], typer.Option(help="Organisation slug (or taken from --config).")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="Partner kind (or taken from --config).")] = None,
+    org: Annotated[str | None, typer.Option(help="Organisation slug (or taken from --config).")] = None,
+    kind: Annotated[str | None, typer.Option(help="Partner kind (or taken from --config).")] = None,
     entity: Annotated[
-        Optional[str], typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")
+        str | None, typer.Option(help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional).")
     ] = None,
-    key: Annotated[Optional[Path], typer.Option(help="Where to write the new private key (0600).")] = None,
+    key: Annotated[Path | None, typer.Option(help="Where to write the new private key (0600).")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the certificate request.")] = Path("node.csr"),
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Take org, kind and key path from node.toml.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Take org, kind and key path from node.toml.")] = None,
 ) -> None:
     """Make this node's key (here, mode 0600) and a certificate request for the CA operator."""
     with exit_on_error():
@@ -123,7 +124,7 @@ def request_cert(
 @app.command()
 def renew(
     config: ConfigOption,
-    install: Annotated[Optional[Path], typer.Option(
+    install: Annotated[Path | None, typer.Option(
         "--install", help="The signed certificate: check it and put it and the new key in place.")] = None,
 ) -> None:
     """Renew this node's certificate: a new key and request beside the current ones (which stay in
@@ -175,7 +176,7 @@ def check(
 
             engine = make_partner_engine(cfg.database)
         except RegiozichtError as exc:
-            report.step(lambda error=exc: _reraise(error))
+            report.step(partial(_reraise, exc))
     if trust is not None and covenant is not None and not offline and not report.problems:
         report.step(lambda: checks.check_coordinator(cfg, _describe(cfg, covenant), trust, report))
     if engine is not None:
@@ -252,7 +253,7 @@ def _read(path: Path) -> bytes:
 @app.command()
 def quality(
     config: ConfigOption,
-    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+    at: Annotated[dt.datetime | None, typer.Option("--at", formats=["%Y-%m-%d"],
                                                        help="Reference date; default the data-as-of date.")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = OutputFormat.table,
 ) -> None:

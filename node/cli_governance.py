@@ -9,7 +9,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,7 +41,7 @@ def covenant_check(config: ConfigOption, fmt: FormatOption = OutputFormat.table)
         governance = open_governance(config)
         covenant = governance.covenant
         rows = _party_rows(covenant)
-        extra = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger),
+        extra: dict[str, Any] = {"covenant": str(governance.config.covenant), "accuracy": _accuracy(governance.ledger),
                  "linking": _linking_rows(covenant), "linked": covenant.linked.model_dump(),
                  "service_queries": _service_rows(covenant)}
         if fmt is OutputFormat.table:
@@ -176,7 +176,7 @@ def audit_verify(config: ConfigOption) -> None:
 def audit_export(
     config: ConfigOption,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Write every entry, as stored, for an auditor or `regiozicht audit compare`."""
     with exit_on_error():

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Date, String, and_, bindparam, case, cast, column, func, literal, not_, or_, select, text, union
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select
 
-from node.config import ONBEKEND, Dataset
-from regiozicht.cells import cell_list, covered_cell_list
+from node.config import Dataset
 from regiozicht import filters, linksets
+from regiozicht.cells import ONBEKEND, cell_list, covered_cell_list
 from regiozicht.query import CountQuery, check_against_domains
 
 
@@ -40,7 +40,7 @@ def count_cells(dataset: Dataset, by: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 def _cell_expression(dataset: Dataset, name: str) -> ColumnElement[Any]:
     domain = dataset.dimensions[name].domain
-    raw = column(name)
+    raw: ColumnClause[Any] = column(name)
     return case((raw.in_(domain), raw), else_=literal(ONBEKEND)).label(name)
 
 
@@ -53,10 +53,11 @@ def _filter_expression(tree: filters.Tree, cols: Any) -> ColumnElement[bool]:
     if key == "not":
         return not_(_filter_expression(arg, cols))
     if key == "in":
+        # columns of a derived table are untyped: their operators return Any
         return cols[arg[0]].in_(arg[1])  # type: ignore[no-any-return]
     name, op, value = arg
     left = cols[name]
-    return {  # type: ignore[no-any-return]
+    return {  # type: ignore[no-any-return]  # columns of a derived table are untyped: their operators return Any
         "=": left == value, "!=": left != value, "<": left < value,
         "<=": left <= value, ">": left > value, ">=": left >= value,
     }[op]
@@ -190,7 +191,7 @@ def _kept_links(dataset: Dataset, needed: list[str], name: str, *, per_link: boo
 def _set_expression(tree: linksets.Tree, key: Any, sets: Mapping[str, CTE]) -> ColumnElement[bool]:
     (op, arg), = tree.items()
     if op == "dataset":
-        return key.in_(select(sets[arg].c.link_key))  # type: ignore[no-any-return]
+        return key.in_(select(sets[arg].c.link_key))  # type: ignore[no-any-return]  # `key` is an untyped column
     if op == "not":
         return not_(_set_expression(arg, key, sets))
     parts = [_set_expression(part, key, sets) for part in arg]

@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from regiozicht.cells import ONBEKEND
 from regiozicht.errors import ConfigError
 from regiozicht.identity import KINDS
-from regiozicht.query import ONBEKEND
 from regiozicht.tomlconfig import ConfigPath, CoordinatorSection, DatabaseUrl, TlsSection, load_model
 from regiozicht.tomlconfig import Frozen as _Frozen
 

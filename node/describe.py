@@ -10,14 +10,16 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from node import audit
 from node.config import Dataset, NodeConfig
 from node.covenant import Covenant
 from node.ledger import TOTAL, Ledger, period_of, text
 from node.state import StateDB, budget_totals
-from node import audit
 from regiozicht.v1 import regiozicht_pb2 as pb
 from regiozicht.version import software_version
-from sqlalchemy import select
 
 PROTOCOL_VERSION = 1
 CAPABILITIES = ("count", "covenant", "audit-head", "linked-count", "linked-sets")
@@ -56,9 +58,9 @@ def build(config: NodeConfig, covenant: Covenant, ledger: Ledger, state: StateDB
     return message
 
 
-def _budget(covenant: Covenant, ledger: Ledger, conn: object, now: int) -> pb.Budget:
+def _budget(covenant: Covenant, ledger: Ledger, conn: Connection, now: int) -> pb.Budget:
     period = period_of(covenant.budget.period, now)
-    spent_e, spent_d = ledger.pool_spent(conn, period.id)  # type: ignore[arg-type]
+    spent_e, spent_d = ledger.pool_spent(conn, period.id)
     all_e, all_d = cumulative(ledger, conn)
     return pb.Budget(
         period=period.id, epsilon_total=covenant.budget.epsilon, delta_total=covenant.budget.delta,
@@ -70,14 +72,14 @@ def _budget(covenant: Covenant, ledger: Ledger, conn: object, now: int) -> pb.Bu
     )
 
 
-def cumulative(ledger: Ledger, conn: object) -> tuple[Decimal, Decimal]:
+def cumulative(ledger: Ledger, conn: Connection) -> tuple[Decimal, Decimal]:
     """ε and δ spent over every period (high-water mark included)."""
-    periods = {str(p) for (p,) in conn.execute(  # type: ignore[attr-defined]
+    periods = {str(p) for (p,) in conn.execute(
         select(budget_totals.c.period).where(budget_totals.c.pot == TOTAL))}
     periods |= set(ledger.watermark.periods())
     total_e, total_d = Decimal(0), Decimal(0)
     for period in periods:
-        spent_e, spent_d = ledger.pool_spent(conn, period)  # type: ignore[arg-type]
+        spent_e, spent_d = ledger.pool_spent(conn, period)
         total_e, total_d = total_e + spent_e, total_d + spent_d
     return total_e, total_d
 

@@ -14,7 +14,6 @@ from regiozicht.signed import decode_envelope
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 
-
 def open_envelope(signed: pb.Signed, requester: Identity, now: float, known: dict[str, Any]) -> pb.QueryEnvelope:
     """Checks the requester's role and signature and the envelope's expiry."""
     if requester.role not in QUERY_ROLES:

@@ -152,6 +152,7 @@ def extracts(folder: Path) -> list[Extract]:
         suffix = path.suffix.lower()
         if suffix not in SUFFIXES or path.name.startswith((".", "~$")):
             continue
+        names: list[tuple[str, str | None]]
         if suffix == ".xlsx":
             workbook = load_workbook(path, read_only=True)
             try:
@@ -354,7 +355,9 @@ def inspect_folder(database: DatabaseSection) -> list[FileFinding]:
                 columns = connection.execute(f"DESCRIBE {_quote(extract.table)}").fetchall()
                 # counting every column makes DuckDB convert every value, so a bad one shows here
                 every = ", ".join(f"count({_quote(c[0])})" for c in columns)
-                rows = connection.execute(f"SELECT count(*), {every} FROM {_quote(extract.table)}").fetchone()[0]
+                counted = connection.execute(f"SELECT count(*), {every} FROM {_quote(extract.table)}").fetchone()
+                assert counted is not None  # an aggregate without GROUP BY returns one row
+                rows = counted[0]
             except (Unavailable, duckdb.Error, OSError, UnicodeError) as exc:
                 findings.extend(_unparsable_dates(connection, extract, name, _declared(database, extract.table)))
                 findings.append(FileFinding(name, str(exc) if isinstance(exc, Unavailable) else (

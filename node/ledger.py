@@ -53,7 +53,7 @@ class Period:
 
 def period_of(kind: str, moment: int) -> Period:
     """The budget period (UTC calendar) holding a moment."""
-    day = dt.datetime.fromtimestamp(moment, dt.timezone.utc).date()
+    day = dt.datetime.fromtimestamp(moment, dt.UTC).date()
     if kind == "calendar-year":
         return Period(str(day.year), dt.date(day.year, 1, 1), dt.date(day.year + 1, 1, 1))
     if kind == "calendar-quarter":
@@ -126,7 +126,7 @@ class Ledger:
         latest = max(self._meta(tx, "latest_period_start"), self.watermark.latest_period_start)
         if latest and period.start.isoformat() < latest:
             raise ConfigError(
-                f"This node's clock says {dt.datetime.fromtimestamp(now, dt.timezone.utc):%Y-%m-%d}, before the "
+                f"This node's clock says {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d}, before the "
                 f"budget period starting {latest} it has already used; its IT staff must correct the clock "
                 "(an old period's budget is never reopened).")
         if period.start.isoformat() != latest:

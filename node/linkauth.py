@@ -99,14 +99,16 @@ def _sides(config: NodeConfig, query: LinkedQuery, query_id: str, run_id: str, r
     org = config.node.org
     if role not in ROLES:
         raise BadQuery(f"Unknown role {role!r} in a linked run; upgrade the coordinator.")
+    me: LinkSide | None
+    peer: LinkSide | None
     if role == "anchor":
         me = query.anchor
         peer = next((s for s in query.others if query.run_id(query_id, s.org) == run_id), None)
     else:
-        me = next((s for s in query.others if s.org == org), None)  # type: ignore[assignment]
+        me = next((s for s in query.others if s.org == org), None)
         peer = query.anchor
         if me is not None and query.run_id(query_id, me.org) != run_id:
-            peer = None  # type: ignore[assignment]
+            peer = None
     if me is None or me.org != org or peer is None:
         raise BadQuery(f"The signed query does not name node {org} as the {role} of run {run_id}; "
                        "the coordinator misrouted it.")

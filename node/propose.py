@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from node.config import DatabaseSection
 from node.extracts import extracts, make_folder_engine
 from node.linkmembers import is_valid_bsn
-from regiozicht.query import ONBEKEND
+from regiozicht.cells import ONBEKEND
 
 MAX_DOMAIN = 24  # more distinct values than this is an identifier, an amount or free text, not a dimension
 RARE = 10  # a domain value on fewer rows than this is named in the CONFIRM comment
@@ -140,7 +140,10 @@ def propose(folder: Path) -> tuple[list[Proposal], list[Skipped]]:
             for extract in extracts(database.folder or folder):
                 file = extract.path.name + (f" sheet {extract.sheet!r}" if extract.sheet else "")
                 found = _propose_table(connection, extract.table, file)
-                (proposals if isinstance(found, Proposal) else skipped).append(found)
+                if isinstance(found, Proposal):
+                    proposals.append(found)
+                else:
+                    skipped.append(found)
     finally:
         engine.dispose()
     return proposals, skipped

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from node.config import NodeConfig
 from regiozicht import authority, pemfiles, truststore
@@ -67,13 +68,13 @@ def install_renewal(cfg: NodeConfig, certificate_path: Path, trust: truststore.T
     return certificate
 
 
-def _check_pair(cfg: NodeConfig, certificate: x509.Certificate, key: object, trust: truststore.TrustStore,
-                where: Path) -> None:
+def _check_pair(cfg: NodeConfig, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey,
+                trust: truststore.TrustStore, where: Path) -> None:
     identity = trust.verify(certificate, roles=("node",))
     if (identity.org, identity.kind) != (cfg.node.org, cfg.node.kind):
         raise ConfigError(f"The certificate {where} is for {identity}, but node.toml says {cfg.node.org} "
                           f"({cfg.node.kind}); have the CA operator sign the renewal request for this node.")
-    public = key.public_key().public_bytes(  # type: ignore[attr-defined]
+    public = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if certificate.public_key().public_bytes(serialization.Encoding.DER,
                                              serialization.PublicFormat.SubjectPublicKeyInfo) != public:
@@ -94,7 +95,7 @@ def reload_identity(cfg: NodeConfig, signer: Signer, trust: truststore.TrustStor
     if certificate == signer.certificate:
         log.info("certificate unchanged (valid until %s)", certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M"))
         return None
-    signer.replace(key, certificate)  # type: ignore[arg-type]
+    signer.replace(key, certificate)
     log.info("certificate reloaded: serial %x, valid until %s UTC", certificate.serial_number,
              certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M"))
     return certificate

@@ -246,13 +246,13 @@ def next_steps(files: NodeFiles, *, kind: str, org: str, entity: str | None) -> 
     adapt = (f"confirm or correct every `# CONFIRM` line of the proposed datasets in {files.config}" if files.proposals
              else f"adapt the datasets' SQL in {files.config} where your database differs")
     return [
-        f"send {files.request} to the CA operator, who signs it: `regiozicht pki sign node.csr --role node "
-        f"--org {org} --kind {kind}{entity_flag} --ca-dir ca/ --out node.crt`",
-        f"put the signed certificate at {files.request.parent / 'node.crt'} and the region's CA certificate at "
-        f"{files.request.parent / 'ca.crt'}",
+        (f"send {files.request} to the CA operator, who signs it: `regiozicht pki sign node.csr --role node "
+         f"--org {org} --kind {kind}{entity_flag} --ca-dir ca/ --out node.crt`"),
+        (f"put the signed certificate at {files.request.parent / 'node.crt'} and the region's CA certificate at "
+         f"{files.request.parent / 'ca.crt'}"),
         f"the privacy officer fills in {files.covenant} and runs `regiozicht-node covenant check -c {files.config}`",
-        f"{adapt}, then run "
-        f"`regiozicht-node check -c {files.config}` and `regiozicht-node quality -c {files.config}`",
+        (f"{adapt}, then run "
+         f"`regiozicht-node check -c {files.config}` and `regiozicht-node quality -c {files.config}`"),
         f"start it: `regiozicht-node serve -c {files.config}` (or the systemd unit deploy/systemd/regiozicht-node.service)",
     ]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -109,7 +109,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=not sqlite, pool_reset_on_return=None if sqlite else "rollback")
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -118,7 +118,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(connection):  # type: ignore[no-untyped-def]
+        def _begin(connection: Connection) -> None:
             # writers take the write lock up front, so a read-then-write budget
             # check in another process never interleaves with ours; readers
             # stay deferred (WAL: they never block a writer)
@@ -198,7 +198,8 @@ class StateDB:
                 self._run_batch(batch)
         if item.error is not None:
             raise item.error
-        return item.result  # type: ignore[no-any-return]
+        result: T = item.result
+        return result
 
     def _run_batch(self, batch: list[_Work]) -> None:
         try:

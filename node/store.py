@@ -88,12 +88,13 @@ def stored_answer(tx: Connection, release_key: str) -> bytes | None:
 
 def reserve(tx: Connection, *, release_key: str, query_id: str, dataset: str, definition_hash: str,
             peildatum: dt.date, epsilon: str, purpose: str, requester: str, now: int) -> int:
-    release_id = tx.execute(_RESERVE, {
+    key = tx.execute(_RESERVE, {
         "release_key": release_key, "query_id": query_id, "dataset": dataset, "definition_hash": definition_hash,
         "peildatum": peildatum.isoformat(), "epsilon": epsilon, "purpose": purpose, "requester": requester,
         "status": "reserved", "reserved_at": now,
-    }).inserted_primary_key[0]
-    return int(release_id)
+    }).inserted_primary_key
+    assert key is not None  # an INSERT's result always carries the new row's key
+    return int(key[0])
 
 
 def commit(tx: Connection, release_id: int, answer: bytes, now: int) -> None:

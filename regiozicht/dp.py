@@ -45,7 +45,7 @@ def half_width(scale: float, level: float = CI_LEVEL) -> int:
     """Integer half-width h with P(|noise| ≤ h) ≥ level for one release."""
     if scale == 0:
         return 0
-    return math.floor(dp.discrete_laplacian_scale_to_accuracy(scale, 1.0 - level))
+    return math.floor(float(dp.discrete_laplacian_scale_to_accuracy(scale, 1.0 - level)))
 
 
 def _pmf(scale: float) -> np.ndarray:

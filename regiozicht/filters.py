@@ -164,8 +164,9 @@ def parse(text: str) -> Tree:
         raise BadQuery("The filter is empty; leave out --where to count everyone.")
     parser = _Parser(tokens)
     tree = parser.expr()
-    if parser.peek() is not None:
-        raise BadQuery(f"The filter has extra text from {parser.peek()[1]!r} on; check the brackets and operators.")  # type: ignore[index]
+    extra = parser.peek()
+    if extra is not None:
+        raise BadQuery(f"The filter has extra text from {extra[1]!r} on; check the brackets and operators.")
     return normalise(tree)
 
 
@@ -199,11 +200,12 @@ def _normalise(tree: Tree) -> Tree:
             raise BadQuery(f"`{key}` needs at least two parts; rebuild the query with the CLI.")
         flat: list[Tree] = []
         for part in (_normalise(p) for p in arg):
-            flat.extend(part[key] if key in part else [part])
+            flat.extend(part.get(key, [part]))
         return {key: flat}
     if key == "not":
         inner = _normalise(arg)
-        return inner["not"] if "not" in inner else {"not": inner}
+        negated: Tree = inner.get("not", {"not": inner})
+        return negated
     if key == "cmp":
         if not (isinstance(arg, list) and len(arg) == 3 and all(isinstance(a, str) for a in arg)):
             raise BadQuery("A comparison must be [name, operator, value]; rebuild the query with the CLI.")
@@ -270,7 +272,8 @@ def evaluate(tree: Tree, row: dict[str, str]) -> bool:
         return row[arg[0]] in arg[1]
     name, op, value = arg
     left = row[name]
-    return {
+    outcome: bool = {
         "=": left == value, "!=": left != value, "<": left < value,
         "<=": left <= value, ">": left > value, ">=": left >= value,
     }[op]
+    return outcome

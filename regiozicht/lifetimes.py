@@ -22,7 +22,7 @@ WARN_EVERY_SECONDS = 12 * 3600.0
 
 def certificate_warning(certificate: x509.Certificate, whose: str, now: dt.datetime | None = None) -> str | None:
     """One sentence when `certificate` expires within 14 days (or has), else None."""
-    moment = now or dt.datetime.now(dt.timezone.utc)
+    moment = now or dt.datetime.now(dt.UTC)
     left = certificate.not_valid_after_utc - moment
     if left >= CERTIFICATE_WARNING:
         return None
@@ -37,7 +37,7 @@ def crl_warning(crl: x509.CertificateRevocationList | None, now: dt.datetime | N
     """One sentence when the revocation list passes its nextUpdate within 2 days (or has), else None."""
     if crl is None or crl.next_update_utc is None:
         return None
-    moment = now or dt.datetime.now(dt.timezone.utc)
+    moment = now or dt.datetime.now(dt.UTC)
     left = crl.next_update_utc - moment
     if left >= CRL_WARNING:
         return None
@@ -60,7 +60,7 @@ class ExpiryWatch:
             for warning in self.check():
                 if warning:
                     self.log.warning("%s", warning)
-        except Exception:  # noqa: BLE001 - a warning must never take the service down
+        except Exception:  # a warning must never take the service down
             self.log.exception("could not check certificate and revocation list lifetimes")
 
     def start(self) -> ExpiryWatch:

@@ -14,11 +14,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from regiozicht import psi, sealing
+from regiozicht import group, psi, sealing
 from regiozicht.errors import AuthenticationFailed, Unavailable
 from regiozicht.identity import Identity
 from regiozicht.signed import Signer, open_signed
@@ -26,7 +26,19 @@ from regiozicht.truststore import TrustStore
 from regiozicht.v1 import regiozicht_pb2 as pb
 
 Send = Callable[[pb.LinkMessage], None]
-M = TypeVar("M", bound=Message)
+
+
+class _RunMessage(Protocol):
+    """What every signed message of a run carries (protos/regiozicht/v1): its query and its run."""
+
+    query_id: str
+    run_id: str
+
+    def ParseFromString(self, serialized: bytes) -> int: ...
+
+
+M = TypeVar("M", bound=_RunMessage)
+T = TypeVar("T")
 CHUNK_POINTS = sealing.CHUNK_POINTS  # one chunk size for lists in clear and sealed
 MAX_STASHED = 200_000
 SLOT_RECORD = 32 + 32 + 128  # h ‖ w ‖ OR-proof
@@ -98,8 +110,8 @@ class RunWire:
 
     # -- sending -----------------------------------------------------------
 
-    def emit(self, **payload: object) -> None:
-        self._send(pb.LinkMessage(run_id=self.ctx.run_id, sender=self.me.org, **payload))  # type: ignore[arg-type]
+    def emit(self, **payload: Any) -> None:
+        self._send(pb.LinkMessage(run_id=self.ctx.run_id, sender=self.me.org, **payload))
 
     def sign(self, message: Message) -> pb.Signed:
         return self.signer.sign(message.SerializeToString())
@@ -164,7 +176,7 @@ class RunWire:
                                        "or by the sender); the run is aborted.")
         return lists
 
-    def sealed(self, sender: str, step: str, key: sealing.RunKey, size: int = sealing.POINT_BYTES) -> list[bytes]:
+    def sealed(self, sender: str, step: str, key: sealing.RunKey, size: int = group.POINT_BYTES) -> list[bytes]:
         chunks = self._chunks(sender, "sealed", None)
         if any(c.sealed.step != step for c in chunks):
             raise AuthenticationFailed(f"A sealed message of step {step} was expected; the run is aborted.")
@@ -189,8 +201,9 @@ class RunWire:
         return out
 
 
-def split(records: Sequence[bytes], sizes: Sequence[int]) -> list[list[bytes]]:
-    out, start = [], 0
+def split(records: Sequence[T], sizes: Sequence[int]) -> list[list[T]]:
+    out: list[list[T]] = []
+    start = 0
     for size in sizes:
         out.append(list(records[start:start + size]))
         start += size

@@ -20,9 +20,9 @@ T = TypeVar("T")
 
 def utcnow(now: dt.datetime | None) -> dt.datetime:
     if now is None:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
-        return now.replace(tzinfo=dt.timezone.utc)
+        return now.replace(tzinfo=dt.UTC)
     return now
 
 

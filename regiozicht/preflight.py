@@ -69,7 +69,8 @@ def covenant_refusals(describe: pb.Describe, *, purpose: str, dataset: str,
 def limit_refusals(describe: pb.Describe, *, epsilon: Decimal, delta: Decimal = Decimal(0),
                    runs: int = 1) -> list[RegiozichtError]:
     """The node's per-query limits on what one request costs it (`runs` linked runs at the anchor)."""
-    org, budget, problems = describe.org, describe.budget, []
+    org, budget = describe.org, describe.budget
+    problems: list[RegiozichtError] = []
     spent = f" ({runs} run(s))" if runs > 1 else ""
     most = _decimal(budget.max_epsilon_per_query)
     if most is not None and epsilon > most:

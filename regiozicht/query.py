@@ -226,7 +226,7 @@ def default_peildatum(data_as_of: dt.date) -> dt.date:
     return dt.date(year, 10, 1)
 
 
-from regiozicht.cells import ONBEKEND  # noqa: E402 - one home for the cells and their `onbekend`
+from regiozicht.cells import ONBEKEND  # one home for the cells and their `onbekend`
 
 
 def check_against_domains(dataset: str, domains: Mapping[str, Sequence[str]], query: CountQuery) -> None:

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -28,7 +28,7 @@ ERROR_KIND_KEY = "regiozicht-error-kind"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Long-lived node streams: keep them alive through idle periods and notice
 # a dead peer within about half a minute.
-CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -83,7 +83,9 @@ def abort(context: grpc.ServicerContext, error: RegiozichtError) -> None:
 def error_from_rpc(exc: grpc.RpcError) -> RegiozichtError:
     """Turns a failed call back into the typed error the server raised."""
     kind = ""
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    # the stub types an RpcError's metadata as objects with .key/.value; at run time they are (key, value) pairs
+    trailing = cast("tuple[tuple[str, str | bytes], ...] | None",
+                    exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None)
     for key, value in trailing or ():
         if key == ERROR_KIND_KEY:
             kind = str(value)
@@ -103,7 +105,7 @@ def error_from_rpc(exc: grpc.RpcError) -> RegiozichtError:
     return Internal(f"The call failed with {code}: {message}")
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(grpc.ServerInterceptor):
     """Maps typed errors to status codes; anything unexpected becomes INTERNAL
     with a correlation id, logged here, with no internals sent to the peer."""
 
@@ -138,7 +140,7 @@ def _wrap_unary(behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Callab
     def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return behaviour(request, context)
-        except Exception as exc:  # noqa: BLE001 - the mapping point
+        except Exception as exc:  # the mapping point
             if _is_abort(exc):
                 raise
             _handle(context, exc)
@@ -150,7 +152,7 @@ def _wrap_stream(behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
     def wrapped(requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
             yield from behaviour(requests, context)
-        except Exception as exc:  # noqa: BLE001 - the mapping point
+        except Exception as exc:  # the mapping point
             if _is_abort(exc):
                 raise
             _handle(context, exc)

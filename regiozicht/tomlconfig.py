@@ -87,7 +87,7 @@ def field_name(loc: tuple[int | str, ...], raw: dict[str, object] | None = None)
     head, rest = str(loc[0]), list(loc[1:])
     tables = raw.get(head) if raw is not None else None
     if rest and isinstance(rest[0], int):  # an array of tables: name the entry, not its 0-based index
-        index = rest.pop(0)
+        index = int(rest.pop(0))  # an int, checked just above
         entry = tables[index] if isinstance(tables, list) and index < len(tables) else None
         name = entry.get("name") if isinstance(entry, dict) else None
         label = f"[[{head}]] {name}" if isinstance(name, str) else f"[[{head}]] number {index + 1}"

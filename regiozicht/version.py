@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 import typer
@@ -15,7 +16,7 @@ def software_version() -> str:
         return "dev"
 
 
-def version_callback(program: str):  # type: ignore[no-untyped-def]
+def version_callback(program: str) -> Callable[[bool], None]:
     """A Typer callback for an eager `--version` option that prints `PROGRAM VERSION` and exits 0."""
 
     def show(value: bool) -> None:

@@ -162,13 +162,14 @@ def run(mutant: Mutant, python: str) -> str:
         for edit in mutant.edits:
             apply(copy, edit)
         env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-        probe = subprocess.run([python, "-c", "import node.service, analyst.client; "
-                                "print(node.service.__file__)"], cwd=copy, env=env, capture_output=True, text=True)
+        probe = subprocess.run([python, "-c", ("import node.service, analyst.client; "
+                                               "print(node.service.__file__)")],
+                               cwd=copy, env=env, capture_output=True, text=True, check=False)
         if not probe.stdout.startswith(str(copy)):
             raise SystemExit(f"the copy's code is not the one imported: {probe.stdout}{probe.stderr}")
         out = subprocess.run([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                               f"--basetemp={Path(scratch) / 'tmp'}", *mutant.tests],
-                             cwd=copy, env=env, capture_output=True, text=True)
+                             cwd=copy, env=env, capture_output=True, text=True, check=False)
         if out.returncode == 1:
             failed = [line.split(" - ")[0].removeprefix("FAILED ") for line in out.stdout.splitlines()
                       if line.startswith(("FAILED ", "ERROR "))]

@@ -54,6 +54,7 @@ def main(
                f"in {time.monotonic() - started:.1f}s, written to {out}")
     if format != "sqlite":
         for p in manifest.partners:
+            # checked against FORMATS above; typer hands the option over as a str
             write_extracts(p.url(out), p.kind, extracts_folder(out, format, p.id), format)  # type: ignore[arg-type]
         typer.echo(f"extracts as {format} in {out / format}/PARTNER_ID/")
     for p in manifest.partners:

@@ -88,7 +88,8 @@ class _Needs:
     """Stands in for a Truth to record which dataset evaluations the indicators use (all counts zero)."""
 
     def __init__(self, t: Truth) -> None:
-        self.t, self.manifest, self.keys = t, t.manifest, []
+        self.t, self.manifest = t, t.manifest
+        self.keys: list[tuple[str, str, dt.date, str]] = []
 
     def count_many(self, partner: str, dataset: str, peildatum: dt.date, bys: Sequence[Sequence[str]],
                    where: Any = None, layer: str = "recorded") -> list[dict[Any, int]]:
@@ -106,7 +107,7 @@ class _Needs:
 def indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
     """All indicators at `peildatum`; 'one year later' ones follow the cohort of a year earlier."""
     needs = _Needs(t)
-    _indicators(needs, peildatum)  # type: ignore[arg-type]
+    _indicators(needs, peildatum)  # type: ignore[arg-type]  # a _Needs stands in for the Truth: same count methods
     t.prepare(needs.keys)  # evaluate the datasets of each partner table in one scan
     return _indicators(t, peildatum)
 
@@ -123,8 +124,9 @@ def _indicators(t: Truth, peildatum: dt.date) -> dict[str, Any]:
         return [(x, dataset, day) for x in partners]
 
     vsv_dims = (*PERSON_DIMS, "opleiding")
-    positions = {"onderwijs": on("enrolled", SCHOOLS), "werk": on("baan", wi), "uitkering": on("uitkering", wi),
-                 "zorg": [("jeugdhulp", "jeugdhulp", p)]}
+    positions: dict[str, list[Source]] = {
+        "onderwijs": on("enrolled", SCHOOLS), "werk": on("baan", wi), "uitkering": on("uitkering", wi),
+        "zorg": [("jeugdhulp", "jeugdhulp", p)]}
     anywhere = [s for group in positions.values() for s in group]
     young = ("16-17", "18-22", "23-26")
     out: dict[str, Any] = {

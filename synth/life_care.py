@@ -93,6 +93,7 @@ def _year_records(life: Life, rng: random.Random, e: Spell, year: int) -> None:
             "unauthorised": min(400, int(rng.expovariate(1 / (5 * lift))))}))
     if life.age_at(aug1(year)) >= 18 or life.has_sk_at(aug1(year)):
         return
+    assert e.end is not None  # simulate_school_records passes only enrolments that ended
     for kind, p in (("ZESTIEN_UUR", 0.028), ("LANGDURIG_RELATIEF", 0.006), ("LUXE", 0.003)):
         if rng.random() < p * (lift if kind != "LUXE" else 1.0):
             begin = aug1(year) + 20 + rng.randrange(300)
@@ -116,7 +117,7 @@ def simulate_rmc(life: Life, rng: random.Random) -> None:
         datum = e.end + 1 + rng.randrange(30)
         stop = min(x for x in (nxt, life.birthday(23)) if x is not None)
         level = e.info.get("level")
-        registration = Spell(doelgroep, datum, stop - 1 if stop - 1 >= datum else datum, {
+        registration = Spell(doelgroep, datum, max(stop - 1, datum), {
             # only a partner school reports its own leavers; DUO reports every school's
             "bron": "DUO" if rng.random() < 0.8 or e.kind not in PARTNER_SCHOOLS else "SCHOOL",
             "laatste_opleiding": f"MBO{level}" if level else e.kind})

@@ -110,7 +110,7 @@ class NodeSetup:
         return Signer(pemfiles.load_private_key(directory / "key.pem"), pemfiles.load_certificate(certificate))
 
 
-def node_setup(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None,
+def node_setup(tmp_path: Path, change: Callable[[dict[str, Any]], object] | None = None,
                persons: int = 50) -> NodeSetup:
     """Builds one tiny node (school-1) whose covenant `change` may edit first."""
     partners, _, _ = tiny_partners(tmp_path, persons=persons)
@@ -147,11 +147,12 @@ def forge_responses(client: AnalystClient, forge: Callable[[pb.SubmitResponse], 
     real = client.stub
 
     class LyingStub:
-        def Catalog(self, request: pb.CatalogRequest, timeout: float) -> pb.CatalogResponse:  # noqa: N802
-            return real.Catalog(request, timeout=timeout)
+        def Catalog(self, request: pb.CatalogRequest, timeout: float) -> pb.CatalogResponse:
+            response: pb.CatalogResponse = real.Catalog(request, timeout=timeout)
+            return response
 
-        def Submit(self, request: pb.SubmitRequest, timeout: float) -> pb.SubmitResponse:  # noqa: N802
-            response = real.Submit(request, timeout=timeout)
+        def Submit(self, request: pb.SubmitRequest, timeout: float) -> pb.SubmitResponse:
+            response: pb.SubmitResponse = real.Submit(request, timeout=timeout)
             forge(response)
             return response
 

@@ -315,7 +315,7 @@ def test_demo_tables_show_gemeente_names_and_no_negative_counts(capsys: pytest.C
             return {}
 
     class Manifest:
-        partners: list[Any] = []
+        partners: tuple[Any, ...] = ()
 
     rows = _ask(Client(), Truth(), Manifest(), question)  # type: ignore[arg-type]
     assert [r["value"] for r in rows] == [0, 4] and rows[0]["ci95"] == [0, 3.5]

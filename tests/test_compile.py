@@ -43,7 +43,7 @@ def test_counts_equal_the_known_truth_with_one_row_per_person(database: tuple[st
 
 
 def test_zero_cells_come_from_the_domain_not_from_group_by(database: tuple[str, dict[tuple[str, str], int]]) -> None:
-    url, truth = database
+    url, _truth = database
     counts, _, _ = _run(url, ["gemeente", "sex"])
     dataset = Dataset.model_validate(tiny.DATASET)
     all_cells = cells(dataset, ("gemeente", "sex"))

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.processes  # starts real processes: left out of `make t
 BIN = Path(sys.executable).parent
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120, check=False)
 
 

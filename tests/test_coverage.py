@@ -101,6 +101,7 @@ def test_the_node_check_reports_persons_outside_coverage(covered: Any) -> None:
     _, truths, files = covered
     config = node_config.load(files.node_configs["school1"])
     (dataset,) = config.datasets
+    assert config.database.url is not None
     engine = create_engine(config.database.url)
     with engine.connect() as connection:
         outside = connection.execute(compile_outside_coverage(dataset), {"peildatum": tiny.PEILDATUM}).scalar()

@@ -38,7 +38,7 @@ def test_the_readme_states_the_table() -> None:
 
 
 def test_the_protocol_doc_lists_every_error_with_its_status_and_code() -> None:
-    rows = set(re.findall(r"^\| (\w+) \| ([A-Z_]+) \| (\d) \|$", (ROOT / "docs" / "protocol.md").read_text(), re.M))
+    rows = set(re.findall(r"^\| (\w+) \| ([A-Z_]+) \| (\d) \|$", (ROOT / "docs" / "protocol.md").read_text(), re.MULTILINE))
     assert rows == {(name, cls.status.name, str(int(cls.exit_code))) for name, cls in ERROR_CLASSES.items()}
 
 

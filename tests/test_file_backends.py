@@ -74,7 +74,8 @@ def backends(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
 
 def _truth_counts(backends: Backends, partner_id: str, query: CountQuery, cells: list[tuple[str, ...]]) -> list[int]:
     partner = next(p for p in backends.manifest.partners if p.id == partner_id)
-    where = (lambda row: filters.evaluate(query.where, row)) if query.where else None
+    condition = query.where
+    where = (lambda row: filters.evaluate(condition, row)) if condition is not None else None
     truth = backends.truth.count(partner_id, query.dataset, query.peildatum, by=query.by,
                                  where=synthregion.within(backends.manifest, partner, where))
     return [truth[cell] for cell in cells]

@@ -9,7 +9,7 @@ import dataclasses
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
-from analyst.client import share_cells
+from analyst.client import ShareCell, share_cells
 from demo import synthregion
 from demo.region import PartnerSetup
 from node.compile import compile_count, compile_members
@@ -46,7 +46,7 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest, li
     _LINKING[:] = linking
     for p in manifest.partners:
         for fmt in ("csv", "parquet") + (("xlsx",) if p.id == XLSX_PARTNER else ()):
-            write_extracts(p.url(data), p.kind, extracts_folder(data, fmt, p.id), fmt)  # type: ignore[arg-type]
+            write_extracts(p.url(data), p.kind, extracts_folder(data, fmt, p.id), fmt)
     return data, manifest, synthregion.partners(data, manifest)
 
 
@@ -75,7 +75,7 @@ def _statements(partner: PartnerSetup) -> Iterator[tuple[str, Any, dt.date]]:
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
 def test_every_dataset_counts_the_same_from_files_as_from_sqlite(
         region: tuple[Path, Manifest, list[PartnerSetup]], fmt: str) -> None:
-    data, manifest, partners = region
+    data, _manifest, partners = region
     for partner in partners:
         if fmt == "xlsx" and partner.node_id != XLSX_PARTNER:
             continue
@@ -151,6 +151,7 @@ def _workbook(path: Path, sheet: str = "inschrijving", formula: bool = False) ->
 
     workbook = Workbook()
     ws = workbook.active
+    assert ws is not None  # a new workbook has one sheet
     ws.title = sheet
     ws.append(["bsn", "gemeente", "start"])
     ws.append(["012345672", "GM0001", dt.date(2024, 2, 1)])
@@ -179,7 +180,7 @@ def test_a_file_replaced_mid_query_refuses_and_the_next_query_reads_the_new_file
     path = tmp_path / "inschrijving.csv"
     path.write_text(_GOOD)
     engine = make_partner_engine(DatabaseSection(folder=tmp_path))
-    replaced = []
+    replaced: list[bool] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def _replace(*_: Any) -> None:  # the partner's export lands while the node reads
@@ -190,9 +191,9 @@ def test_a_file_replaced_mid_query_refuses_and_the_next_query_reads_the_new_file
             replaced.append(True)
 
     statement = compile_count(_DATASET, _QUERY)
-    with pytest.raises(Unavailable, match="inschrijving.csv .*changed while the node read it"):
-        with engine.connect() as connection:
-            connection.execute(statement, {"peildatum": _QUERY.peildatum}).all()
+    with (pytest.raises(Unavailable, match="inschrijving.csv .*changed while the node read it"),
+          engine.connect() as connection):
+        connection.execute(statement, {"peildatum": _QUERY.peildatum}).all()
     with engine.connect() as connection:
         rows = connection.execute(statement, {"peildatum": _QUERY.peildatum}).all()
     assert {tuple(r[:-1]): r[-1] for r in rows} == {("GM0001",): 2, ("GM0002",): 2}
@@ -235,9 +236,13 @@ def test_a_count_a_share_and_a_linked_count_from_file_backed_nodes_cover_the_tru
     assert 0 < in_traject < stock
     client = relay.region.client()
     try:
-        shares = [share_cells(*(client.count(build_count("rmc_stock", epsilon="10", purpose="rmc-monitor",
-                                                         peildatum=peildatum, where=where), refresh=True)
-                                for where in ("traject = J", None)))[0] for _ in range(5)]
+        def share() -> ShareCell:
+            numerator, denominator = (client.count(build_count("rmc_stock", epsilon="10", purpose="rmc-monitor",
+                                                               peildatum=peildatum, where=where), refresh=True)
+                                      for where in ("traject = J", None))
+            return share_cells(numerator, denominator)[0]
+
+        shares = [share() for _ in range(5)]
     finally:
         client.close()
     assert sum(s.ci_low <= in_traject / stock <= s.ci_high for s in shares) >= 3
@@ -247,7 +252,7 @@ def test_a_count_a_share_and_a_linked_count_from_file_backed_nodes_cover_the_tru
     assert sum(r.cells[0].inter_ci[0] <= inter_true <= r.cells[0].inter_ci[1] for r in runs) >= 3
 
 
-_BREAKS = {
+_BREAKS: dict[str, tuple[str, str, Callable[[Path, bytes], object]]] = {
     # a row with more fields than the header: refused, never read as a shorter count
     "malformed row": ("rmc_registratie.csv", "rmc_registratie.csv",
                       lambda path, original: path.write_bytes(original + b"1;2;3;4;5;6;7;8;9;10;11;12;13;14\n")),

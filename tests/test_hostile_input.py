@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rfc8785
@@ -18,7 +19,7 @@ from tests import tiny
 from tests.conftest import node_setup
 
 
-def _body(**changes: object) -> bytes:
+def _body(**changes: Any) -> bytes:
     body = build_count("registratie", epsilon="1", purpose="test", peildatum=tiny.PEILDATUM, by=["sex"]).body()
     return rfc8785.dumps({**body, **changes})
 

@@ -34,7 +34,7 @@ def school(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth]:
     manifest = generate(data, scale=0.02, seed=13, gemeenten=3)
     partner = next(p for p in manifest.partners if p.id == PARTNER)
     for fmt in ("csv", "parquet"):
-        write_extracts(partner.url(data), partner.kind, extracts_folder(data, fmt, PARTNER), fmt)  # type: ignore[arg-type]
+        write_extracts(partner.url(data), partner.kind, extracts_folder(data, fmt, PARTNER), fmt)
     return data, Truth.load(data)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from node import audit
+from node.covenant import Purpose
 from node.ledger import Period, period_of
 from node.service import NodeService
 from regiozicht.audit_chain import verify_against_heads, verify_chain
@@ -60,12 +61,12 @@ def test_an_exhausted_budget_says_what_remains_and_when_it_renews(tmp_path: Path
     assert _spent(node) == Decimal("0.75") and node.store.count_committed() == 1  # the refusal cost nothing
     assert list(audit.entries(node.state))[-1]["decision"] == "refused"
     node.answer(sign_query(setup.analyst, epsilon="0.25", by=("gemeente",)))  # what remains can still be spent
-    assert _spent(node) == Decimal("1")
+    assert _spent(node) == Decimal(1)
 
 
 def test_periods_are_utc_calendar_years_quarters_and_months() -> None:
     def at(text: str) -> int:
-        return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp())
+        return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp())
     day = dt.date
     assert period_of("calendar-year", at("2026-12-31T23:59:59")) == Period("2026", day(2026, 1, 1), day(2027, 1, 1))
     assert period_of("calendar-year", at("2027-01-01T00:00:00")) == Period("2027", day(2027, 1, 1), day(2028, 1, 1))
@@ -94,7 +95,7 @@ def test_averaging_one_query_asked_a_thousand_times_is_charged_once(tmp_path: Pa
     answers = {tuple(c.value for c in pb.Answer.FromString(node.answer(sign_query(setup.analyst)).payload).cells)
                for _ in range(1000)}
     assert len(answers) == 1, "every repeat returns the one stored release"
-    assert _spent(node) == Decimal("1") and node.store.count_committed() == 1
+    assert _spent(node) == Decimal(1) and node.store.count_committed() == 1
 
 
 def test_differencing_two_overlapping_queries_are_both_charged(tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_differencing_two_overlapping_queries_are_both_charged(tmp_path: Path) -
     node = setup.service()
     node.answer(sign_query(setup.analyst, by=("sex",)))
     node.answer(sign_query(setup.analyst, by=("sex",), where="gemeente != GM0001"))
-    assert _spent(node) == Decimal("2") and node.store.count_committed() == 2
+    assert _spent(node) == Decimal(2) and node.store.count_committed() == 2
 
 
 def test_fifty_requests_racing_for_the_last_budget_never_overspend(tmp_path: Path) -> None:
@@ -128,7 +129,7 @@ def test_fifty_requests_racing_for_the_last_budget_never_overspend(tmp_path: Pat
     for thread in threads:
         thread.join()
     assert outcomes.count("granted") == 10 and outcomes.count("exhausted") == 40
-    assert _spent(node) == Decimal("5") and node.store.count_committed() == 10
+    assert _spent(node) == Decimal(5) and node.store.count_committed() == 10
 
 
 def test_a_clock_set_back_never_reopens_an_old_period(tmp_path: Path) -> None:
@@ -137,14 +138,14 @@ def test_a_clock_set_back_never_reopens_an_old_period(tmp_path: Path) -> None:
     node.answer(sign_query(setup.analyst, epsilon="1"))
     this = current_period(node)
     # four days into the next period (whatever today's is): a new period, a new budget
-    later = dt.datetime.combine(this.renews, dt.time(12), dt.timezone.utc).timestamp() + 4 * 86400
+    later = dt.datetime.combine(this.renews, dt.time(12), dt.UTC).timestamp() + 4 * 86400
     following = period_of(node.covenant.budget.period, int(later))
     assert following.id != this.id and following.start == this.renews
     node.answer(sign_query(setup.analyst, epsilon="1", by=("sex", "gemeente"), now=later), now=later)
-    assert _spent(node, following.id) == Decimal("1")
+    assert _spent(node, following.id) == Decimal(1)
     with pytest.raises(ConfigError, match=f"before the budget period starting {following.start}.*correct the clock"):
         node.answer(sign_query(setup.analyst, epsilon="0.5", by=("gemeente",)))
-    assert _spent(node, this.id) == Decimal("1")
+    assert _spent(node, this.id) == Decimal(1)
     # a fresh state database beside the same high-water mark is no way around it either
     node.state.engine.dispose()
     Path(str(setup.config.parent / "state.sqlite")).unlink()
@@ -174,7 +175,7 @@ def test_a_restored_backup_keeps_the_highest_spent_figure(tmp_path: Path) -> Non
     node.state.engine.dispose()
     _copy_state(tmp_path / "backup.sqlite", state)  # the backup only knows of ε 1
     node = setup.service()
-    assert _spent(node) == Decimal("6")
+    assert _spent(node) == Decimal(6)
     node.answer(sign_query(setup.analyst, epsilon="0.5"))
     assert _spent(node) == Decimal("6.5")
     # the restored trail is intact in itself, but the heads signed into answers show what was lost
@@ -237,28 +238,34 @@ def test_a_computation_that_fails_before_any_noise_is_refunded(tmp_path: Path) -
     node.partner = __import__("sqlalchemy").create_engine(f"sqlite:///file:{tmp_path}/gone.sqlite?mode=ro&uri=true")
     with pytest.raises(Unavailable):
         node.answer(sign_query(setup.analyst))
-    assert _spent(node) == Decimal("0")
+    assert _spent(node) == Decimal(0)
     assert [e["decision"] for e in audit.entries(node.state)] == ["reserved", "refunded"]
 
 
 def test_a_linked_run_is_charged_once_and_never_refunded(tmp_path: Path) -> None:
     setup = node_setup(tmp_path, _budget("2"))
     node = setup.service()
-    now = int(dt.datetime(2027, 1, 5, 12, tzinfo=dt.timezone.utc).timestamp()) - 86400 * 30  # injected: no clock read
+    now = int(dt.datetime(2027, 1, 5, 12, tzinfo=dt.UTC).timestamp()) - 86400 * 30  # injected: no clock read
     assert _charge_run(node, "q1:wi-1", "1", "0.000000001", "wi-1", now) is True
     assert _charge_run(node, "q1:wi-1", "1", "0.000000001", "wi-1", now) is False
     with node.state.transaction() as tx:
         node.ledger.refund(tx, "q1:wi-1", now)  # only query charges can be refunded
-    assert _spent(node, period_of(node.covenant.budget.period, now).id) == Decimal("1")
+    assert _spent(node, period_of(node.covenant.budget.period, now).id) == Decimal(1)
     with pytest.raises(BudgetExhausted):
         _charge_run(node, "q1:wi-2", "1.5", "0", "wi-1", now)
     with pytest.raises(BudgetExhausted):  # checked before a run's key leaves, charging nothing
-        node.ledger.check_affordable(node.covenant.purpose("test"), Decimal("1.5"), Decimal(0), "wi-1", now)
+        node.ledger.check_affordable(_purpose(node), Decimal("1.5"), Decimal(0), "wi-1", now)
+
+
+def _purpose(node: NodeService) -> Purpose:
+    purpose = node.covenant.purpose("test")
+    assert purpose is not None
+    return purpose
 
 
 def _charge_run(node: NodeService, run_id: str, epsilon: str, delta: str, partner: str, now: int) -> bool:
     with node.state.transaction() as tx:
-        return node.ledger.charge(tx, charge_id=run_id, kind="linked-run", purpose=node.covenant.purpose("test"),
+        return node.ledger.charge(tx, charge_id=run_id, kind="linked-run", purpose=_purpose(node),
                                   epsilon=Decimal(epsilon), delta=Decimal(delta), now=now, partner=partner)
 
 
@@ -277,7 +284,7 @@ def test_one_partner_cannot_spend_more_than_its_pair_budget_linking_against_a_no
     with pytest.raises(BudgetExhausted, match=r"ε 0.5 of 1.5 left for linking with wi-1"):
         _charge_run(node, "q2:wi-1", "1", "0", "wi-1", now)
     assert _charge_run(node, "q2:wi-2", "1", "0", "wi-2", now)
-    assert _spent(node, period_of(node.covenant.budget.period, now).id) == Decimal("2")
+    assert _spent(node, period_of(node.covenant.budget.period, now).id) == Decimal(2)
 
 
 def test_budget_show_lists_each_partners_linking_and_alerts_on_failed_runs(tmp_path: Path) -> None:
@@ -340,7 +347,7 @@ def test_the_ledger_works_on_postgresql(tmp_path: Path, postgres: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(errors) == 4 and _spent(node) == Decimal("2")
+    assert len(errors) == 4 and _spent(node) == Decimal(2)
     assert verify_chain(list(audit.entries(node.state))) == []
 
 

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from coordinator.cli.main import app
-from demo.region import COUNTER_ORG
+from demo.region import COUNTER_ORG, PartnerSetup
 from regiozicht import group, psi
-from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied
+from regiozicht.errors import AuthenticationFailed, BadQuery, PermissionDenied, RegiozichtError
 from regiozicht.v1 import regiozicht_pb2 as pb
 from synth.bsn import is_valid_bsn
 from tests.linked_region import Relay, relayed_region, synth_partners
@@ -37,11 +37,12 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
         yield running
 
 
-def _only_vsv(partner):  # type: ignore[no-untyped-def]
+def _only_vsv(partner: PartnerSetup) -> PartnerSetup:
     import copy
     import dataclasses
 
     covenant = copy.deepcopy(partner.covenant)
+    assert covenant is not None  # synth_partners writes every partner's covenant
     covenant["purposes"][0]["linking"]["partner_datasets"] = ["vsv"]
     return dataclasses.replace(partner, covenant=covenant)
 
@@ -72,7 +73,7 @@ def test_grouped_cells_cover_every_cell_of_the_domain(relay: Relay) -> None:
 
 def test_captured_traffic_holds_no_bsn_and_no_unblinded_hash(relay: Relay) -> None:
     captured: dict[str, list[bytes]] = {}
-    tap = lambda run_id, message: captured.setdefault(run_id, []).append(message.SerializeToString())  # noqa: E731
+    tap = lambda run_id, message: captured.setdefault(run_id, []).append(message.SerializeToString())
     relay.server.links.taps.append(tap)
     try:
         result = relay.ask()
@@ -135,7 +136,7 @@ def test_a_relay_that_cuts_a_sealed_image_chunk_fails_the_run_at_the_counter(rel
 
 def test_a_covenant_that_forbids_the_link_refuses_before_any_list_and_costs_nothing(relay: Relay) -> None:
     seen: list[str] = []
-    tap = lambda run_id, message: seen.append(message.WhichOneof("payload"))  # noqa: E731
+    tap = lambda run_id, message: seen.append(message.WhichOneof("payload"))
     relay.server.links.taps.append(tap)
     before = relay.linked_charges("rmc"), relay.linked_charges("wi-gm9001")
     try:
@@ -163,7 +164,7 @@ def test_two_peers_make_two_runs_and_the_anchor_spends_twice(relay: Relay) -> No
     ("rmc_stock@rmc", f"bijstand@{WI}", {"delta": "0.0001"}, PermissionDenied, "per-query limit"),
 ])
 def test_bad_input_is_refused_in_one_sentence_and_costs_nothing(relay: Relay, anchor: str, other: str,
-                                                                 options: dict[str, object], error: type,
+                                                                 options: dict[str, object], error: type[RegiozichtError],
                                                                  match: str) -> None:
     before = relay.linked_charges("rmc"), relay.linked_charges("wi-regio")
     with pytest.raises(error, match=match) as caught:

@@ -130,7 +130,7 @@ def test_an_honest_relay_gives_a_release_within_the_noise_bound(identities) -> N
 
 def test_nodes_never_receive_an_image_or_a_count(identities) -> None:  # type: ignore[no-untyped-def]
     """Images go sealed to the counter and the release to the analyst only."""
-    _, release, seen = run_three(identities)
+    _, _release, seen = run_three(identities)
     to_nodes = [(org, m) for org, m in seen for target in _targets(org, m) if target != K]
     kinds = {m.WhichOneof("payload") for _, m in to_nodes}
     assert "release" not in kinds and "outcome" in kinds
@@ -227,7 +227,7 @@ def test_a_replayed_message_of_an_earlier_run_fails(identities) -> None:  # type
 
 def test_a_node_lying_about_its_public_value_is_named_by_the_counter(identities) -> None:  # type: ignore[no-untyped-def]
     """v1 caught this with phantoms; v2's counter checks every image against the key the node signed."""
-    verdicts, release, _ = run_three(identities, liar=True)
+    _verdicts, release, _ = run_three(identities, liar=True)
     assert not release.ok and release.culprit == B.org
 
 
@@ -277,13 +277,13 @@ def test_removing_one_bsn_moves_at_most_one_element() -> None:
     """The sensitivity the noise is calibrated for: take away every record of one
     BSN and at most one element of one cell changes (v1 moved up to three draws
     when a BSN appeared in several anchor rows)."""
-    from node.linkmembers import prepare
+    from node.linkmembers import Members, prepare
 
-    def shape(members):  # type: ignore[no-untyped-def]
+    def shape(members: Members) -> list[list[tuple[str, bytes]]]:
         return [sorted(("link" if len(i) == 9 else "unlinkable", i if len(i) == 9 else b"") for i in cell)
                 for cell in members.by_cell]
 
-    cells = {("GM1",): 0, ("GM2",): 1}
+    cells: dict[tuple[str, ...], int] = {("GM1",): 0, ("GM2",): 1}
     rows = [("111222333", "GM1"), ("111222333", "GM2"), ("111222333", "GM2"), ("123456782", "GM1"),
             ("999999990", "GM2"), ("bad", "GM1")]
     full = shape(prepare(rows, cells))

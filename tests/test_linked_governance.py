@@ -40,7 +40,9 @@ def test_covenant_check_shows_linking_rules_and_accepted_counters(tmp_path: Path
 
 @pytest.mark.parametrize("counters,counter", [((), "regio-teller"), (("regio-teller",), "ander-teller")])
 def test_a_counter_the_covenant_does_not_list_is_refused(counters: tuple[str, ...], counter: str) -> None:
-    covenant = Covenant.model_construct(organisation="rmc-1", linked=LinkedRules(counters=counters))
+    covenant = Covenant.model_construct(organisation="rmc-1", linked=LinkedRules(counters=counters))  # type: ignore[call-arg]  # only what check_counter reads
     with pytest.raises(PermissionDenied, match=f"does not accept counter '{counter}'"):
         check_counter(covenant, counter)
-    check_counter(Covenant.model_construct(organisation="rmc-1", linked=LinkedRules(counters=(counter,))), counter)
+    partial = Covenant.model_construct(  # type: ignore[call-arg]  # only what check_counter reads
+        organisation="rmc-1", linked=LinkedRules(counters=(counter,)))
+    check_counter(partial, counter)

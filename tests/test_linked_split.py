@@ -81,7 +81,7 @@ def test_without_a_split_the_anchor_spends_once_per_run(region: LinkedRegion) ->
 
 
 def test_a_split_sharing_a_value_between_peers_is_refused() -> None:
-    body = {"v": 1, "aggregate": "linked_count", "by": ["gemeente"], "where": None, "epsilon": "1",
+    body: dict[str, Any] = {"v": 1, "aggregate": "linked_count", "by": ["gemeente"], "where": None, "epsilon": "1",
             "delta": "0.000001", "purpose": "rmc-monitor", "counter": "regio-teller", "cells": 3,
             "split": {"dimension": "gemeente", "runs": {"wi-a": ["GM9001"], "wi-b": ["GM9001", "GM9002"]}},
             "anchor": {"org": "rmc-regio", "kind": "rmc", "set": {"dataset": "vsv"}, "peildatum": "2026-10-01"},

@@ -157,8 +157,8 @@ def test_one_run_publishes_consistent_tables_and_a_repeat_is_free(region: Linked
             assert sum(values) == total["value"]  # additive: every grouping sums to the published total
             assert all(row["ci_low"] <= row["value"] <= row["ci_high"] for row in tables[grouping])
     # coverage: each W&I node answers its own gemeente; nobody covers `onbekend`
-    assert [r["cell"]["gemeente"] for r in dict((tuple(t["by"]), t["rows"]) for t in
-                                                 indicators["bijstand"]["tables"])[("gemeente",)]] == ["GM9001", "GM9002"]
+    assert [r["cell"]["gemeente"] for r in {tuple(t["by"]): t["rows"] for t in
+                                                 indicators["bijstand"]["tables"]}[("gemeente",)]] == ["GM9001", "GM9002"]
     (linked_table,) = indicators["vsv-bijstand"]["tables"]
     assert [r["cell"]["gemeente"] for r in linked_table["rows"]] == ["GM9001", "GM9002"]
     assert all(0 <= r["ci_low"] <= r["ci_high"] <= 100 for r in linked_table["rows"])

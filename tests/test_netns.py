@@ -22,6 +22,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomli_w
@@ -49,7 +50,7 @@ def run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _edit(path: Path, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
+def _edit(path: Path, change: Callable[[dict[str, Any]], object]) -> None:
     document = tomllib.loads(path.read_text())
     change(document)
     path.write_text(tomli_w.dumps(document))
@@ -138,7 +139,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 45, runn
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            logs = "".join(f"\n--- {name}:\n{running.log(name)[-1500:]}" for name in (running.running if running else ()))
+            logs = "".join(f"\n--- {name}:\n{running.log(name)[-1500:]}" for name in running.running) if running else ""
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")
         time.sleep(0.2)
 

@@ -120,7 +120,7 @@ def test_a_revoked_analyst_is_refused_by_the_node(setup: Setup) -> None:
 
 
 def test_a_stale_revocation_list_stops_the_node_answering(setup: Setup) -> None:
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
     setup.node.trust.update_crl(authority.make_crl(setup.files.ca_dir, setup.passphrase, days=7, now=past))
     before = _spent(setup)
     with pytest.raises(AuthenticationFailed, match="pki crl"):

@@ -9,7 +9,7 @@ import re
 import stat
 from concurrent import futures
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -30,7 +30,7 @@ DAY = dt.timedelta(days=1)
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Ca:
@@ -438,7 +438,7 @@ def test_request_node_certificate(ca: Ca, tmp_path: Path) -> None:
 
 
 def test_crl_dates(ca: Ca) -> None:
-    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
     crl = pemfiles.load_crl(authority.make_crl(ca.dir, PASSPHRASE, days=7, now=now))
     assert crl.last_update_utc == now
     assert crl.next_update_utc == now + dt.timedelta(days=7)
@@ -662,7 +662,8 @@ def _echo_server(ca: Ca, seen: list[Identity]) -> tuple[grpc.Server, int]:
     store = ca.store()
 
     def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
-        peer_pem = context.auth_context()["x509_pem_cert"][0]
+        # the stub types an auth context's values as bytes; at run time each is a list of them
+        peer_pem = cast("list[bytes]", context.auth_context()["x509_pem_cert"])[0]
         seen.append(identity_of(pemfiles.load_certificate(peer_pem)))
         seen.append(store.verify(peer_pem, roles={"node"}))
         return request
@@ -682,8 +683,8 @@ def _echo_server(ca: Ca, seen: list[Identity]) -> tuple[grpc.Server, int]:
 def _call(ca_pem: bytes, key_path: Path, cert_pem: bytes, port: int) -> bytes:
     credentials = grpc.ssl_channel_credentials(ca_pem, key_path.read_bytes(), cert_pem)
     with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
-        echo = channel.unary_unary("/regiozicht.test.Echo/Echo")
-        return echo(b"hallo", timeout=5)  # type: ignore[no-any-return]
+        echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary("/regiozicht.test.Echo/Echo")
+        return echo(b"hallo", timeout=5)
 
 
 def test_grpc_mutual_tls(ca: Ca, tmp_path: Path) -> None:

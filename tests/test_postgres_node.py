@@ -94,7 +94,7 @@ def pg_nodes(pg_region: tuple[Path, Manifest, Truth], postgres: PostgresCluster,
 def test_a_count_over_processes_with_postgresql_partner_and_state(
     pg_region: tuple[Path, Manifest, Truth], pg_nodes: tuple[AnalystClient, RunningRegion]
 ) -> None:
-    data, manifest, truth = pg_region
+    _data, _manifest, truth = pg_region
     client, _ = pg_nodes
     query = build_count("vsv", epsilon="1", purpose="rmc-monitor", peildatum=PEILDATUM, by=["gemeente"])
     first = client.count(query)

@@ -200,7 +200,7 @@ def test_shift_and_delta_of_the_design() -> None:
 class ClassAnchor(psi.AnchorParty):
     """A cheating anchor: extra copies of its members under secret class exponents, as 'dummies'."""
 
-    classes: list[bytes] = []
+    classes: Sequence[bytes] = ()
 
     def build_lists(self, members_by_cell, peer_slots):  # type: ignore[no-untyped-def]
         lists = super().build_lists(members_by_cell, peer_slots)
@@ -212,7 +212,7 @@ class ClassAnchor(psi.AnchorParty):
 
 
 class ClassOther(psi.OtherParty):
-    classes: list[bytes] = []
+    classes: Sequence[bytes] = ()
 
     def build_list(self, members):  # type: ignore[no-untyped-def]
         points = super().build_list(members)

@@ -72,7 +72,7 @@ def test_a_local_copy_is_loaded_at_start(tmp_path: Path) -> None:
 def test_a_list_older_than_the_covenant_allows_stops_every_query(tmp_path: Path) -> None:
     setup = node_setup(tmp_path, lambda covenant: covenant["limits"].update(crl_max_age_hours=1))
     passphrase = setup.files.passphrase_file.read_bytes().strip()
-    two_hours_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     node = _bare(setup)
     node.revocation.accept(authority.make_crl(setup.files.ca_dir, passphrase, now=two_hours_ago))  # valid 7 days
     with pytest.raises(AuthenticationFailed, match="older than the 1 hours"):

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.processes  # starts real processes: left out of `make t
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-BLOCK = re.compile(r"^ *```sh ([^\n]*)\n(.*?)^ *```", re.S | re.M)
+BLOCK = re.compile(r"^ *```sh ([^\n]*)\n(.*?)^ *```", re.DOTALL | re.MULTILINE)
 RELOAD = "systemctl reload regiozicht-node"  # a root block the test does as systemd would: SIGHUP (ExecReload)
 
 
@@ -108,7 +108,7 @@ class Hosts:
 
 def _exec_start(unit: str) -> list[str]:
     text = (ROOT / "deploy" / "systemd" / unit).read_text()
-    return re.search(r"^ExecStart=(.*)$", text, re.M).group(1).split()  # type: ignore[union-attr]
+    return re.search(r"^ExecStart=(.*)$", text, re.MULTILINE).group(1).split()  # type: ignore[union-attr]
 
 
 def _free_port() -> int:
@@ -140,7 +140,7 @@ def test_the_runbook_sets_up_a_region_that_answers_a_count_and_a_linked_count(tm
             if host == "node":
                 for node in nodes:
                     values = f"KIND={node.kind} ORG={node.org} DATABASE={node.database}"
-                    hosts.run(node.host, re.sub(r"^KIND=.*$", values, script, flags=re.M))
+                    hosts.run(node.host, re.sub(r"^KIND=.*$", values, script, flags=re.MULTILINE))
                 requester = "node"
             elif host == "ca" and requester == "node":
                 for node in nodes:  # the CA operator signs each node's request with that node's values
@@ -172,7 +172,8 @@ def _assert_renewed(hosts: Hosts, nodes: list[Node], before: dict[str, bytes]) -
     while True:
         client = AnalystClient(profile)
         try:
-            presented = {n.org: n.entry.describe.certificate for n in client.catalog() if n.online}
+            presented = {n.org: n.entry.describe.certificate for n in client.catalog()
+                         if n.online and n.entry is not None}
         finally:
             client.close()
         new = {n.org: load_certificate((hosts.tls(n.host) / "node.crt").read_bytes()) for n in nodes}

@@ -37,7 +37,7 @@ def test_an_empty_list_round_trips() -> None:
 @pytest.mark.parametrize("attack", ["alter", "reorder", "drop", "duplicate", "other list", "misroute", "other step",
                                     "other run"])
 def test_relay_tampering_fails(sealed, attack: str) -> None:  # type: ignore[no-untyped-def]
-    points, key, chunks = sealed
+    _, key, chunks = sealed
     binding = BINDING
     if attack == "alter":
         raw = bytearray(chunks[1].ciphertext)

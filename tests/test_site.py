@@ -82,7 +82,8 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as playwright:
         # the browser runs on the real clock: `make test-clock` preloads libfaketime into every process, and
         # Chromium stalls under it; the site it reads was built on the moved clock all the same
-        real_clock = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+        real_clock: dict[str, str | float | bool] = {
+            k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], env=real_clock)
         yield launched
         launched.close()
@@ -183,7 +184,7 @@ def test_shown_figures_equal_the_documents_after_post_processing(built: Built, v
             for shown, row in zip(rows, table["rows"]):
                 if table["by"] == ["gemeente"]:  # by name, never by code
                     code = row["cell"]["gemeente"]
-                    assert shown[0] == (names[code] if code in names else "Gemeente onbekend")
+                    assert shown[0] == names.get(code, "Gemeente onbekend")
                 if row["suppressed"]:
                     assert shown[1].startswith("onderdrukt")
                 elif row["value"] is None:
@@ -235,7 +236,7 @@ def test_print_gives_an_a4_report_with_no_table_clipped(built: Built, browser: A
 
 
 def test_downloads_hold_the_values_and_intervals_of_the_page(built: Built, visit: Visit) -> None:
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from openpyxl import load_workbook
 
     for indicator in built.documents[-1]["indicators"]:
         page = visit.open(indicator_page(built, indicator["id"]))

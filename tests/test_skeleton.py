@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -99,7 +100,7 @@ def test_grouped_count_is_summed_over_both_nodes_with_every_cell(region: TinyReg
     for cell in result.cells:
         # each cell's noise is a sum of two discrete Laplace(1) draws: |noise| <= 30 has
         # probability 1 - 1e-11, so this cannot fail by chance
-        assert abs(cell.value - region.truth[cell.group]) <= 30
+        assert abs(cell.value - region.truth[cast("tuple[str, str]", cell.group)]) <= 30  # by gemeente and sex
         # the interval is the claimed one: centred, the exact 95% half-width of a sum of two
         # discrete Laplace(1) noises (an interval from less noise would be narrower)
         assert cell.value - cell.ci_low == cell.ci_high - cell.value == dp.sum_half_width([1.0, 1.0])
@@ -159,9 +160,9 @@ def test_cli_prints_json_with_value_interval_and_epsilon(region: TinyRegion) -> 
 def test_no_client_certificate_is_refused(region: TinyRegion) -> None:
     before = _spent(region)
     ca = (region.files.ca_dir / "ca.crt").read_bytes()
-    with grpc.secure_channel(f"localhost:{region.files.port}", grpc.ssl_channel_credentials(ca)) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
+    with (grpc.secure_channel(f"localhost:{region.files.port}", grpc.ssl_channel_credentials(ca)) as channel,
+          pytest.raises(grpc.RpcError) as caught):
+        pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
     error = rpc.error_from_rpc(caught.value)
     # refused in the TLS handshake: the typed error names the handshake and the regional CA
     assert isinstance(error, Unavailable) and "TLS handshake" in error.message
@@ -185,9 +186,9 @@ def test_another_cas_certificate_is_refused(region: TinyRegion, tmp_path: Path) 
     # and the coordinator's TLS refuses it even when the client does not check itself
     ca = (region.files.ca_dir / "ca.crt").read_bytes()
     credentials = rpc.channel_credentials(ca, (tmp_path / "cert.pem").read_bytes(), (tmp_path / "key.pem").read_bytes())
-    with grpc.secure_channel(f"localhost:{region.files.port}", credentials) as channel:
-        with pytest.raises(grpc.RpcError) as caught:
-            pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
+    with (grpc.secure_channel(f"localhost:{region.files.port}", credentials) as channel,
+          pytest.raises(grpc.RpcError) as caught):
+        pb_grpc.CoordinatorStub(channel).Catalog(pb.CatalogRequest(), timeout=10)
     # refused in the TLS handshake (the server is up, see below): no connection, so UNAVAILABLE
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
     assert isinstance(rpc.error_from_rpc(caught.value), Unavailable)

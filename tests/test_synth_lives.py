@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -71,7 +71,7 @@ def test_ww_follows_a_job_and_excludes_work_bijstand_and_school() -> None:
             if b.kind != "WW":
                 continue
             ww += 1
-            job += any(j.info["uren"] > 8 and _overlaps(j.start, j.end, b.start, b.end) for j in life.jobs)
+            job += any(cast(float, j.info["uren"]) > 8 and _overlaps(j.start, j.end, b.start, b.end) for j in life.jobs)
             bijstand += any(x.kind in ("PW_ALGEMEEN", "IOAW") and _overlaps(x.start, x.end, b.start, b.end)
                             for x in life.benefits)
             school += any(_overlaps(e.start, e.end, b.start, b.end) for e in life.enrolments)
@@ -105,12 +105,15 @@ def test_kwalificatieplicht_and_mbo_ages(truth: Truth) -> None:
     for layer, r in _rows(truth, "rmc", "rmc_registratie"):
         birth = _day(r["birth_date"])
         if birth is not None and r["doelgroep"] == "KWALIFICATIEPLICHTIG":
-            assert shift_years(birth, 16) <= _day(r["datum"]) < shift_years(birth, 18) + dt.timedelta(days=31), \
-                (layer, r)
+            datum = _day(r["datum"])
+            assert datum is not None, (layer, r)
+            assert shift_years(birth, 16) <= datum < shift_years(birth, 18) + dt.timedelta(days=31), (layer, r)
     for layer, r in _rows(truth, "school", "enrolment"):
         birth = _day(r["birth_date"])
         if birth is not None and r["school_type"] == "MBO":
-            assert _day(r["start_date"]) >= shift_years(birth, 15), (layer, r)
+            start = _day(r["start_date"])
+            assert start is not None, (layer, r)
+            assert start >= shift_years(birth, 15), (layer, r)
     young = sum(e.kind == "MBO" and life.age_at(e.start) < 15 for life in _lives() for e in life.enrolments)
     assert young == 0, f"{young} mbo enrolments start before age 15"
 

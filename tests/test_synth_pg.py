@@ -15,7 +15,7 @@ pytestmark = pytest.mark.postgres  # needs PostgreSQL: left out of `make test-fa
 PG_PARTNERS = ("rmc", "wi-regio", "school-provso", "jeugdhulp", "brp-gm9002")
 
 
-def test_templates_same_cells_on_postgresql_and_sqlite(postgres: PostgresCluster, tmp_path: Path) -> None:  # noqa: F811
+def test_templates_same_cells_on_postgresql_and_sqlite(postgres: PostgresCluster, tmp_path: Path) -> None:
     urls = {pid: postgres.url(f"synth_{pid.replace('-', '_')}") for pid in PG_PARTNERS}
     on_pg = generate(tmp_path / "pg", scale=0.02, seed=3, urls=urls)
     on_lite = generate(tmp_path / "lite", scale=0.02, seed=3)

@@ -99,7 +99,7 @@ def test_intervals_cover_the_recorded_truth(small_region: tuple[Path, Manifest, 
     cover the recorded truth. With coverage exactly 95% fewer than 366 happen
     with probability below 0.2%; the exact-convolution interval covers at least
     95%, so the false-failure rate is lower still."""
-    data, manifest, truth = small_region
+    _data, manifest, truth = small_region
     ids = {p.org: p.id for p in manifest.partners}
     query = build_count("bijstand", epsilon="0.5", purpose="rmc-monitor", peildatum=PEILDATA[0])
     covered = 0

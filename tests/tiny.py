@@ -35,7 +35,7 @@ def make(path: Path, persons: int, seed: int) -> Counter[tuple[str, str]]:
     women are absent, so that cell is truly zero.
     """
     rng = random.Random(seed)
-    rows = []
+    rows: list[tuple[str, str | None, str | None, str, str]] = []
     truth: Counter[tuple[str, str]] = Counter()
     for index in range(persons):
         bsn = f"{100000000 + index}"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from analyst.client import AnalystClient, Profile
 
 ProfileOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--profile", help="Analyst profile (default ~/.config/regiozicht/profile.toml)."),
 ]
 

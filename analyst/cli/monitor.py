@@ -7,7 +7,7 @@ import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -23,7 +23,7 @@ app = typer.Typer(help="The regional monitor: a year's figures from one file (de
                   no_args_is_help=True)
 
 MonitorFile = Annotated[Path, typer.Argument(help="The monitor file, e.g. deploy/monitor.toml.")]
-AtOption = Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+AtOption = Annotated[dt.datetime | None, typer.Option("--at", formats=["%Y-%m-%d"],
                                                          help="Run as on this date (default: today, or the newest "
                                                               "date every node holds data for).")]
 
@@ -100,10 +100,10 @@ def hashes(
             with analyst(profile) as client:
                 nodes, counters = client.catalog(), client.counters()
                 for link in monitor.linked:
-                    query = linked_query(monitor, nodes, link, day, counters)
+                    link_query = linked_query(monitor, nodes, link, day, counters)
                     rows.append({"release": link.id, "dataset": f"{link.anchor} × {link.other}", "at": "",
-                                 "peildatum": query.anchor.peildatum.isoformat(),
-                                 "sha256": hashlib.sha256(query.canonical()).hexdigest()})
+                                 "peildatum": link_query.anchor.peildatum.isoformat(),
+                                 "sha256": hashlib.sha256(link_query.canonical()).hexdigest()})
         emit(rows, ["release", "dataset", "at", "peildatum", "sha256"], fmt, title="Query hashes for covenant.toml")
 
 
@@ -132,7 +132,7 @@ def build(
     path: MonitorFile,
     out: Annotated[Path, typer.Option("--out", help="Folder the site is written to (its front page is index.html).")],
     at: AtOption = None,
-    history: Annotated[Optional[Path], typer.Option(
+    history: Annotated[Path | None, typer.Option(
         "--history", help="Folder of stored runs, one JSON file per peildatum (default: OUT/history).")] = None,
     no_linked: Annotated[bool, typer.Option("--no-linked", help="Skip the linked shares.")] = False,
     profile: ProfileOption = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,9 +41,9 @@ def count(
     dataset: Annotated[str, typer.Argument(help="Dataset name, see `regiozicht catalog`.")],
     epsilon: Annotated[str, typer.Option("--epsilon", "-e", help="Privacy cost ε each node spends, e.g. 0.5.")],
     purpose: Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")],
-    where: Annotated[Optional[str], typer.Option(help=FILTER_HELP)] = None,
-    by: Annotated[Optional[list[str]], typer.Option("--by", help="Dimension to group by (repeatable).")] = None,
-    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+    where: Annotated[str | None, typer.Option(help=FILTER_HELP)] = None,
+    by: Annotated[list[str] | None, typer.Option("--by", help="Dimension to group by (repeatable).")] = None,
+    at: Annotated[dt.datetime | None, typer.Option("--at", formats=["%Y-%m-%d"],
                                                        help="Reference date (peildatum); default 1 October.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Recompute a stored release on changed data (charged).")] = False,
@@ -138,10 +138,10 @@ def share(
     of: Annotated[str, typer.Option("--of", help="Dataset counted in the denominator.")],
     epsilon: Annotated[str, typer.Option("--epsilon", "-e", help="ε each node spends per count.")],
     purpose: Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")],
-    where: Annotated[Optional[str], typer.Option(help="Filter of the numerator. " + FILTER_HELP)] = None,
-    of_where: Annotated[Optional[str], typer.Option("--of-where", help="Filter of the denominator.")] = None,
-    by: Annotated[Optional[list[str]], typer.Option("--by", help="Dimension to group by (repeatable).")] = None,
-    at: Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+    where: Annotated[str | None, typer.Option(help="Filter of the numerator. " + FILTER_HELP)] = None,
+    of_where: Annotated[str | None, typer.Option("--of-where", help="Filter of the denominator.")] = None,
+    by: Annotated[list[str] | None, typer.Option("--by", help="Dimension to group by (repeatable).")] = None,
+    at: Annotated[dt.datetime | None, typer.Option("--at", formats=["%Y-%m-%d"],
                                                        help="Reference date (peildatum); default 1 October.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show expected cost; spend nothing.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
@@ -178,7 +178,9 @@ def share(
             return
         with err_console.status("asking for the numerator and the denominator…"):
             results = [client.count(query, publishers=client.publishers(query.dataset, nodes)) for query in queries]
-        rows = output.share_rows(share_cells(*results), *results, queries[0].by, fmt)
+        numerator_result, denominator_result = results
+        rows = output.share_rows(share_cells(numerator_result, denominator_result), numerator_result,
+                                 denominator_result, queries[0].by, fmt)
         extra = {"numerator": numerator, "denominator": of, "peildatum": peildatum.isoformat(), "epsilon": epsilon,
                  "costs": [{"dataset": r.query.dataset, "org": n.org, "epsilon": "0" if n.from_store else n.epsilon,
                             "from_store": n.from_store, "error": n.error} for r in results for n in r.nodes]}
@@ -266,14 +268,14 @@ WithOption = Annotated[str, typer.Option("--with", help=f"The other set, {SET_HE
 EpsilonOption = Annotated[str, typer.Option("--epsilon", "-e", help="ε per run; the anchor spends it once per peer.")]
 PurposeOption = Annotated[str, typer.Option(help="Purpose (doelbinding) this question serves.")]
 DeltaOption = Annotated[str, typer.Option("--delta", help="δ per run (sets the noise shift T).")]
-WhereOption = Annotated[Optional[str], typer.Option(help="Filter of the anchor set. " + FILTER_HELP)]
-ByOption = Annotated[Optional[list[str]], typer.Option("--by", help="Anchor dimension to group by (repeatable).")]
-AtOption = Annotated[Optional[dt.datetime], typer.Option("--at", formats=["%Y-%m-%d"],
+WhereOption = Annotated[str | None, typer.Option(help="Filter of the anchor set. " + FILTER_HELP)]
+ByOption = Annotated[list[str] | None, typer.Option("--by", help="Anchor dimension to group by (repeatable).")]
+AtOption = Annotated[dt.datetime | None, typer.Option("--at", formats=["%Y-%m-%d"],
                                                          help="Anchor set's reference date; default 1 October.")]
-WithAtOption = Annotated[Optional[dt.datetime], typer.Option("--with-at", formats=["%Y-%m-%d"],
+WithAtOption = Annotated[dt.datetime | None, typer.Option("--with-at", formats=["%Y-%m-%d"],
                                                              help="The other set's reference date.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show expected accuracy and cost; spend nothing.")]
-CounterOption = Annotated[Optional[str], typer.Option(
+CounterOption = Annotated[str | None, typer.Option(
     "--counter", help="The counter organisation that checks and counts the runs (default: the first online that is "
                       "no party; the nodes' covenants must accept it).")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]

@@ -19,7 +19,7 @@ COLUMNS = ["node", "kind", "online", "last_seen", "version", "capabilities", "ce
 
 
 def _when(unix: int) -> str:
-    return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if unix else ""
+    return dt.datetime.fromtimestamp(unix, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if unix else ""
 
 
 def status_row(node: NodeInfo, fmt: OutputFormat) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def status_row(node: NodeInfo, fmt: OutputFormat) -> dict[str, Any]:
         "version": node.describe.software_version, "protocol": node.describe.protocol_version,
         "capabilities": ", ".join(capabilities) if fmt is OutputFormat.table else capabilities,
         "certificate_expires": expires.strftime("%Y-%m-%d %H:%M"),
-        "certificate_days_left": (expires - dt.datetime.now(dt.timezone.utc)).days,
+        "certificate_days_left": (expires - dt.datetime.now(dt.UTC)).days,
         "data_as_of": node.describe.data_as_of, "queries": entry.queries_sent, "answered": entry.queries_answered,
         "failed": entry.queries_failed, "connections": entry.connections,
         "refused_connections": entry.refused_connections,

@@ -96,8 +96,8 @@ def _said(view: IndicatorView, figure: Figure | None) -> str:
     return view.text(figure) + (f" (95%-interval {interval})" if interval and figure.value is not None else "")
 
 
-_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
-_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
+_PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
 def _svg(canvas: Canvas, chart_id: str, title: str, desc: str) -> Markup:

@@ -7,8 +7,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.styles import Font  # type: ignore[import-untyped]
+from openpyxl import Workbook
+from openpyxl.styles import Font
 
 from analyst.site import dutch
 from analyst.site.model import Figure, IndicatorView

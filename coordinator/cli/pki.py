@@ -7,7 +7,7 @@ error, 3 authentication failed, 4 permission denied.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 CaDir = Annotated[Path, typer.Option("--ca-dir", help="Directory of the regional CA (ca.crt, ca.key, state.json).")]
 PassphraseFile = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--passphrase-file",
         help=f"File holding the CA passphrase; else ${authority.PASSPHRASE_ENV}, else a prompt.",
@@ -32,11 +32,11 @@ PassphraseFile = Annotated[
 ]
 Role = Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")]
 Org = Annotated[str, typer.Option("--org", help="Organisation slug, e.g. rmc-hollands-midden.")]
-Kind = Annotated[Optional[str], typer.Option("--kind", help=f"Node kind (nodes only): {', '.join(KINDS)}.")]
-Dns = Annotated[Optional[list[str]], typer.Option("--dns", help="DNS name nodes dial (coordinator only; repeatable).")]
-Ip = Annotated[Optional[list[str]], typer.Option("--ip", help="IP address nodes dial (coordinator only; repeatable).")]
+Kind = Annotated[str | None, typer.Option("--kind", help=f"Node kind (nodes only): {', '.join(KINDS)}.")]
+Dns = Annotated[list[str] | None, typer.Option("--dns", help="DNS name nodes dial (coordinator only; repeatable).")]
+Ip = Annotated[list[str] | None, typer.Option("--ip", help="IP address nodes dial (coordinator only; repeatable).")]
 Entity = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--entity", help="Legal entity: OIN:<20 digits> or KVK:<8 digits> (optional)."),
 ]
 
@@ -73,9 +73,9 @@ def init_ca(
 def request(
     role: Role,
     org: Org,
-    key: Annotated[Optional[Path], typer.Option(
+    key: Annotated[Path | None, typer.Option(
         "--key", help="Where to write the new private key (0600); default ROLE.key here.")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", help="Where to write the certificate request; default the key's name with .csr.")] = None,
     kind: Kind = None,
     entity: Entity = None,
@@ -126,8 +126,8 @@ def sign(
 @app.command("revoke")
 def revoke(
     ca_dir: CaDir,
-    cert_file: Annotated[Optional[Path], typer.Argument(metavar="[CERTFILE]", help="The certificate to revoke.")] = None,
-    serial: Annotated[Optional[str], typer.Option(help="Serial number to revoke (decimal or 0x hex).")] = None,
+    cert_file: Annotated[Path | None, typer.Argument(metavar="[CERTFILE]", help="The certificate to revoke.")] = None,
+    serial: Annotated[str | None, typer.Option(help="Serial number to revoke (decimal or 0x hex).")] = None,
     reason: Annotated[str, typer.Option(help="Reason, e.g. key_compromise, superseded, cessation_of_operation.")] = "unspecified",
     passphrase_file: PassphraseFile = None,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,18 +13,23 @@ from rich.console import Console
 from coordinator import config as coordinator_config
 from regiozicht.cli_support import exit_on_error, wait_for_signal
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from regiozicht.truststore import TrustStore
+
 app = typer.Typer(help="Run the region's coordinator (hub).", no_args_is_help=True)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="coordinator.toml")]
 
 
 @app.command("init")
 def init(
-    dns: Annotated[Optional[list[str]], typer.Option("--dns", help="DNS name nodes dial (repeatable).")] = None,
-    ip: Annotated[Optional[list[str]], typer.Option("--ip", help="IP address nodes dial (repeatable).")] = None,
+    dns: Annotated[list[str] | None, typer.Option("--dns", help="DNS name nodes dial (repeatable).")] = None,
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="IP address nodes dial (repeatable).")] = None,
     org: Annotated[str, typer.Option(help="The hub's organisation slug.")] = "regio-hub",
     listen: Annotated[str, typer.Option(help="host:port to listen on.")] = "0.0.0.0:7443",
     directory: Annotated[Path, typer.Option("--dir", help="Folder for coordinator.toml and tls/.")] = Path("."),
-    state_dir: Annotated[Optional[Path], typer.Option(
+    state_dir: Annotated[Path | None, typer.Option(
         "--state-dir", help="Folder of the results history and audit heads; default DIR/state.")] = None,
 ) -> None:
     """Write coordinator.toml, the state folder, the key (0600) and a request carrying the names nodes dial."""
@@ -89,16 +94,16 @@ def _check_store(url: str) -> None:
     History(url)
 
 
-def _expiry_warnings(certificate: object, trust: object) -> list[str]:
+def _expiry_warnings(certificate: x509.Certificate, trust: TrustStore) -> list[str]:
     import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     warnings = []
-    left = certificate.not_valid_after_utc - now  # type: ignore[attr-defined]
+    left = certificate.not_valid_after_utc - now
     if left < dt.timedelta(days=14):
         warnings.append(f"the coordinator's certificate expires in {left.days} day(s); make a new request and have "
                         "the CA operator sign it.")
-    crl = trust.crl  # type: ignore[attr-defined]
+    crl = trust.crl
     if crl is not None and crl.next_update_utc is not None and crl.next_update_utc - now < dt.timedelta(days=2):
         warnings.append(f"the revocation list expires at {crl.next_update_utc:%Y-%m-%d %H:%M} UTC; place a fresh "
                         "`regiozicht pki crl` at [tls] revocation_list.")
