@@ -42,7 +42,8 @@ class MonitorSection(_Frozen):
 class CoordinatorConfig(_Frozen):
     server: ServerSection = ServerSection()
     tls: TlsSection
-    store: StoreSection = StoreSection()
+    # a dict, validated with the file's folder as context: the default SQLite file lies beside the file
+    store: StoreSection = Field(default_factory=dict, validate_default=True)
     monitor: MonitorSection | None = None
     datasets: dict[str, list[str]] = Field(
         default_factory=dict,
