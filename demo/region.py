@@ -157,6 +157,18 @@ def build(root: Path, partners: list[PartnerSetup], *, port: int | None = None) 
     return files
 
 
+def terminate(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Stops a service process as systemd would: SIGTERM, then SIGKILL after `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class RunningRegion:
     """The coordinator and nodes as child processes, stopped together."""
 
@@ -185,13 +197,8 @@ class RunningRegion:
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            terminate(process)
 
     def start(self) -> None:
         self.start_coordinator()

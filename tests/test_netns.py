@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from demo.region import RegionFiles, build
+from demo.region import RegionFiles, build, terminate
 from regiozicht import authority, dp
 from regiozicht.identity import Identity
 from tests import netns, tiny
@@ -112,13 +112,7 @@ class Processes:
         return self.running[name].poll() is None
 
     def stop(self, name: str) -> None:
-        process = self.running.pop(name)
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(self.running.pop(name))
 
     def stop_all(self) -> None:
         for name in [n for n in self.running if n != "coordinator"] + [n for n in self.running if n == "coordinator"]:
@@ -171,16 +165,22 @@ def node_check(namespace: str, config: Path) -> subprocess.CompletedProcess[str]
     return run(Net.exec(namespace, str(BIN / "regiozicht-node"), "check", "--config", str(config)))
 
 
+def both_nodes_connected(tmp_path: Path, net: Net, running: Processes) -> RegionFiles:
+    """The coordinator in its namespace and school-1 and school-2 in theirs, both connected."""
+    files = region_files(tmp_path, net)
+    running.coordinator(net, files.coordinator_config)
+    for name, namespace in zip(files.node_configs, net.nodes):
+        running.node(name, namespace, files.node_configs[name])
+    wait_connected(running, "school1", "school2")
+    return files
+
+
 # -- a: the region over the namespaces ---------------------------------------------------------------
 
 
 def test_nodes_in_their_own_namespaces_answer_a_count_through_the_coordinators_address(tmp_path: Path) -> None:
     with netns.namespaces(2) as net, processes(tmp_path) as running:
-        files = region_files(tmp_path, net)
-        running.coordinator(net, files.coordinator_config)
-        for name, namespace in zip(files.node_configs, net.nodes):
-            running.node(name, namespace, files.node_configs[name])
-        wait_connected(running, "school1", "school2")
+        files = both_nodes_connected(tmp_path, net, running)
         answered_by(count(net, files), nodes=2)
         for namespace in net.nodes:  # through the coordinator's address: on a node's own host nothing listens
             assert probe(namespace, "127.0.0.1", PORT) == "Connection refused"
@@ -195,11 +195,7 @@ def test_nodes_in_their_own_namespaces_answer_a_count_through_the_coordinators_a
 def test_a_second_process_with_a_connected_certificate_is_refused_in_a_sentence_and_the_first_keeps_serving(
         tmp_path: Path) -> None:
     with netns.namespaces(2) as net, processes(tmp_path) as running:
-        files = region_files(tmp_path, net)
-        running.coordinator(net, files.coordinator_config)
-        for name, namespace in zip(files.node_configs, net.nodes):
-            running.node(name, namespace, files.node_configs[name])
-        wait_connected(running, "school1", "school2")
+        files = both_nodes_connected(tmp_path, net, running)
         # school-1's folder (its certificate and key) copied to the other namespace's host, and served there too
         copy = tmp_path / "copy-of-school1"
         shutil.copytree(files.node_configs["school1"].parent, copy, ignore=shutil.ignore_patterns("state*"))
