@@ -39,18 +39,6 @@ class CounterSpec:
                               self.shift, self.body_sha256)
 
 
-@dataclass
-class _Side:
-    key: pb.LinkKey
-    commit: pb.ListCommit
-    lists: list[psi.Points]
-    ack: pb.LinkVerdict
-    image_commit: pb.ImageCommit
-    images: list[psi.Points]
-    weighted: pb.WeightedSum
-    proof: pb.ImageProof
-
-
 class CounterRun:
     def __init__(self, spec: CounterSpec, *, signer: Signer, trust: TrustStore, ops: GroupOps,
                  send: linkwire.Send) -> None:

@@ -22,8 +22,6 @@ from regiozicht.identity import KINDS
 from regiozicht.tomlconfig import Frozen as _Frozen
 from regiozicht.tomlconfig import load_toml
 
-LEGAL_BASES = ("toestemming", "wettelijke plicht", "publieke taak", "gerechtvaardigd belang")
-PERIODS = ("calendar-year", "calendar-quarter", "calendar-month")
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _HASH = re.compile(r"[0-9a-f]{64}\Z")
 

@@ -11,7 +11,6 @@ its placeholders before the node can serve.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,8 +254,3 @@ def next_steps(files: NodeFiles, *, kind: str, org: str, entity: str | None) -> 
          f"`regiozicht-node check -c {files.config}` and `regiozicht-node quality -c {files.config}`"),
         f"start it: `regiozicht-node serve -c {files.config}` (or the systemd unit deploy/systemd/regiozicht-node.service)",
     ]
-
-
-def owner_only(path: Path) -> bool:
-    """Whether a key file is readable by its owner only."""
-    return (os.stat(path).st_mode & 0o077) == 0

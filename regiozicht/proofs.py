@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from regiozicht import group
-from regiozicht.group import add, mul, mul_base, scalar_add, scalar_from_hash, scalar_mul, scalar_sub, sub
+from regiozicht.group import mul, mul_base, scalar_add, scalar_from_hash, scalar_mul, scalar_sub, sub
 
 WEIGHT_BYTES = 16
 
@@ -143,10 +143,3 @@ def verify_slot(h: bytes, w: bytes, proof: SlotProof, base: bytes, peer: bytes, 
 def off_point(dst: bytes, cell: int, slot: int) -> bytes:
     """R_{g,k}: the public point an off slot's w is built on (nobody knows its logarithm)."""
     return group.hash_to_group(dst, b"off|" + cell.to_bytes(4, "big") + slot.to_bytes(4, "big"))
-
-
-def add_all(points: Sequence[bytes]) -> bytes:
-    total = points[0]
-    for point in points[1:]:
-        total = add(total, point)
-    return total

@@ -9,7 +9,6 @@ _NAMES = (
     "Hoogeland", "Laagveld", "Bergdijk", "Kromstad", "Dalwijk",
 )
 AGE_BANDS = ("12-15", "16-17", "18-22", "23-26")
-_BAND_EDGES = ((12, "12-15"), (16, "16-17"), (18, "18-22"), (23, "23-26"), (27, ""))
 SEXES = ("M", "V")
 
 
@@ -73,18 +72,3 @@ def shift_years(d: dt.date, years: int) -> dt.date:
         return d.replace(year=d.year + years)
     except ValueError:
         return d.replace(year=d.year + years, day=28)
-
-
-def age_on(birth: dt.date, day: dt.date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
-def age_band(birth: dt.date | None, day: dt.date) -> str | None:
-    """Band of the age at `day`, the same rule as the kalender-based SQL."""
-    if birth is None:
-        return None
-    band = None
-    for years, name in _BAND_EDGES:
-        if birth <= shift_years(day, -years):
-            band = name or None
-    return band

@@ -93,7 +93,3 @@ def metadata_for(kind: str) -> MetaData:
     _common(m)
     _BUILDERS[kind](m)
     return m
-
-
-def data_tables(kind: str) -> list[str]:
-    return [t for t in metadata_for(kind).tables if t not in ("extract_info", "kalender")]

@@ -19,11 +19,6 @@ from synth.schema import KALENDER_YEARS, metadata_for
 KALENDER_FIRST, KALENDER_LAST = dt.date(2010, 1, 1), dt.date(2032, 12, 31)
 
 
-def kalender_rows() -> list[Row]:
-    """One row per day: the reference date and the dates n years before it."""
-    return [dict(row) for row in _kalender_rows()]
-
-
 @functools.cache
 def _kalender_rows() -> tuple[Row, ...]:
     rows, day = [], KALENDER_FIRST
