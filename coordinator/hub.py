@@ -188,9 +188,9 @@ class Hub:
                         self.bindings.refusal(name, session.identity.org, session.identity.kind or ""))
         with self._lock:
             session.describe_signed, session.describe, session.unbound = signed, describe, unbound
-            known = self._known[session.identity.org] = KnownNode(session.identity, signed, describe, time.time(),
-                                                                  unbound)
-        self._remember(known)
+            self._known[session.identity.org] = KnownNode(session.identity, signed, describe, time.time(), unbound)
+        # kept across restarts when the node connects and disconnects, not on every budget update:
+        # a durable write per spend would cost every fresh answer
 
     def detach(self, session: NodeSession, reason: str = "") -> None:
         session.close()
