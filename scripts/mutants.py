@@ -130,6 +130,10 @@ MUTANTS = [
     Mutant("crl-not-kept", "a restarted node forgets the newest revocation list it accepted",
            (Edit("node/revocation.py", "            if newest is not None:", "            if False:"),),
            ("tests/test_revocation.py", "-k", "restarted")),
+    Mutant("issuer-unchecked-when-cached", "the trust store's certificate cache skips the CA check on first sight",
+           (Edit("regiozicht/truststore.py", "known = (cert, self._check_issued(cert))",
+                 "known = (cert, identity_of(cert))"),),
+           ("tests/test_pki.py", "-k", "other_ca_certificate or ca_certificate_is_not")),
 ]
 
 
