@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,9 @@ from regiozicht.v1 import regiozicht_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 _DESCRIBE = object()  # placeholder: build a fresh Describe when it is sent
+# a busy node re-sends its Describe (the catalog's budget) at most this often: building and signing
+# one after every spend cost a tenth of the node's time under load
+DESCRIBE_AT_MOST_EVERY = 0.2  # seconds
 
 
 class NodeAgent:
@@ -41,6 +45,7 @@ class NodeAgent:
         self._channel: grpc.Channel | None = None
         self._outbox: queue.Queue[object] | None = None  # the current connection's
         self._describe_queued = threading.Event()
+        self._last_describe = 0.0  # time.monotonic() of the last Describe sent
         # this process's id at the coordinator: its own reconnects replace its stream, another process is refused
         self.instance = uuid.uuid4().hex
         service.links.on_spent = self._spent_in_run  # once: a charged run refreshes the catalog's budget
@@ -76,6 +81,8 @@ class NodeAgent:
     def _serve_once(self) -> None:
         address = self.service.config.coordinator.address
         outbox: queue.Queue[object] = queue.Queue()
+        # a refresh queued for the previous connection died with it; this one starts with a fresh Describe
+        self._describe_queued.clear()
         outbox.put(pb.NodeMessage(describe=self.service.describe(), instance=self.instance))
         self._outbox = outbox
         with grpc.secure_channel(address, self.credentials, options=self.options) as channel:
@@ -142,9 +149,16 @@ class NodeAgent:
         # the catalog shows remaining budget: after a spend a fresh Describe
         # follows; spends while one is queued are covered by it, since it is
         # built when sent
-        if not self._describe_queued.is_set():
-            self._describe_queued.set()
+        if self._describe_queued.is_set():
+            return
+        self._describe_queued.set()
+        wait = self._last_describe + DESCRIBE_AT_MOST_EVERY - time.monotonic()
+        if wait <= 0:
             outbox.put(_DESCRIBE)
+            return
+        later = threading.Timer(wait, outbox.put, (_DESCRIBE,))
+        later.daemon = True
+        later.start()
 
     def _drain(self, outbox: queue.Queue[object]) -> Iterator[pb.NodeMessage]:
         return dialout.drain(outbox, self.stopping, self._fresh_describe)
@@ -153,6 +167,7 @@ class NodeAgent:
         """The Describe placeholder, built when sent (so it shows every spend before it)."""
         assert item is _DESCRIBE
         self._describe_queued.clear()
+        self._last_describe = time.monotonic()
         try:
             return pb.NodeMessage(describe=self.service.describe())
         except Exception:  # a stale catalog must not take the node down

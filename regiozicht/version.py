@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
 
+@functools.cache  # read from the package metadata once: every Describe carries it
 def software_version() -> str:
     """The installed regiozicht package's version ("dev" when run from a source tree without install)."""
     try:
