@@ -136,8 +136,9 @@ def drift(rows: list[tuple[float, float, str, str]], window: float = 10.0) -> fl
     return last / first if first else 0.0
 
 
-def one_node_region(name: str) -> tuple[Path, RegionFiles, RunningRegion]:
-    """A coordinator and one school node of 1,000 persons as processes, started (the load and soak benches)."""
+def one_node_region(name: str) -> tuple[Path, RegionFiles, RunningRegion, dict[str, int]]:
+    """A coordinator and one school node of 1,000 persons as processes, online and holding the STORED
+    releases (the load and soak benches); also the two processes' pids."""
     root = Path(tempfile.mkdtemp(prefix=f"regiozicht-bench-{name}-"))
     partner = PartnerSetup(name, ORG, "school", make_sqlite(root / f"{name}.sqlite", 1000), DATA_AS_OF, [SPEC],
                            _covenant())
@@ -145,7 +146,19 @@ def one_node_region(name: str) -> tuple[Path, RegionFiles, RunningRegion]:
     region = RunningRegion(files)
     region.start_coordinator()
     region.start_node(name)
-    return root, files, region
+    try:
+        region.wait_until_online({ORG})
+        warm = AnalystClient(Profile.load(files.profile))
+        try:
+            for index in range(STORED):
+                warm.count(_stored(index))
+        finally:
+            warm.close()
+    except BaseException:
+        region.stop()
+        raise
+    pids = {"coordinator": region.processes["coordinator"].pid, "node": region.processes[f"node-{name}"].pid}
+    return root, files, region, pids
 
 
 def main() -> int:
@@ -154,14 +167,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--processes", type=int, default=4, help="client processes the analysts are spread over")
     args = parser.parse_args()
-    root, files, region = one_node_region("load")
+    root, files, region, pids = one_node_region("load")
     try:
-        region.wait_until_online({ORG})
-        warm = AnalystClient(Profile.load(files.profile))
-        for index in range(STORED):
-            warm.count(_stored(index))
-        warm.close()
-        pids = {"coordinator": region.processes["coordinator"].pid, "node": region.processes["node-load"].pid}
         cpu_before = {name: _cpu(pid) for name, pid in pids.items()}
         rows, client_cpu = run_clients(files.profile, args.clients, max(1, min(args.processes, args.clients)), args.seconds, root)
         cpu = {name: _cpu(pid) - cpu_before[name] for name, pid in pids.items()}

@@ -28,7 +28,7 @@ import psutil
 
 from analyst.client import AnalystClient, Profile
 from bench import consistency
-from bench.load import ORG, OVERSPEND, OVERSPEND_CAP, SPEC, STORED, _ask, _stored, one_node_region
+from bench.load import OVERSPEND, OVERSPEND_CAP, SPEC, _ask, one_node_region
 
 
 def rss(pid: int) -> int:
@@ -67,15 +67,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pause", type=float, default=0.05, help="seconds each analyst waits between requests")
     args = parser.parse_args()
-    _root, files, region = one_node_region("soak")
+    _root, files, region, pids = one_node_region("soak")
     counts: dict[str, int] = {}
     try:
-        region.wait_until_online({ORG})
-        warm = AnalystClient(Profile.load(files.profile))
-        for index in range(STORED):
-            warm.count(_stored(index))
-        warm.close()
-        pids = {"coordinator": region.processes["coordinator"].pid, "node": region.processes["node-soak"].pid}
         began = time.time()
         until = began + args.seconds
         threads = [threading.Thread(target=_client, args=(files.profile, f"9{i:03d}", until, args.pause, counts))

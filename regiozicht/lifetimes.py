@@ -20,13 +20,18 @@ CRL_WARNING = dt.timedelta(days=2)
 WARN_EVERY_SECONDS = 12 * 3600.0
 
 
+def _due(deadline: dt.datetime, ahead: dt.timedelta, now: dt.datetime | None) -> tuple[dt.timedelta, str] | None:
+    """(time left, the deadline as shown) when `deadline` is less than `ahead` away (or past), else None."""
+    left = deadline - (now or dt.datetime.now(dt.UTC))
+    return None if left >= ahead else (left, f"{deadline:%Y-%m-%d %H:%M} UTC")
+
+
 def certificate_warning(certificate: x509.Certificate, whose: str, now: dt.datetime | None = None) -> str | None:
     """One sentence when `certificate` expires within 14 days (or has), else None."""
-    moment = now or dt.datetime.now(dt.UTC)
-    left = certificate.not_valid_after_utc - moment
-    if left >= CERTIFICATE_WARNING:
+    due = _due(certificate.not_valid_after_utc, CERTIFICATE_WARNING, now)
+    if due is None:
         return None
-    when = f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    left, when = due
     if left <= dt.timedelta(0):
         return f"{whose} certificate expired at {when}; renew it now (`regiozicht-node renew` on a node)."
     return (f"{whose} certificate expires at {when} ({left.days} day(s) left); renew it "
@@ -37,11 +42,10 @@ def crl_warning(crl: x509.CertificateRevocationList | None, now: dt.datetime | N
     """One sentence when the revocation list passes its nextUpdate within 2 days (or has), else None."""
     if crl is None or crl.next_update_utc is None:
         return None
-    moment = now or dt.datetime.now(dt.UTC)
-    left = crl.next_update_utc - moment
-    if left >= CRL_WARNING:
+    due = _due(crl.next_update_utc, CRL_WARNING, now)
+    if due is None:
         return None
-    when = f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
+    left, when = due
     if left <= dt.timedelta(0):
         return f"the revocation list expired at {when}; nodes refuse queries until the CA operator runs `regiozicht pki crl`."
     return f"the revocation list expires at {when}; ask the CA operator for a fresh `regiozicht pki crl`."
