@@ -32,6 +32,7 @@ app = typer.Typer(help=f"Run a Regiozicht node beside a partner database.\n\n{EX
                   add_completion=False)
 console = Console()
 
+from node.cli_documents import report_command  # adds `covenant dpia|register` to covenant_app
 from node.cli_governance import audit_app, budget_app, covenant_app  # after `app` on purpose
 from node.cli_state import state_app
 
@@ -39,6 +40,7 @@ app.add_typer(covenant_app, name="covenant")
 app.add_typer(budget_app, name="budget")
 app.add_typer(audit_app, name="audit")
 app.add_typer(state_app, name="state")
+app.command("report")(report_command)
 
 
 @app.callback()

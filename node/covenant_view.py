@@ -20,6 +20,7 @@ from regiozicht.errors import ConfigError
 from regiozicht.tomlconfig import load_toml
 
 OPEN = "OPEN — in te vullen door de FG"
+OPEN_PARTNER = "OPEN — in te vullen door de partner"
 
 
 @dataclass(frozen=True)

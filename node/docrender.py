@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from node.covenant_view import OPEN
+from node.covenant_view import OPEN, OPEN_PARTNER
 
 LEGAL = "[juridische toets nodig]"
 
@@ -102,6 +102,6 @@ def _cell(text: str) -> str:
 def _inline(text: str) -> str:
     """Escaped text with the open-field and legal-check markers made visible (not by colour alone)."""
     escaped = html.escape(text)
-    for marker, css in ((OPEN, "open"), (LEGAL, "legal")):
+    for marker, css in ((OPEN, "open"), (OPEN_PARTNER, "open"), (LEGAL, "legal")):
         escaped = escaped.replace(html.escape(marker), f'<strong class="{css}">{html.escape(marker)}</strong>')
     return escaped.replace("**", "")

@@ -73,10 +73,10 @@ def dpia(config: NodeConfig, view: CovenantView, entries: Sequence[dict[str, Any
         )),
         Heading(2, "Rechten van betrokkenen (Rights of data subjects)"),
         Bullets((
-            "Informatie: `regiozicht-node report` maakt een uitleg in eenvoudige taal voor jongeren (16–27) en "
-            "voor kinderen (12–15) met hun ouders.",
-            "Bezwaar: een uitsluitingslijst op de node (`regiozicht-node exclusions`); wie erop staat, telt in geen "
-            "enkel antwoord en geen koppeling meer mee.",
+            ("Informatie: `regiozicht-node report` maakt een uitleg in eenvoudige taal voor jongeren (16–27) en "
+            "voor kinderen (12–15) met hun ouders."),
+            ("Bezwaar: een uitsluitingslijst op de node (`regiozicht-node exclusions`); wie erop staat, telt in geen "
+            "enkel antwoord en geen koppeling meer mee."),
             f"Hoe betrokkenen bezwaar maken en wie het afhandelt: {OPEN}",
         )),
         Heading(2, "Risico's en maatregelen (Risks and measures)"),
@@ -110,20 +110,20 @@ def register(config: NodeConfig, view: CovenantView) -> list[Block]:
         ("Verwerkingsverantwoordelijke", _v2(view, controller.get("name"))),
         ("Contactgegevens", _v2(view, controller.get("contact"))),
         ("Functionaris gegevensbescherming", _v2(view, controller.get("fg"))),
-        ("Gezamenlijk verwerkingsverantwoordelijken (art. 26)", "de partners van de regio en de organisatie van de "
-         f"analist; zie de regeling in deploy/ROLES.md {LEGAL}"),
+        ("Gezamenlijk verwerkingsverantwoordelijken (art. 26)", ("de partners van de regio en de organisatie van de "
+         f"analist; zie de regeling in deploy/ROLES.md {LEGAL}")),
         ("Doeleinden", "; ".join(f"{p.id}: {p.description}" for p in view.purposes)),
         ("Grondslagen (art. 6 en 9)", "; ".join(f"{p.id}: {_basis_line(view, p)}" for p in view.purposes) + f" {LEGAL}"),
         ("Categorieën betrokkenen", OPEN),
         ("Categorieën persoonsgegevens", datasets),
         ("Bijzondere persoonsgegevens (art. 9)", _special(view)),
-        ("Ontvangers", f"alleen ruisige tellingen, aan: {', '.join(parties) or 'niemand'}; via de coördinator "
-         "(verwerker)"),
+        ("Ontvangers", (f"alleen ruisige tellingen, aan: {', '.join(parties) or 'niemand'}; via de coördinator "
+         "(verwerker)")),
         ("Koppelingen", ", ".join(view.linking_partners()) or "geen"),
         ("Doorgifte buiten de EER", OPEN),
         ("Bewaartermijnen", OPEN),
-        ("Beveiligingsmaatregelen", "mTLS met certificaten van de regionale CA; elk antwoord ondertekend; privacybudget "
-         "per periode; auditspoor met hashketen; BSN's verlaten de node nooit"),
+        ("Beveiligingsmaatregelen", ("mTLS met certificaten van de regionale CA; elk antwoord ondertekend; privacybudget "
+         "per periode; auditspoor met hashketen; BSN's verlaten de node nooit")),
         ("DPIA", "zie `regiozicht-node covenant dpia`"),
     ]
     return [
@@ -196,8 +196,8 @@ def _data_tables(view: CovenantView) -> list[Block]:
     for use in view.datasets():
         membership = use.membership or (OPEN if not view.is_v2 else "niet opgegeven")
         special = OPEN if use.special_category is None else ("ja" if use.special_category else "nee")
-        blocks.append(Para(f"Gegevensset {use.name}: {use.description or 'geen omschrijving'}. Wat erin zitten "
-                           f"onthult (lidmaatschap): {membership}. Bijzonder persoonsgegeven (art. 9): {special}."))
+        blocks.append(Para(f"Gegevensset {use.name}: {use.description or 'geen omschrijving'}. In deze set staan "
+                           f"betekent (lidmaatschap): {membership}. Bijzonder persoonsgegeven (art. 9): {special}."))
         blocks.append(Table(f"Kenmerken van {use.name}", ("Kenmerk", "Klasse", "Omschrijving"),
                             tuple((c.name, c.info_class, c.description or "—") for c in use.columns)
                             or (("(alleen totalen)", "—", "—"),)))
@@ -222,8 +222,8 @@ def _technique(view: CovenantView) -> list[Block]:
     period = _PERIODS.get(view.budget_period, view.budget_period)
     bullets = [
         "De node beantwoordt alleen tellingen; elk antwoord krijgt ruis (differential privacy) en wordt ondertekend.",
-        f"Privacybudget van deze node: ε {view.budget_epsilon} en δ {view.budget_delta} {period}; "
-        f"per antwoord hoogstens ε {view.max_epsilon}.",
+        (f"Privacybudget van deze node: ε {view.budget_epsilon} en δ {view.budget_delta} {period}; "
+        f"per antwoord hoogstens ε {view.max_epsilon}."),
         "Gekoppelde tellingen: BSN's blijven op de node; een teller die geen partij is telt versleutelde sets.",
         "Elk verzoek, toegestaan of geweigerd, staat in een auditspoor met hashketen.",
     ]
