@@ -264,8 +264,15 @@ def test_pages_render_offline_with_no_error_and_no_wcag_violation(generated: dic
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     outside: list[str] = []
     errors: list[str] = []
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")
-                  else (outside.append(route.request.url), route.abort()))
+
+    def route(request_route: Any) -> None:
+        if request_route.request.url.startswith("file://"):
+            request_route.continue_()
+        else:
+            outside.append(request_route.request.url)
+            request_route.abort()
+
+    context.route("**/*", route)
     page = context.new_page()
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
