@@ -290,3 +290,33 @@ def test_pages_render_offline_with_no_error_and_no_wcag_violation(generated: dic
         assert errors == [] and outside == []
     finally:
         context.close()
+
+
+@pytest.mark.region
+def test_a_linked_run_is_named_with_its_partner_and_no_figure_of_it(tmp_path: Path) -> None:
+    """The synthetic region's RMC after one linked count with W&I: the report says it linked once and
+    with whom, and still prints only covenant figures and audit counts, nothing shaped like a BSN."""
+    import subprocess
+    import sys
+
+    from tests.linked_region import linked_region
+
+    with linked_region(tmp_path / "linked") as region:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "regiozicht"), "query", "linked", "rmc_stock@rmc", "--with",
+             "bijstand@sociale-dienst-regio", "--epsilon", "1", "--delta", "1e-6", "--purpose", "rmc-monitor",
+             "--profile", str(region.files.profile)], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+    rmc = Node(region.files.node_configs["rmc"], collections.Counter())
+    entries = audit_export(rmc)
+    out = tmp_path / "report.md"
+    result = CliRunner().invoke(app, ["report", "--config", str(rmc.config), "--period", YEAR, "--format", "md",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "In deze periode koppelden wij 1 keer. Dat was met: sociale-dienst-regio." in text
+    assert not numbers(text) - allowed_numbers(rmc, entries)
+    assert not re.search(r"(?<!\d)\d{9}(?!\d)", text)
+    dpia_text = markdown(dpia(load_node_config(rmc.config), view(tomllib.loads(
+        load_node_config(rmc.config).covenant.read_text()), load_node_config(rmc.config)), entries))
+    assert "koppelpartners: wi" in dpia_text and "| " + YEAR + " | 0 | 1 | 0 |" in dpia_text
