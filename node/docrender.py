@@ -104,4 +104,4 @@ def _inline(text: str) -> str:
     escaped = html.escape(text)
     for marker, css in ((OPEN, "open"), (OPEN_PARTNER, "open"), (LEGAL, "legal")):
         escaped = escaped.replace(html.escape(marker), f'<strong class="{css}">{html.escape(marker)}</strong>')
-    return escaped.replace("**", "")
+    return escaped

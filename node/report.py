@@ -49,6 +49,7 @@ def report(view: CovenantView, entries: Sequence[dict[str, Any]], period: str, a
                 or ("Geen gegevens.",)),
         Heading(2, "Waarvoor gebruiken wij ze?"),
         *[block for purpose in view.purposes for block in _purpose(purpose)],
+        *_never(view),
         Heading(2, "Met wie kijken wij samen?"),
         *_linking(view, usage),
         Heading(2, "Hoeveel vragen kregen wij?"),
@@ -74,9 +75,19 @@ def _purpose(purpose: PurposeView) -> list[Block]:
     lines = [purpose.description, why]
     if law:
         lines.append(f"Die taak staat in de wet: {law}.")
+    if basis.special_ground:
+        lines.append(f"Sommige gegevens gaan over je gezondheid of zorg. Daarvoor geldt een extra regel: "
+                     f"{basis.special_ground}.")
     if purpose.population:
         lines.append(f"Alleen deze groep telt mee: {purpose.population}.")
     return [Heading(3, f"Doel: {purpose.id}"), Para(" ".join(lines))]
+
+
+def _never(view: CovenantView) -> list[Block]:
+    if not view.prohibited:
+        return []
+    return [Para("Wij gebruiken deze cijfers nooit om iemand te controleren of te straffen. Het covenant verbiedt: "
+                 + ", ".join(pid for pid, _ in view.prohibited) + ".")]
 
 
 def _linking(view: CovenantView, usage: Usage) -> list[Block]:

@@ -34,7 +34,7 @@ from node.covenant_view import OPEN, OPEN_PARTNER, view
 from node.docrender import LEGAL, markdown
 from node.documents import dpia, register
 from node.report import report
-from regiozicht.errors import PermissionDenied
+from regiozicht.errors import ConfigError, PermissionDenied
 from tests import tiny
 from tests.conftest import node_setup, sign_query
 
@@ -211,6 +211,7 @@ def test_a_v2_covenant_fills_the_fields_v1_leaves_open(documents_region: Node) -
     assert OPEN in text  # necessity, alternatives, minors and risks stay for the FG
     young = markdown(report(view(raw, cfg), [], YEAR, "16-27"))
     assert "Zo bereik je ons: privacy@school.example." in young
+    assert "Het covenant verbiedt: handhaving." in young and "geen vragen" in young
     assert "Wet op het voortgezet onderwijs art. 8a" in young
     assert "School Een" in markdown(register(cfg, view(raw, cfg)))
 
@@ -221,6 +222,20 @@ def test_bad_input_is_one_sentence(documents_region: Node) -> None:
         result = CliRunner().invoke(app, ["report", "--config", config, *args])
         assert result.exit_code != 0 and "error:" in result.output and words in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_a_covenant_the_documents_cannot_read_is_one_sentence(documents_region: Node, tmp_path: Path) -> None:
+    cfg = load_node_config(node_config(documents_region))
+    for broken in ({"purposes": "everything"}, {"version": "two"}, {"budget": ["10"]},
+                   {"purposes": [{"id": "x", "datasets": ["registratie"]}]}):
+        with pytest.raises(ConfigError, match=r"^\S+ cannot be read for the documents \(.*\); run `regiozicht-node "
+                                              r"covenant check` and fix what it names\.$"):
+            view(broken, cfg)
+    missing = tmp_path / "node.toml"
+    missing.write_text(node_config(documents_region).read_text().replace('covenant = "', 'covenant = "gone-'))
+    result = CliRunner().invoke(app, ["covenant", "dpia", "--config", str(missing)])
+    assert result.exit_code == ConfigError.exit_code and "error: Cannot read the covenant" in result.output
+    assert "Traceback" not in result.output
 
 
 def _plain_sentences(markdown_text: str) -> str:
