@@ -41,7 +41,7 @@ def dpia(config: NodeConfig, view: CovenantView, entries: Sequence[dict[str, Any
     blocks: list[Block] = [
         Heading(1, f"DPIA — Regiozicht-node van {view.organisation} (Data protection impact assessment)"),
         Para(f"Concept, vooraf ingevuld uit covenant.toml (versie {view.version}), node.toml en het auditspoor van "
-             f"deze node. Velden met {OPEN} vult de functionaris gegevensbescherming (FG) in. Zinnen over de wet zijn "
+             f"deze node. Velden met «{OPEN}» vult de functionaris gegevensbescherming (FG) in. Zinnen over de wet zijn "
              f"gemarkeerd met {LEGAL}."),
         *_version_notice(view),
         Heading(2, "Waarom een DPIA (Why a DPIA)"),
@@ -128,7 +128,7 @@ def register(config: NodeConfig, view: CovenantView) -> list[Block]:
     ]
     return [
         Heading(1, f"Register van verwerkingsactiviteiten (AVG art. 30) — {view.organisation}"),
-        Para(f"Concept, vooraf ingevuld uit covenant.toml (versie {view.version}) en node.toml. Velden met {OPEN} "
+        Para(f"Concept, vooraf ingevuld uit covenant.toml (versie {view.version}) en node.toml. Velden met «{OPEN}» "
              f"vult de FG in. {LEGAL}"),
         *_version_notice(view),
         Table("Registerregel (Register entry)", ("Veld", "Inhoud"), tuple(rows)),
@@ -156,7 +156,8 @@ def _controller_table(view: CovenantView) -> Table:
 def _basis_line(view: CovenantView, purpose: PurposeView) -> str:
     basis = purpose.basis
     law = " ".join(x for x in (basis.law, basis.article) if x) or OPEN
-    return f"{basis.ground or OPEN} — {law}"
+    special = f"; art. 9: {basis.special_ground}" if basis.special_ground else ""
+    return f"{basis.ground or OPEN} — {law}{special}"
 
 
 def _purpose_section(view: CovenantView, purpose: PurposeView) -> list[Block]:
