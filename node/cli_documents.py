@@ -49,7 +49,7 @@ def covenant_dpia(config: ConfigOption, out: OutOption = None, fmt: FormatOption
     with exit_on_error():
         cfg = node_config.load(config)
         view = covenant_view.read(cfg)
-        _write(documents.dpia(cfg, view, _entries(cfg)), f"DPIA {view.organisation}", fmt, out)
+        _write(documents.dpia(view, _entries(cfg)), f"DPIA {view.organisation}", fmt, out)
 
 
 @covenant_app.command("register")
@@ -58,7 +58,7 @@ def covenant_register(config: ConfigOption, out: OutOption = None, fmt: FormatOp
     with exit_on_error():
         cfg = node_config.load(config)
         view = covenant_view.read(cfg)
-        _write(documents.register(cfg, view), f"Register {view.organisation}", fmt, out)
+        _write(documents.register(view), f"Register {view.organisation}", fmt, out)
 
 
 def report_command(

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from node.audit_summary import Usage, summarise, years
-from node.config import NodeConfig
 from node.covenant_view import OPEN, CovenantView, PurposeView
 from node.docrender import LEGAL, Block, Bullets, Heading, Para, Table
 
@@ -36,8 +35,9 @@ def _date(view: CovenantView, which: str) -> str:
     return value.isoformat() if value else OPEN
 
 
-def dpia(config: NodeConfig, view: CovenantView, entries: Sequence[dict[str, Any]]) -> list[Block]:
-    """The DPIA (gegevensbeschermingseffectbeoordeling) for this node's part of the regional monitor."""
+def dpia(view: CovenantView, entries: Sequence[dict[str, Any]]) -> list[Block]:
+    """The DPIA (gegevensbeschermingseffectbeoordeling) for this node's part of the regional monitor: what
+    the node knows, filled in; then what only the FG can judge, left open."""
     blocks: list[Block] = [
         Heading(1, f"DPIA — Regiozicht-node van {view.organisation} (Data protection impact assessment)"),
         Para(f"Concept, vooraf ingevuld uit covenant.toml (versie {view.version}), node.toml en het auditspoor van "
@@ -62,7 +62,12 @@ def dpia(config: NodeConfig, view: CovenantView, entries: Sequence[dict[str, Any
     blocks += [Heading(2, "Techniek en privacybudget (Technique and privacy budget)"), *_technique(view)]
     blocks += [Heading(2, "Gebruik volgens het auditspoor (Use according to the audit trail)"),
                _usage_table(view, entries)]
-    blocks += [
+    return blocks + _for_the_fg(view)
+
+
+def _for_the_fg(view: CovenantView) -> list[Block]:
+    """The judgement only the FG can make: necessity, alternatives, minors, rights, risks, the decision."""
+    return [
         Heading(2, "Noodzaak en evenredigheid (Necessity and proportionality)"),
         Table("Door de FG te beoordelen", ("Vraag", "Antwoord"), (
             ("Noodzaak: waarom zijn deze cijfers nodig voor het doel?", OPEN),
@@ -96,10 +101,9 @@ def dpia(config: NodeConfig, view: CovenantView, entries: Sequence[dict[str, Any
             ("Bestuurlijke goedkeuring covenant", _date(view, "board")), ("Herbeoordeling uiterlijk", _date(view, "review")),
         )),
     ]
-    return blocks
 
 
-def register(config: NodeConfig, view: CovenantView) -> list[Block]:
+def register(view: CovenantView) -> list[Block]:
     """The entry in the register of processing activities (AVG art. 30(1))."""
     controller = view.controller
     datasets = "; ".join(f"{d.name}: {', '.join(c.name for c in d.columns) or 'alleen totalen'}"

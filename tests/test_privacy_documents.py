@@ -204,7 +204,7 @@ def test_a_v2_covenant_fills_the_fields_v1_leaves_open(documents_region: Node) -
                prohibited=[{"id": "handhaving", "description": "Leerplichthandhaving"}])
     raw["datasets"] = {"registratie": {"membership": "DAT", "special_category": False,
                                        "columns": {"gemeente": "DAT", "sex": "DAT", "doelgroep": "WAT"}}}
-    text = markdown(dpia(cfg, view(tomllib.loads(tomli_w.dumps(raw)), cfg), []))
+    text = markdown(dpia(view(tomllib.loads(tomli_w.dumps(raw)), cfg), []))
     assert "| Grondslag voor het BSN | Wet algemene bepalingen burgerservicenummer |" in text
     assert "| Artikel | art. 8a |" in text and "| Naam | School Een |" in text and "versie 1" not in text
     assert "handhaving (Leerplichthandhaving)" in text and "2027-11-15" in text
@@ -213,7 +213,7 @@ def test_a_v2_covenant_fills_the_fields_v1_leaves_open(documents_region: Node) -
     assert "Zo bereik je ons: privacy@school.example." in young
     assert "Het covenant verbiedt: handhaving." in young and "geen vragen" in young
     assert "Wet op het voortgezet onderwijs art. 8a" in young
-    assert "School Een" in markdown(register(cfg, view(raw, cfg)))
+    assert "School Een" in markdown(register(view(raw, cfg)))
 
 
 def test_bad_input_is_one_sentence(documents_region: Node) -> None:
@@ -333,6 +333,6 @@ def test_a_linked_run_is_named_with_its_partner_and_no_figure_of_it(tmp_path: Pa
     assert "In deze periode koppelden wij 1 keer. Dat was met: sociale-dienst-regio." in text
     assert not numbers(text) - allowed_numbers(rmc, entries)
     assert not re.search(r"(?<!\d)\d{9}(?!\d)", text)
-    dpia_text = markdown(dpia(load_node_config(rmc.config), view(tomllib.loads(
-        load_node_config(rmc.config).covenant.read_text()), load_node_config(rmc.config)), entries))
+    cfg = load_node_config(rmc.config)
+    dpia_text = markdown(dpia(view(tomllib.loads(cfg.covenant.read_text()), cfg), entries))
     assert "koppelpartners: wi" in dpia_text and "| " + YEAR + " | 0 | 1 | 0 |" in dpia_text
