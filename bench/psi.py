@@ -144,7 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="persons per node")
     size = parser.parse_args().size
-    peer_venv.ensure("bench-peer-openmined")  # before the minutes of our run: no comparison prints n/a
+    peer_venv.ensure("bench-peer-openmined")  # before the minutes of our run: the comparison always runs
     with tempfile.TemporaryDirectory() as tmp:
         elapsed, relayed, to_counter = end_to_end(Path(tmp), size)
     shift = shift_for(float(EPSILON), float(DELTA))
