@@ -109,9 +109,8 @@ def _postgres() -> PostgresCluster:
     return cluster
 
 
-def smartnoise(root: Path, persons: int, runs: int) -> dict[str, float]:
+def smartnoise(bin_dir: Path, root: Path, persons: int, runs: int) -> dict[str, float]:
     """SmartNoise's p50 ÷ ours, per engine, alternated runs on the same 1M-person tables."""
-    bin_dir = peer_venv.ensure("bench-peer-smartnoise")
     cluster = _postgres()
     print(f"building {persons:,}-person tables (SQLite, PostgreSQL) …", file=sys.stderr, flush=True)
     sqlite_path = root / "big.sqlite"
@@ -274,9 +273,9 @@ def _ours_region(root: Path, databases: list[Path], queries: int) -> float:
         region.stop()
 
 
-def flower(root: Path, sizes: list[int], node_persons: int, queries: int, flower_queries: int) -> dict[int, float]:
+def flower(bin_dir: Path, root: Path, sizes: list[int], node_persons: int, queries: int,
+           flower_queries: int) -> dict[int, float]:
     """Flower's p50 ÷ ours per number of nodes, on the same SQLite files."""
-    bin_dir = peer_venv.ensure("bench-peer-flower")
     ratios = {}
     for nodes in sizes:
         folder = root / f"flower-{nodes}"
@@ -307,12 +306,11 @@ def main() -> None:
     parser.add_argument("--flower-queries", type=int, default=5, help="Flower's timed queries per node count")
     args = parser.parse_args()
     # both venvs first: a fresh clone spends its install minutes before any measurement, not between them
-    peer_venv.ensure("bench-peer-smartnoise")
-    peer_venv.ensure("bench-peer-flower")
+    smartnoise_bin, flower_bin = peer_venv.ensure("bench-peer-smartnoise"), peer_venv.ensure("bench-peer-flower")
     root = Path(tempfile.mkdtemp(prefix="regiozicht-peers-"))
     try:
-        versus_smartnoise = smartnoise(root, args.persons, args.runs)
-        versus_flower = flower(root, args.sizes, args.node_persons, args.queries, args.flower_queries)
+        versus_smartnoise = smartnoise(smartnoise_bin, root, args.persons, args.runs)
+        versus_flower = flower(flower_bin, root, args.sizes, args.node_persons, args.queries, args.flower_queries)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     worse = min(versus_smartnoise, key=lambda label: versus_smartnoise[label])
