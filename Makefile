@@ -6,8 +6,15 @@ BIN    := $(VENV)/bin
 # openmined-psi 2.0.6 requires protobuf==6.30.2, we run protobuf 7.
 OPENMINED_VENV := .venv-openmined
 OPENMINED_PSI  := openmined-psi==2.0.6
+# bench/peers.py: SmartNoise SQL (its SQLAlchemy 2.1 and psycopg2 next to our psycopg 3) and Flower
+# 1.42 (protobuf 6, grpcio pins) each in a venv of their own; the bench runs `make` on them itself
+SMARTNOISE_VENV := .venv-smartnoise
+SMARTNOISE_SQL  := smartnoise-sql==1.0.10 psycopg2-binary==2.9.13
+FLOWER_VENV     := .venv-flower
+FLOWER          := flwr==1.42.0
 
-.PHONY: demo lint test test-fast test-clock mutants protos install bench-peers clean
+.PHONY: demo lint test test-fast test-clock mutants protos install bench-peers bench-peer-openmined \
+	bench-peer-smartnoise bench-peer-flower clean
 
 $(BIN)/regiozicht: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +51,26 @@ $(OPENMINED_VENV)/.installed:
 	$(OPENMINED_VENV)/bin/python -c 'import private_set_intersection.python'
 	touch $@
 
-bench-peers: $(OPENMINED_VENV)/.installed
+$(SMARTNOISE_VENV)/.installed:
+	rm -rf $(SMARTNOISE_VENV)
+	$(PYTHON) -m venv $(SMARTNOISE_VENV)
+	$(SMARTNOISE_VENV)/bin/pip install --quiet $(SMARTNOISE_SQL)
+	$(SMARTNOISE_VENV)/bin/python -c 'import snsql, psycopg2'
+	touch $@
+
+$(FLOWER_VENV)/.installed:
+	rm -rf $(FLOWER_VENV)
+	$(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/pip install --quiet '$(FLOWER)'
+	$(FLOWER_VENV)/bin/python -c 'import flwr.clientapp, flwr.serverapp'
+	test -x $(FLOWER_VENV)/bin/flower-superlink -a -x $(FLOWER_VENV)/bin/flower-supernode
+	touch $@
+
+# one venv per benchmark peer (bench/psi.py, bench/peers.py call these themselves); bench-peers makes all
+bench-peer-openmined: $(OPENMINED_VENV)/.installed
+bench-peer-smartnoise: $(SMARTNOISE_VENV)/.installed
+bench-peer-flower: $(FLOWER_VENV)/.installed
+bench-peers: bench-peer-openmined bench-peer-smartnoise bench-peer-flower
 
 # the whole suite twice with every process's clock moved (libfaketime): just after a
 # budget year renews, and into the second quarter
@@ -63,4 +89,4 @@ protos: install
 	scripts/gen-protos.sh
 
 clean:
-	rm -rf $(VENV) $(OPENMINED_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OPENMINED_VENV) $(SMARTNOISE_VENV) $(FLOWER_VENV) build *.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 """openmined-psi's PSI cardinality on the bench sets, run in a venv of its own.
 
 openmined-psi 2.0.6 requires protobuf==6.30.2 and we run protobuf 7, so it lives
-in .venv-openmined (`make bench-peers`, made here on first use) and runs as a
+in .venv-openmined (`make bench-peer-openmined`, made here on first use) and runs as a
 child process: the two sets go over in a temporary JSON file, the child times
 the protocol and prints its seconds and the cardinality as JSON.
 
@@ -24,7 +24,7 @@ from synth.bsn import valid_bsns
 
 VENV = ROOT / ".venv-openmined"
 PYTHON = VENV / "bin" / "python"
-STAMP = VENV / ".installed"  # written by `make bench-peers` once the import works
+STAMP = VENV / ".installed"  # written by `make bench-peer-openmined` once the import works
 
 # Runs under .venv-openmined/bin/python; the protocol calls are those bench/psi.py made in-process.
 CHILD = r"""
@@ -59,14 +59,14 @@ def ensure_venv() -> bool:
     """Make .venv-openmined if it is missing; False (with the reason on stderr) if that fails."""
     if STAMP.exists():
         return True
-    print("openmined-psi: making .venv-openmined (make bench-peers)", file=sys.stderr)
+    print("openmined-psi: making .venv-openmined (make bench-peer-openmined)", file=sys.stderr)
     try:
-        done = subprocess.run(["make", "-C", str(ROOT), "bench-peers"], stdout=sys.stderr, check=False)
+        done = subprocess.run(["make", "-C", str(ROOT), "bench-peer-openmined"], stdout=sys.stderr, check=False)
     except OSError as exc:
-        print(f"openmined-psi comparison skipped: cannot run make bench-peers: {exc}", file=sys.stderr)
+        print(f"openmined-psi comparison skipped: cannot run make bench-peer-openmined: {exc}", file=sys.stderr)
         return False
     if done.returncode != 0 or not STAMP.exists():
-        print(f"openmined-psi comparison skipped: make bench-peers failed (exit {done.returncode})",
+        print(f"openmined-psi comparison skipped: make bench-peer-openmined failed (exit {done.returncode})",
               file=sys.stderr)
         return False
     return True
